@@ -1,0 +1,28 @@
+# `make demo` and `make test` work on a fresh machine with no internet: `setup` builds .venv
+# from the pinned lock file (torch's CPU build comes from local disk) and is a no-op when done.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/clipforensics demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+bench: setup
+	$(BIN)/python bench/detect_crops.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache

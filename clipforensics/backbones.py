@@ -1,0 +1,165 @@
+"""CLIP ViT vision tower: known configs, configs inferred from tensors, weights from a hub or a folder.
+
+The tower is transformers' ``CLIPVisionModel``; its ``pooler_output`` (the post-LayerNorm CLS token,
+before CLIP's visual projection) is the detector's feature, as in the papers' code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+from transformers import CLIPVisionConfig, CLIPVisionModel
+
+from .errors import CheckpointError
+
+HEAD_WIDTH = 64  # every OpenAI CLIP ViT uses 64-dimensional attention heads
+
+
+@dataclass(frozen=True)
+class BackboneConfig:
+    """Architecture of a CLIP ViT vision tower, as plain data."""
+
+    name: str
+    width: int
+    layers: int
+    mlp_width: int
+    patch_size: int
+    image_size: int
+
+    @property
+    def heads(self) -> int:
+        return self.width // HEAD_WIDTH
+
+    @property
+    def grid(self) -> int:
+        """Patch tokens per side."""
+        return self.image_size // self.patch_size
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> BackboneConfig:
+        return cls(**{key: data[key] for key in cls.__dataclass_fields__})
+
+    def to_transformers(self) -> CLIPVisionConfig:
+        return CLIPVisionConfig(
+            hidden_size=self.width,
+            intermediate_size=self.mlp_width,
+            num_hidden_layers=self.layers,
+            num_attention_heads=self.heads,
+            patch_size=self.patch_size,
+            image_size=self.image_size,
+            hidden_act="quick_gelu",
+            layer_norm_eps=1e-5,
+            attn_implementation="sdpa",
+        )
+
+
+KNOWN_BACKBONES: dict[str, BackboneConfig] = {
+    config.name: config
+    for config in (
+        BackboneConfig("openai/clip-vit-base-patch16", 768, 12, 3072, 16, 224),
+        BackboneConfig("openai/clip-vit-base-patch32", 768, 12, 3072, 32, 224),
+        BackboneConfig("openai/clip-vit-large-patch14", 1024, 24, 4096, 14, 224),
+        BackboneConfig("openai/clip-vit-large-patch14-336", 1024, 24, 4096, 14, 336),
+    )
+}
+
+TINY_BACKBONE = BackboneConfig("tiny-random-clip", 64, 2, 256, 16, 224)
+"""Random-weight tower for tests and the offline demo (2 layers, width 64)."""
+
+
+def known_backbone(name: str) -> BackboneConfig:
+    try:
+        return KNOWN_BACKBONES[name]
+    except KeyError:
+        raise ValueError(f"unknown backbone {name!r}; known: {', '.join(KNOWN_BACKBONES)}") from None
+
+
+def infer_backbone_config(state_dict: dict[str, torch.Tensor], name: str = "inferred") -> BackboneConfig:
+    """Reads the architecture off a vision tower's tensors (keys relative to the tower)."""
+    try:
+        patch = state_dict["embeddings.patch_embedding.weight"]
+        positions = state_dict["embeddings.position_embedding.weight"].shape[0]
+        mlp_width = state_dict["encoder.layers.0.mlp.fc1.weight"].shape[0]
+    except KeyError as missing:
+        raise CheckpointError(f"not a CLIP vision tower: tensor {missing} is absent") from None
+    layers = 1 + max(int(key.split(".")[2]) for key in state_dict if key.startswith("encoder.layers."))
+    grid = round((positions - 1) ** 0.5)
+    if grid * grid != positions - 1:
+        raise CheckpointError(f"position embedding of {positions} rows is not 1 + a square grid")
+    width, _, patch_size, _ = patch.shape
+    return BackboneConfig(name, width, layers, mlp_width, patch_size, grid * patch_size)
+
+
+class ClipBackbone(nn.Module):
+    """CLIP vision tower exposing ``width``, ``grid`` and pooled or per-block features."""
+
+    def __init__(self, config: BackboneConfig):
+        super().__init__()
+        self.config = config
+        self.vision = CLIPVisionModel(config.to_transformers())
+
+    @property
+    def width(self) -> int:
+        return self.config.width
+
+    @property
+    def grid(self) -> int:
+        return self.config.grid
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pooled feature: the post-LayerNorm CLS token, [B, width]."""
+        return self.vision(pixel_values=pixels).pooler_output
+
+
+def build_backbone(config: BackboneConfig, weights: str | Path | None = None) -> ClipBackbone:
+    """A tower with random weights, or with a CLIP's vision weights from a local folder or the hub.
+
+    ``weights`` is a folder holding a Hugging Face CLIP (``model.safetensors`` or
+    ``pytorch_model.bin``), or ``"hub"`` to fetch ``config.name`` from the Hugging Face hub.
+    """
+    backbone = ClipBackbone(config)
+    if weights is not None:
+        folder = _hub_folder(config.name) if str(weights) == "hub" else Path(weights)
+        load_tower_weights(backbone, read_clip_vision_weights(folder))
+    return backbone
+
+
+def load_tower_weights(backbone: ClipBackbone, tower_state: dict[str, torch.Tensor]) -> None:
+    """Strict load of tower tensors (keys relative to the tower); lists every mismatch."""
+    result = backbone.vision.load_state_dict(tower_state, strict=False)
+    problems = [f"missing: {key}" for key in result.missing_keys]
+    problems += [f"unexpected: {key}" for key in result.unexpected_keys]
+    if problems:
+        raise CheckpointError("vision tower weights do not fit:\n  " + "\n  ".join(problems))
+
+
+def read_clip_vision_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """The ``vision_model.*`` tensors of a Hugging Face CLIP folder, prefix removed."""
+    state = _read_weights_file(folder)
+    prefix = "vision_model."
+    tower = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
+    if not tower:
+        raise CheckpointError(f"{folder} holds no 'vision_model.*' tensors: not a Hugging Face CLIP")
+    return tower
+
+
+def _read_weights_file(folder: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    if (folder / "model.safetensors").is_file():
+        return load_file(folder / "model.safetensors")
+    if (folder / "pytorch_model.bin").is_file():
+        return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
+    raise CheckpointError(f"{folder} has neither model.safetensors nor pytorch_model.bin")
+
+
+def _hub_folder(repo_id: str) -> Path:
+    from .zoo import hub_snapshot
+
+    return hub_snapshot(repo_id, ("config.json", "model.safetensors"))

@@ -1,0 +1,211 @@
+"""The project's checkpoint format and importers for the published layouts.
+
+Own format: a folder with ``config.json`` (architecture, head, labels, preprocessing, provenance)
+and ``model.safetensors``. Published layouts are recognised from their contents and remapped by one
+filter function each; architecture always comes from the tensors, never from a download.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .backbones import infer_backbone_config
+from .errors import CheckpointError
+from .models.detector import HEADS, ClipDetector, DetectorConfig
+from .transforms import Preprocessing
+from .tuning import merged_state_dict
+
+FORMAT = "clipforensics"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+
+StateDict = dict[str, torch.Tensor]
+
+
+def save_detector(model: ClipDetector, folder: str | Path, provenance: dict | None = None) -> Path:
+    """Writes ``folder/config.json`` and ``folder/model.safetensors`` (LoRA adapters merged)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    config = {"format": FORMAT, "format_version": FORMAT_VERSION, **model.config.to_dict()}
+    config["provenance"] = provenance or {}
+    state = {name: tensor.detach().contiguous() for name, tensor in merged_state_dict(model).items()}
+    save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT})
+    (folder / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+    return folder
+
+
+def load_detector(path: str | Path) -> tuple[ClipDetector, dict]:
+    """Loads any known layout; returns the model (eval mode) and its provenance record."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file or folder")
+    for layout, (recognises, read) in LAYOUTS.items():
+        if recognises(path):
+            try:
+                config, state, provenance = read(path)
+            except CheckpointError as error:
+                raise CheckpointError(f"{path} ({layout} layout): {error}") from None
+            model = ClipDetector(config)
+            _load_strict(model, state, path)
+            return model.eval(), {"layout": layout, "source": str(path), **provenance}
+    raise CheckpointError(
+        f"{path} is not a checkpoint this tool knows; layouts tried: {', '.join(LAYOUTS)} "
+        "(a clipforensics folder with config.json + model.safetensors, a deepfake-detection "
+        "Lightning .ckpt, or a GenD Hugging Face folder)"
+    )
+
+
+def _load_strict(model: ClipDetector, state: StateDict, path: Path) -> None:
+    result = model.load_state_dict(state, strict=False)
+    problems = [f"missing: {key}" for key in result.missing_keys]
+    problems += [f"unexpected: {key}" for key in result.unexpected_keys]
+    if problems:
+        raise CheckpointError(f"{path}: tensors do not fit the model:\n  " + "\n  ".join(problems))
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise CheckpointError(f"cannot read {path}: {error}") from None
+
+
+def _read_safetensors(path: Path) -> StateDict:
+    try:
+        return load_file(str(path))
+    except Exception as error:  # safetensors raises its own opaque error types
+        raise CheckpointError(f"cannot read {path}: {error}") from None
+
+
+# --- own format ---------------------------------------------------------------------------------
+
+
+def _is_own(path: Path) -> bool:
+    return path.is_dir() and _json_field(path / CONFIG_FILE, "format") == FORMAT
+
+
+def _read_own(path: Path) -> tuple[DetectorConfig, StateDict, dict]:
+    data = _read_json(path / CONFIG_FILE)
+    if data.get("format_version", 0) > FORMAT_VERSION:
+        raise CheckpointError("written by a newer clipforensics; upgrade to read it")
+    return DetectorConfig.from_dict(data), _read_safetensors(path / WEIGHTS_FILE), data.get("provenance", {})
+
+
+def _json_field(path: Path, key: str) -> object:
+    try:
+        return json.loads(path.read_text()).get(key)
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+# --- deepfake-detection Lightning .ckpt -----------------------------------------------------------
+
+
+def _is_lightning(path: Path) -> bool:
+    return path.is_file() and path.suffix == ".ckpt"
+
+
+def _read_lightning(path: Path) -> tuple[DetectorConfig, StateDict, dict]:
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a damaged or foreign file
+        raise CheckpointError(f"torch.load(weights_only=True) failed: {error}") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise CheckpointError("no 'state_dict' entry: not a Lightning checkpoint")
+    hparams = checkpoint.get("hyper_parameters") or {}
+    state = lightning_filter(checkpoint["state_dict"], hparams.get("peft") or {})
+    config = _detector_config(state, hparams.get("head", "linear"), hparams.get("backbone", "unknown"))
+    provenance = {"backbone": hparams.get("backbone"), "epoch": checkpoint.get("epoch"),
+                  "global_step": checkpoint.get("global_step"), "run_name": hparams.get("run_name")}
+    return config, state, provenance
+
+
+def lightning_filter(state: StateDict, peft: dict) -> StateDict:
+    """deepfake-detection keys to the project's: unwrap PEFT, keep the tuned LayerNorm copies, merge LoRA."""
+    tower_prefixes = ("feature_extractor.base_model.model.vision_model.", "feature_extractor.vision_model.")
+    tower: StateDict = {}
+    out: StateDict = {}
+    for key, tensor in state.items():
+        prefix = next((p for p in tower_prefixes if key.startswith(p)), None)
+        if prefix is not None:
+            tower[key[len(prefix) :]] = tensor
+        elif key.startswith("model.linear."):
+            out["head." + key[len("model.linear.") :]] = tensor
+        else:
+            raise CheckpointError(f"unexpected tensor {key}")
+    for key, tensor in _unwrap_peft(tower, peft.get("lora") or {}).items():
+        out["backbone.vision." + key] = tensor
+    return out
+
+
+def _unwrap_peft(tower: StateDict, lora: dict) -> StateDict:
+    plain = {k: v for k, v in tower.items() if ".base_layer." not in k and ".ln_tuning_layers." not in k
+             and ".lora_" not in k}
+    for key, tensor in tower.items():
+        if ".ln_tuning_layers.default." in key:
+            plain[key.replace(".ln_tuning_layers.default.", ".")] = tensor
+        elif ".base_layer." in key:
+            plain.setdefault(key.replace(".base_layer.", "."), tensor)
+    for key in [k for k in tower if k.endswith(".lora_A.default.weight")]:
+        if lora.get("use_dora"):
+            raise CheckpointError("DoRA adapters are not supported; merge them before importing")
+        module = key[: -len(".lora_A.default.weight")]
+        rank = tower[key].shape[0]
+        scale = lora.get("alpha", rank) / (rank**0.5 if lora.get("use_rslora") else rank)
+        delta = tower[f"{module}.lora_B.default.weight"] @ tower[key]
+        plain[f"{module}.weight"] = plain[f"{module}.weight"] + scale * delta
+    return plain
+
+
+# --- GenD Hugging Face folder ---------------------------------------------------------------------
+
+
+def _is_gend(path: Path) -> bool:
+    return path.is_dir() and _json_field(path / CONFIG_FILE, "model_type") == "GenD"
+
+
+def _read_gend(path: Path) -> tuple[DetectorConfig, StateDict, dict]:
+    meta = _read_json(path / CONFIG_FILE)
+    state = gend_filter(_read_safetensors(path / WEIGHTS_FILE))
+    config = _detector_config(state, meta.get("head", "linear"), meta.get("backbone", "unknown"))
+    return config, state, {"backbone": meta.get("backbone")}
+
+
+def gend_filter(state: StateDict) -> StateDict:
+    """GenD keys to the project's; CLIP's unused visual projection is dropped."""
+    out: StateDict = {}
+    for key, tensor in state.items():
+        if key.startswith("feature_extractor.vision_model."):
+            out["backbone.vision." + key[len("feature_extractor.vision_model.") :]] = tensor
+        elif key.startswith("model.linear."):
+            out["head." + key[len("model.linear.") :]] = tensor
+        elif key != "feature_extractor.visual_projection.weight":
+            raise CheckpointError(
+                f"unexpected tensor {key}: only GenD checkpoints with a CLIP backbone are supported"
+            )
+    return out
+
+
+def _detector_config(state: StateDict, head: str, backbone_name: str) -> DetectorConfig:
+    if head not in HEADS:
+        raise CheckpointError(f"head {head!r} is not supported (supported: {', '.join(HEADS)})")
+    tower = {k[len("backbone.vision.") :]: v for k, v in state.items() if k.startswith("backbone.vision.")}
+    backbone = infer_backbone_config(tower, name=backbone_name)
+    classes = state["head.weight"].shape[0] if "head.weight" in state else 2
+    if classes != 2:
+        raise CheckpointError(f"the head has {classes} outputs; only real/fake (2) heads are supported")
+    return DetectorConfig(backbone=backbone, head=head, preprocessing=Preprocessing(size=backbone.image_size))
+
+
+Reader = Callable[[Path], tuple[DetectorConfig, StateDict, dict]]
+LAYOUTS: dict[str, tuple[Callable[[Path], bool], Reader]] = {
+    "clipforensics": (_is_own, _read_own),
+    "deepfake-detection-lightning": (_is_lightning, _read_lightning),
+    "gend-hf": (_is_gend, _read_gend),
+}

@@ -1,0 +1,135 @@
+"""The ``clipforensics`` command: a thin map onto the Python API."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .errors import ClipForensicsError
+from .runtime import PRECISIONS
+
+EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that answers a misspelt command or option with the closest valid one."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        hint = self._closest(message)
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}{hint}\n")
+
+    def _closest(self, message: str) -> str:
+        valid = _vocabulary(self)
+        wrong = re.findall(r"invalid choice: '([^']*)'", message) + re.findall(r"(?<!\S)(--?[\w-]+)", message)
+        for word in wrong:
+            match = difflib.get_close_matches(word, valid, n=1, cutoff=0.6)
+            if match and match[0] != word:
+                return f" (did you mean {match[0]}?)"
+        return ""
+
+
+def _vocabulary(parser: argparse.ArgumentParser) -> list[str]:
+    """Every option, command and choice the parser and its subcommands accept."""
+    words: list[str] = []
+    for action in parser._actions:
+        words += action.option_strings
+        words += [str(choice) for choice in action.choices or ()]
+        if isinstance(action.choices, dict):
+            for subparser in action.choices.values():
+                words += _vocabulary(subparser)
+    return words
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="clipforensics", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    detect = commands.add_parser("detect", help="score images of aligned faces: one row per input")
+    detect.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
+    detect.add_argument("--model", required=True, help="zoo name (see `clipforensics zoo`) or checkpoint path")
+    detect.add_argument(
+        "--faces", choices=["none"], default="none",
+        help="'none': inputs are already aligned face crops",
+    )
+    detect.add_argument("--output", help="results file, .jsonl (default: JSONL on stdout) or .csv")
+    detect.add_argument("--batch-size", type=_positive_int, default=32)
+    detect.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    detect.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto: bf16 on CUDA and CPUs with AMX/AVX512-BF16, fp32 elsewhere")
+    detect.add_argument("--threshold", type=float, default=0.5, help="p_fake at or above which the label is fake")
+
+    commands.add_parser("zoo", help="list the named published weights")
+
+    demo = commands.add_parser("demo", help="an offline tour on built-in images")
+    demo.add_argument("--workdir", type=Path, default=Path(".demo"), help="where the demo writes its files")
+    return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except ClipForensicsError as error:
+        print(f"clipforensics: {error}", file=sys.stderr)
+        return EXIT_FAILED_INPUTS
+    except ValueError as error:
+        print(f"clipforensics: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def run_detect(args: argparse.Namespace) -> int:
+    from .api import load
+    from .results import ResultWriter
+
+    if args.output and Path(args.output).suffix.lower() not in (".jsonl", ".csv"):
+        raise ValueError(f"--output must end in .jsonl or .csv, not {args.output!r}")
+    detector = load(args.model, device=args.device, precision=args.precision)
+    detector.batch_size, detector.threshold = args.batch_size, args.threshold
+    failed = total = 0
+    writer = ResultWriter(args.output) if args.output else None
+    try:
+        for result in detector.iter_predict(args.inputs):
+            total += 1
+            failed += not result.ok
+            if writer:
+                writer.write(result)
+            else:
+                print(result.to_json(), flush=True)
+    finally:
+        if writer:
+            writer.close()
+    where = f" -> {args.output}" if args.output else ""
+    print(f"{total} inputs: {total - failed} scored, {failed} failed{where}", file=sys.stderr)
+    return EXIT_FAILED_INPUTS if failed else EXIT_OK
+
+
+def run_zoo(args: argparse.Namespace) -> int:
+    from .zoo import ZOO
+
+    for entry in ZOO.values():
+        print(f"{entry.name:<16} hf:{entry.repo_id:<30} {entry.summary}")
+    return EXIT_OK
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from .demo import run
+
+    return run(args.workdir)
+
+
+COMMANDS = {"detect": run_detect, "zoo": run_zoo, "demo": run_demo}
+
+if __name__ == "__main__":
+    sys.exit(main())

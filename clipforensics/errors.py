@@ -1,0 +1,17 @@
+"""Exceptions that carry a message meant for the user."""
+
+
+class ClipForensicsError(Exception):
+    """Base class: the message says what went wrong and what to do."""
+
+
+class CheckpointError(ClipForensicsError):
+    """A checkpoint cannot be read or does not fit the model."""
+
+
+class MediaError(ClipForensicsError):
+    """An input image or video cannot be decoded or is outside the limits."""
+
+
+class DownloadError(ClipForensicsError):
+    """Published weights could not be fetched (offline, or the source is gone)."""

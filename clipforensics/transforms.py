@@ -1,0 +1,84 @@
+"""Exact CLIP preprocessing, batched, driven by the model's own config."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from PIL import Image
+
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+_RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an RGB image becomes the model's input.
+
+    ``mode="crop"``: shortest side to ``size`` then centre crop (CLIP image processor);
+    ``mode="squash"``: the whole image resized to ``size`` x ``size`` (DeCLIP).
+    """
+
+    size: int = 224
+    mode: str = "crop"
+    interpolation: str = "bicubic"
+    mean: tuple[float, float, float] = CLIP_MEAN
+    std: tuple[float, float, float] = CLIP_STD
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("crop", "squash"):
+            raise ValueError(f"preprocessing mode must be 'crop' or 'squash', not {self.mode!r}")
+        if self.interpolation not in _RESAMPLE:
+            raise ValueError(f"interpolation must be one of {sorted(_RESAMPLE)}, not {self.interpolation!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Preprocessing:
+        return cls(**{**data, "mean": tuple(data["mean"]), "std": tuple(data["std"])})
+
+
+def resize_and_crop(image: Image.Image, prep: Preprocessing) -> np.ndarray:
+    """uint8 [size, size, 3] exactly as the reference processors produce it before normalisation."""
+    image = image if image.mode == "RGB" else image.convert("RGB")
+    resample = _RESAMPLE[prep.interpolation]
+    if prep.mode == "squash":
+        return np.asarray(image.resize((prep.size, prep.size), resample))
+    width, height = image.size
+    short, long = sorted((width, height))
+    new_long = int(prep.size * long / short)
+    target = (prep.size, new_long) if width <= height else (new_long, prep.size)
+    if target != (width, height):
+        image = image.resize(target, resample)
+    array = np.asarray(image)
+    top = (array.shape[0] - prep.size) // 2
+    left = (array.shape[1] - prep.size) // 2
+    return array[top : top + prep.size, left : left + prep.size]
+
+
+def normalize(batch: np.ndarray | torch.Tensor, prep: Preprocessing) -> torch.Tensor:
+    """uint8 [B, H, W, 3] to float32 [B, 3, H, W] with the config's mean and std."""
+    pixels = torch.as_tensor(batch).permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
+    mean = torch.tensor(prep.mean, dtype=torch.float32).view(1, 3, 1, 1)
+    std = torch.tensor(prep.std, dtype=torch.float32).view(1, 3, 1, 1)
+    return pixels.sub_(mean).div_(std)
+
+
+def preprocess(images: Sequence[Image.Image | np.ndarray], prep: Preprocessing) -> torch.Tensor:
+    """A batch of PIL images or uint8 RGB arrays to the model's input tensor."""
+    crops = [resize_and_crop(_as_pil(image), prep) for image in images]
+    return normalize(np.stack(crops), prep)
+
+
+def _as_pil(image: Image.Image | np.ndarray) -> Image.Image:
+    if isinstance(image, Image.Image):
+        return image
+    array = np.asarray(image)
+    if array.dtype != np.uint8 or array.ndim not in (2, 3):
+        raise ValueError(f"arrays must be uint8 HxW or HxWxC, got {array.dtype} {array.shape}")
+    return Image.fromarray(array)

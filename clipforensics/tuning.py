@@ -1,0 +1,88 @@
+"""What trains: a tuning mode is a selection of the detector's parameters (LoRA adds its own)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .models.detector import ClipDetector
+
+TUNING_MODES = ("layernorm", "lora", "linear-probe", "full")
+LAYERNORM_NAMES = ("pre_layrnorm", "layer_norm1", "layer_norm2", "post_layernorm")
+
+
+@dataclass(frozen=True)
+class LoraSettings:
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "out_proj")
+
+
+@dataclass(frozen=True)
+class ParameterCounts:
+    trainable: int
+    total: int
+
+    def __str__(self) -> str:
+        share = 100 * self.trainable / max(self.total, 1)
+        return f"{self.trainable:,} trainable of {self.total:,} parameters ({share:.3f} %)"
+
+
+def apply_tuning(model: ClipDetector, mode: str, lora: LoraSettings | None = None) -> ParameterCounts:
+    """Freezes everything but what ``mode`` trains; the head always trains."""
+    if mode not in TUNING_MODES:
+        raise ValueError(f"tuning mode must be one of {TUNING_MODES}, not {mode!r}")
+    if mode == "lora":
+        _inject_lora(model, lora or LoraSettings())
+    for name, parameter in model.named_parameters():
+        parameter.requires_grad_(_trains(name, mode))
+    return count_parameters(model)
+
+
+def _trains(name: str, mode: str) -> bool:
+    if name.startswith("head.") or mode == "full":
+        return True
+    if mode == "layernorm":
+        return any(f".{part}." in name for part in LAYERNORM_NAMES)
+    if mode == "lora":
+        return ".lora_" in name
+    return False
+
+
+def _inject_lora(model: ClipDetector, settings: LoraSettings) -> None:
+    from peft import LoraConfig, inject_adapter_in_model
+
+    config = LoraConfig(
+        r=settings.rank,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=list(settings.targets),
+    )
+    inject_adapter_in_model(config, model.backbone)
+
+
+def count_parameters(model: nn.Module) -> ParameterCounts:
+    parameters = list(model.parameters())
+    return ParameterCounts(
+        trainable=sum(p.numel() for p in parameters if p.requires_grad),
+        total=sum(p.numel() for p in parameters),
+    )
+
+
+def merged_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The model's tensors with any LoRA adapters folded into the weights they adapt."""
+    from peft.tuners.lora import LoraLayer
+
+    state = {
+        name.replace(".base_layer.", "."): tensor
+        for name, tensor in model.state_dict().items()
+        if ".lora_" not in name
+    }
+    for name, module in model.named_modules():
+        if isinstance(module, LoraLayer) and not module.merged:
+            for adapter in module.active_adapters:
+                state[f"{name}.weight"] = state[f"{name}.weight"] + module.get_delta_weight(adapter)
+    return state
