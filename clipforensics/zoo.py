@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,15 +55,21 @@ def hub_snapshot(repo_id: str, files: tuple[str, ...]) -> Path:
     return [_download(repo_id, filename) for filename in files][0].parent
 
 
+def _offline() -> bool:
+    """``HF_HUB_OFFLINE`` read now, not at import: cached files only, no network attempt."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _download(repo_id: str, filename: str) -> Path:
     from huggingface_hub import hf_hub_download
 
     try:
-        return Path(hf_hub_download(repo_id=repo_id, filename=filename))
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename, local_files_only=_offline()))
     except Exception as error:  # offline, gated, missing: huggingface_hub has many error types
         detail = str(error).splitlines()[0] if str(error) else "no detail"
         raise DownloadError(
             f"could not fetch {filename} of {repo_id} from the Hugging Face hub ({type(error).__name__}: {detail}). "
-            f"Download https://huggingface.co/{repo_id} where there is internet access and pass the local "
+            f"Download https://huggingface.co/{repo_id} where there is internet access (or set HF_HUB_OFFLINE=1 "
+            "to use only the local cache) and pass the local "
             "path instead of the name (--model PATH, or clipforensics.load(PATH))"
         ) from None

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -10,6 +13,8 @@ import torch
 
 from clipforensics.backbones import TINY_BACKBONE
 from clipforensics.models.detector import ClipDetector, create_detector
+
+os.environ["HF_HUB_OFFLINE"] = "1"
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REFERENCE = SHARED / "fixtures" / "reference-checkpoints"
@@ -38,3 +43,24 @@ def expected(reference: Path, name: str) -> dict:
 def tiny_detector() -> ClipDetector:
     torch.manual_seed(0)
     return create_detector(TINY_BACKBONE).eval()
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Tests never download: any connection beyond loopback fails at once."""
+    connect = socket.socket.connect
+
+    def guarded(sock, address):
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and not _is_loopback(host):
+            raise OSError(f"tests must not reach the network (tried {address})")
+        return connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

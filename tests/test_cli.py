@@ -1,0 +1,120 @@
+"""`clipforensics detect | zoo | demo`: one row per input, exit status 0 / 1 / 2, helpful usage errors."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from clipforensics.checkpoints import save_detector
+from clipforensics.cli import main
+
+
+@pytest.fixture
+def model_dir(tiny_detector, tmp_path) -> Path:
+    return save_detector(tiny_detector, tmp_path / "model")
+
+
+@pytest.fixture
+def faces(tmp_path) -> Path:
+    folder = tmp_path / "faces"
+    rng = np.random.default_rng(0)
+    for name in ("real/a.png", "fake/b.png", "fake/c.jpg"):
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(folder / name)
+    return folder
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_detect_writes_one_jsonl_row_per_image_and_exits_0(model_dir, faces, tmp_path):
+    out = tmp_path / "out.jsonl"
+
+    status = main(["detect", str(faces), "--model", str(model_dir), "--faces", "none", "--output", str(out)])
+
+    rows = _jsonl(out)
+    assert status == 0
+    assert [Path(r["path"]).relative_to(faces).as_posix() for r in rows] == ["fake/b.png", "fake/c.jpg", "real/a.png"]
+    assert all(set(r) == {"path", "p_fake", "label", "error"} and r["error"] is None for r in rows)
+    assert all(r["label"] == ("fake" if r["p_fake"] >= 0.5 else "real") for r in rows)
+
+
+def test_detect_writes_csv_and_a_bad_input_makes_the_exit_status_1(model_dir, faces, tmp_path):
+    (faces / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    out = tmp_path / "out.csv"
+
+    status = main(["detect", str(faces), "--model", str(model_dir), "--output", str(out), "--threshold", "0"])
+
+    with out.open() as file:
+        rows = list(csv.DictReader(file))
+    assert status == 1
+    assert len(rows) == 4 and list(rows[0]) == ["path", "p_fake", "label", "error"]
+    broken = next(r for r in rows if r["path"].endswith("broken.png"))
+    assert broken["p_fake"] == "" and "broken.png" in broken["error"]
+    assert all(r["label"] == "fake" for r in rows if r is not broken)
+
+
+def test_detect_without_output_prints_jsonl_rows(model_dir, faces, capsys):
+    status = main(["detect", str(faces / "real" / "a.png"), "--model", str(model_dir), "--precision", "fp32"])
+
+    captured = capsys.readouterr()
+    assert status == 0
+    assert [json.loads(line)["path"] for line in captured.out.splitlines()] == [str(faces / "real" / "a.png")]
+    assert "1 inputs: 1 scored, 0 failed" in captured.err
+
+
+def test_an_unreadable_model_is_one_clear_message_and_status_1(faces, tmp_path, capsys):
+    (tmp_path / "model.ckpt").write_text("not a checkpoint")
+
+    status = main(["detect", str(faces), "--model", str(tmp_path / "model.ckpt")])
+
+    assert status == 1
+    assert capsys.readouterr().err.startswith(f"clipforensics: {tmp_path / 'model.ckpt'}")
+
+
+@pytest.mark.parametrize(
+    ("argv", "hint"),
+    [
+        (["detcet", "x"], "did you mean detect?"),
+        (["detect", "x", "--model", "m", "--thresold", "0.3"], "did you mean --threshold?"),
+        (["detect", "x", "--model", "m", "--precision", "bf61"], "did you mean bf16?"),
+    ],
+)
+def test_usage_errors_exit_2_with_the_closest_valid_word(argv, hint, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+
+    assert exit_.value.code == 2
+    assert hint in capsys.readouterr().err
+
+
+def test_an_output_with_an_unknown_suffix_is_a_usage_error(model_dir, faces, tmp_path, capsys):
+    status = main(["detect", str(faces), "--model", str(model_dir), "--output", str(tmp_path / "out.xlsx")])
+
+    assert status == 2 and ".jsonl or .csv" in capsys.readouterr().err
+
+
+def test_zoo_lists_the_published_weights(capsys):
+    assert main(["zoo"]) == 0
+
+    listing = capsys.readouterr().out
+    assert "lnclip-l14" in listing and "yermandy/deepfake-detection" in listing
+    assert "gend-clip-l14" in listing and "yermandy/GenD_CLIP_L_14" in listing
+
+
+def test_the_installed_command_runs_the_offline_demo(tmp_path):
+    command = Path(sys.executable).with_name("clipforensics")
+
+    done = subprocess.run([str(command), "demo", "--workdir", str(tmp_path)], capture_output=True, text=True,
+                          timeout=300, env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert [Path(r["path"]).name for r in rows] == ["astronaut-face.png", "chelsea-cat.png", "damaged.png"]
+    assert rows[0]["error"] is None and "damaged" in rows[2]["error"]
