@@ -16,19 +16,25 @@ from . import zoo
 from .checkpoints import load_detector, save_detector
 from .errors import MediaError
 from .media import expand_sources, load_image, to_rgb
-from .models.detector import ClipDetector
+from .models.detector import ClipDetector, DetectorConfig
 from .results import Result
 from .runtime import autocast, resolve_device, resolve_precision
-from .transforms import normalize, resize_and_crop
+from .transforms import Preprocessing, normalize, resize_and_crop
 
 Source = str | Path | Image.Image | np.ndarray
 
 
-def load(name_or_path: str | Path, device: str | None = None, precision: str = "auto") -> Detector:
+def load(
+    name_or_path: str | Path,
+    device: str | None = None,
+    precision: str = "auto",
+    batch_size: int = 32,
+    threshold: float = 0.5,
+) -> Detector:
     """A detector from a zoo name (``clipforensics zoo``) or any checkpoint path the tool can read."""
     path = zoo.resolve(str(name_or_path)) if str(name_or_path) in zoo.ZOO else Path(name_or_path)
     model, provenance = load_detector(path)
-    return Detector(model, device=device, precision=precision, provenance=provenance)
+    return Detector(model, device, precision, batch_size, threshold, provenance)
 
 
 @dataclass
@@ -59,7 +65,7 @@ class Detector:
         self.provenance = provenance or {}
 
     @property
-    def config(self):
+    def config(self) -> DetectorConfig:
         return self.model.config
 
     def save(self, folder: str | Path) -> Path:
@@ -121,7 +127,7 @@ def _array_image(array: np.ndarray) -> Image.Image:
     return to_rgb(Image.fromarray(array.squeeze(-1) if channels == 1 and array.ndim == 3 else array))
 
 
-def _decode(item: _Item, preprocessing) -> np.ndarray | str:
+def _decode(item: _Item, preprocessing: Preprocessing) -> np.ndarray | str:
     """The crop the model sees, or the error message that goes in the row."""
     try:
         return resize_and_crop(item.read(), preprocessing)
@@ -129,7 +135,9 @@ def _decode(item: _Item, preprocessing) -> np.ndarray | str:
         return str(error)
 
 
-def _decoded_batches(items: list[_Item], batch_size: int, preprocessing) -> Iterator[list]:
+def _decoded_batches(
+    items: list[_Item], batch_size: int, preprocessing: Preprocessing
+) -> Iterator[list[tuple[_Item, np.ndarray | str]]]:
     """Batches of (item, crop or error), decoded by a thread pool one batch ahead of the model."""
     with ThreadPoolExecutor(max_workers=4) as pool:
         pending: deque[list[tuple[_Item, Future]]] = deque()

@@ -95,8 +95,7 @@ def run_detect(args: argparse.Namespace) -> int:
 
     if args.output and Path(args.output).suffix.lower() not in (".jsonl", ".csv"):
         raise ValueError(f"--output must end in .jsonl or .csv, not {args.output!r}")
-    detector = load(args.model, device=args.device, precision=args.precision)
-    detector.batch_size, detector.threshold = args.batch_size, args.threshold
+    detector = load(args.model, args.device, args.precision, args.batch_size, args.threshold)
     failed = total = 0
     writer = ResultWriter(args.output) if args.output else None
     try:
