@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,13 +14,15 @@ import torch
 from PIL import Image
 
 from . import zoo
+from .annotate import annotate as draw
+from .annotate import save_crops as write_crops
 from .checkpoints import load_detector, save_detector
-from .errors import MediaError
-from .media import expand_sources, load_image, to_rgb
+from .media import MEDIA_SUFFIXES, Sampler, expand_sources
 from .models.detector import ClipDetector, DetectorConfig
-from .results import Result
+from .pipeline import FaceOptions, Prepared, prepare
+from .results import FaceResult, FrameResult, Result, aggregate
 from .runtime import autocast, resolve_device, resolve_precision
-from .transforms import Preprocessing, normalize, resize_and_crop
+from .transforms import normalize
 
 Source = str | Path | Image.Image | np.ndarray
 
@@ -37,16 +40,8 @@ def load(
     return Detector(model, device, precision, batch_size, threshold, provenance)
 
 
-@dataclass
-class _Item:
-    """One input on its way to the model: a name for the row and how to get its pixels."""
-
-    path: str | None
-    read: Callable[[], Image.Image]
-
-
 class Detector:
-    """Scores aligned face crops: ``predict(sources)`` gives one ``Result`` per input, in order."""
+    """Scores images and videos: ``predict(sources)`` gives one ``Result`` per input, in order."""
 
     def __init__(
         self,
@@ -78,80 +73,142 @@ class Detector:
             logits = self.model(pixels.to(self.device)).logits
         return logits.float().cpu()
 
-    def predict(self, sources: Source | Iterable[Source], progress: bool | None = None) -> list[Result]:
-        return list(self.iter_predict(sources, progress=progress))
+    def predict(self, sources: Source | Iterable[Source], **options) -> list[Result]:
+        """See ``iter_predict`` for the options."""
+        return list(self.iter_predict(sources, **options))
 
-    def iter_predict(self, sources: Source | Iterable[Source], progress: bool | None = None) -> Iterator[Result]:
-        """Yields results in input order as batches finish; inputs that fail get a row with ``error``."""
-        items = _items(sources)
-        with _progress_bar(len(items), progress) as bar:
-            for batch in _decoded_batches(items, self.batch_size, self.config.preprocessing):
-                yield from self._score(batch)
-                bar.update(len(batch))
+    def iter_predict(
+        self,
+        sources: Source | Iterable[Source],
+        faces: str | FaceOptions = "auto",
+        frames: int | Sampler = 32,
+        aggregate_by: str = "mean",
+        save_crops: str | Path | None = None,
+        annotate: str | Path | None = None,
+        workers: int | None = None,
+        progress: bool | None = None,
+    ) -> Iterator[Result]:
+        """Yields one result per input, in input order, as soon as its crops are scored.
 
-    def _score(self, batch: list[tuple[_Item, np.ndarray | str]]) -> list[Result]:
-        decoded = [pixels for _, pixels in batch if not isinstance(pixels, str)]
-        probabilities = iter(())
-        if decoded:
-            logits = self.predict_tensor(normalize(np.stack(decoded), self.config.preprocessing))
-            probabilities = iter(logits.softmax(dim=1)[:, self.config.fake_index].tolist())
-        return [
-            Result(item.path, error=pixels) if isinstance(pixels, str) else self._verdict(item, next(probabilities))
-            for item, pixels in batch
-        ]
+        ``faces``: ``"auto"`` finds and aligns faces (or a ``FaceOptions``), ``"none"`` takes each
+        image or frame as an aligned face crop. ``frames``: how many frames of a video, spread
+        uniformly, or a ``Sampler``. ``aggregate_by``: a video's p_fake from its frames' (mean,
+        median, max). ``save_crops`` / ``annotate``: folders for the aligned crops and for the
+        inputs drawn with boxes and scores. Inputs that fail get a row with ``error``.
+        """
+        options = faces if isinstance(faces, FaceOptions) else FaceOptions(mode=faces)
+        sampler = frames if isinstance(frames, Sampler) else Sampler("uniform", frames)
+        inputs = _expand(sources)
+        stems = _output_stems(inputs)
+        detectors = threading.local()
 
-    def _verdict(self, item: _Item, p_fake: float) -> Result:
-        return Result(item.path, p_fake=p_fake, label="fake" if p_fake >= self.threshold else "real")
+        def work(number: int) -> Prepared:
+            if not hasattr(detectors, "face"):
+                detectors.face = options.create_detector()
+            prepared = prepare(inputs[number], self.config.preprocessing, options, detectors.face, sampler,
+                               keep_frames=annotate is not None)
+            if save_crops is not None and prepared.error is None:
+                write_crops(prepared, Path(save_crops), stems[number])
+            return prepared
+
+        with _progress_bar(len(inputs), progress) as bar:
+            number = 0
+            for group in _prepared_groups(len(inputs), work, self.batch_size, workers or min(4, os.cpu_count() or 1)):
+                for prepared, result in zip(group, self._score(group, aggregate_by)):
+                    if annotate is not None and result.ok:
+                        draw(prepared, result, Path(annotate), stems[number], self.threshold)
+                    number += 1
+                    bar.update(1)
+                    yield result
+
+    def _score(self, group: list[Prepared], aggregate_by: str) -> list[Result]:
+        faces = [face for prepared in group if prepared.error is None for frame in prepared.frames
+                 for face in frame.faces]
+        scores = iter(self._p_fake(np.stack([face.pixels for face in faces])) if faces else [])
+        return [self._result(prepared, scores, aggregate_by) for prepared in group]
+
+    def _p_fake(self, pixels: np.ndarray) -> list[float]:
+        scores: list[float] = []
+        for start in range(0, len(pixels), self.batch_size):
+            logits = self.predict_tensor(normalize(pixels[start : start + self.batch_size], self.config.preprocessing))
+            scores += logits.softmax(dim=1)[:, self.config.fake_index].tolist()
+        return scores
+
+    def _result(self, prepared: Prepared, scores: Iterator[float], aggregate_by: str) -> Result:
+        result = Result(prepared.path, kind=prepared.kind, notes=prepared.notes, error=prepared.error)
+        for frame in prepared.frames:
+            result.frames.append(FrameResult(frame.index, frame.timestamp, [
+                FaceResult(
+                    None if face.face is None else [round(float(v), 1) for v in face.face.box],
+                    None if face.face is None else round(face.face.score, 4),
+                    None if prepared.error else next(scores),
+                )
+                for face in frame.faces
+            ]))
+        frame_scores = [frame.p_fake for frame in result.frames if frame.p_fake is not None]
+        if result.ok and frame_scores:
+            result.p_fake = aggregate(frame_scores, aggregate_by)
+            result.label = "fake" if result.p_fake >= self.threshold else "real"
+        return result
 
 
-def _items(sources: Source | Iterable[Source]) -> list[_Item]:
+def _expand(sources: Source | Iterable[Source]) -> list[Source]:
     if isinstance(sources, (str, Path, Image.Image, np.ndarray)):
         sources = [sources]
-    items: list[_Item] = []
+    inputs: list[Source] = []
     for source in sources:
         if isinstance(source, (str, Path)):
-            items += [_Item(str(path), lambda path=path: load_image(path)) for path in expand_sources([source])]
-        elif isinstance(source, Image.Image):
-            items.append(_Item(None, lambda image=source: image))
-        elif isinstance(source, np.ndarray):
-            items.append(_Item(None, lambda array=source: _array_image(array)))
+            inputs += expand_sources([source], MEDIA_SUFFIXES)
+        elif isinstance(source, (Image.Image, np.ndarray)):
+            inputs.append(source)
         else:
             raise TypeError(f"cannot read a {type(source).__name__}: pass paths, PIL images or uint8 arrays")
-    return items
+    return inputs
 
 
-def _array_image(array: np.ndarray) -> Image.Image:
-    channels = 1 if array.ndim == 2 else array.shape[-1]
-    if array.dtype != np.uint8 or array.ndim not in (2, 3) or channels not in (1, 3, 4):
-        raise MediaError(f"arrays must be uint8 [H, W], [H, W, 3] (RGB) or [H, W, 4], got {array.dtype} {list(array.shape)}")
-    return to_rgb(Image.fromarray(array.squeeze(-1) if channels == 1 and array.ndim == 3 else array))
+def _output_stems(inputs: list[Source]) -> list[Path]:
+    """Where each input's files go in an output folder: its path relative to the inputs' common
+    folder, suffix dropped (inputs repeat file names across folders); ``input-N`` for in-memory ones."""
+    paths = [Path(source).resolve() for source in inputs if isinstance(source, (str, Path))]
+    root = Path(os.path.commonpath([str(p.parent) for p in paths])) if paths else Path.cwd()
+    return [
+        Path(source).resolve().relative_to(root).with_suffix("") if isinstance(source, (str, Path))
+        else Path(f"input-{number:05d}")
+        for number, source in enumerate(inputs)
+    ]
 
 
-def _decode(item: _Item, preprocessing: Preprocessing) -> np.ndarray | str:
-    """The crop the model sees, or the error message that goes in the row."""
-    try:
-        return resize_and_crop(item.read(), preprocessing)
-    except MediaError as error:
-        return str(error)
+def _prepared_groups(
+    count: int, work: Callable[[int], Prepared], batch_size: int, workers: int
+) -> Iterator[list[Prepared]]:
+    """Prepared inputs, in order, grouped until a group holds a batch of crops."""
+    group: list[Prepared] = []
+    crops = 0
+    for prepared in _prepared_in_order(count, work, workers):
+        group.append(prepared)
+        crops += prepared.crops
+        if crops >= batch_size:
+            yield group
+            group, crops = [], 0
+    if group:
+        yield group
 
 
-def _decoded_batches(
-    items: list[_Item], batch_size: int, preprocessing: Preprocessing
-) -> Iterator[list[tuple[_Item, np.ndarray | str]]]:
-    """Batches of (item, crop or error), decoded by a thread pool one batch ahead of the model."""
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        pending: deque[list[tuple[_Item, Future]]] = deque()
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
-            pending.append([(item, pool.submit(_decode, item, preprocessing)) for item in chunk])
-            if len(pending) > 1:
-                yield [(item, future.result()) for item, future in pending.popleft()]
+def _prepared_in_order(count: int, work: Callable[[int], Prepared], workers: int) -> Iterator[Prepared]:
+    """A thread pool works a window of inputs ahead while the caller scores what came before."""
+    window = max(2 * workers, 8)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        pending: deque[Future] = deque()
+        for number in range(count):
+            pending.append(pool.submit(work, number))
+            if len(pending) > window:
+                yield pending.popleft().result()
         while pending:
-            yield [(item, future.result()) for item, future in pending.popleft()]
+            yield pending.popleft().result()
 
 
 def _progress_bar(total: int, enabled: bool | None):
     from tqdm import tqdm
 
     show = total > 8 if enabled is None else enabled
-    return tqdm(total=total, disable=not show, unit="img", desc="detect", leave=False)
+    return tqdm(total=total, disable=not show, unit="input", desc="detect", leave=False)

@@ -10,6 +10,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .errors import ClipForensicsError
+from .faces.align import RECIPES
+from .faces.detection import BACKENDS
+from .media import Sampler
+from .pipeline import FACE_MODES, FaceOptions
+from .results import AGGREGATES
 from .runtime import PRECISIONS
 
 EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
@@ -49,15 +54,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="clipforensics", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    detect = commands.add_parser("detect", help="score images of aligned faces: one row per input")
-    detect.add_argument("inputs", nargs="+", help="image files or folders (searched recursively)")
+    detect = commands.add_parser("detect", help="score images and videos: one row per input")
+    detect.add_argument("inputs", nargs="+", help="image and video files, or folders (searched recursively)")
     detect.add_argument("--model", required=True, help="zoo name (see `clipforensics zoo`) or checkpoint path")
-    detect.add_argument(
-        "--faces", choices=["none"], default="none",
-        help="'none': inputs are already aligned face crops",
-    )
-    detect.add_argument("--output", help="results file, .jsonl (default: JSONL on stdout) or .csv")
-    detect.add_argument("--batch-size", type=_positive_int, default=32)
+    detect.add_argument("--output", help="results file: .jsonl (with per-frame detail; default: stdout) or .csv")
+    _add_face_options(detect)
+    detect.add_argument("--aggregate", choices=AGGREGATES, default="mean", help="a video's p_fake from its frames'")
+    detect.add_argument("--save-crops", metavar="DIR", help="keep the aligned face crops here")
+    detect.add_argument("--annotate", metavar="DIR", help="write each input with boxes and p_fake drawn here")
+    detect.add_argument("--batch-size", type=_positive_int, default=32, help="face crops per model call")
+    detect.add_argument("--workers", type=_positive_int, help="threads decoding and finding faces")
     detect.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     detect.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="auto: bf16 on CUDA and CPUs with AMX/AVX512-BF16, fp32 elsewhere")
@@ -68,6 +74,24 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="an offline tour on built-in images")
     demo.add_argument("--workdir", type=Path, default=Path(".demo"), help="where the demo writes its files")
     return parser
+
+
+def _add_face_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--faces", choices=FACE_MODES, default="auto",
+                        help="auto: find and align faces; none: inputs are already aligned face crops")
+    parser.add_argument("--frames", type=_positive_int, default=32, help="frames sampled per video")
+    parser.add_argument("--sampler", choices=Sampler.KINDS, default="uniform",
+                        help="uniform: --frames spread evenly; stride: every --frames-th; spread: GenD's order")
+    parser.add_argument("--all-faces", action="store_true", help="score every face, not only the largest")
+    parser.add_argument("--face-detector", choices=BACKENDS, default="dlib-hog")
+    parser.add_argument("--face-model", metavar="ONNX", help="det_10g.onnx for --face-detector retinaface")
+    parser.add_argument("--align", choices=RECIPES, default="deepfakebench", help="five-point alignment recipe")
+
+
+def _face_options(args: argparse.Namespace) -> tuple[FaceOptions, Sampler]:
+    options = FaceOptions(mode=args.faces, backend=args.face_detector, model_path=args.face_model,
+                          policy="all" if args.all_faces else "largest", recipe=args.align)
+    return options, Sampler(args.sampler, args.frames)
 
 
 def _positive_int(text: str) -> int:
@@ -95,11 +119,14 @@ def run_detect(args: argparse.Namespace) -> int:
 
     if args.output and Path(args.output).suffix.lower() not in (".jsonl", ".csv"):
         raise ValueError(f"--output must end in .jsonl or .csv, not {args.output!r}")
+    faces, sampler = _face_options(args)
     detector = load(args.model, args.device, args.precision, args.batch_size, args.threshold)
     failed = total = 0
     writer = ResultWriter(args.output) if args.output else None
     try:
-        for result in detector.iter_predict(args.inputs):
+        for result in detector.iter_predict(args.inputs, faces=faces, frames=sampler, aggregate_by=args.aggregate,
+                                            save_crops=args.save_crops, annotate=args.annotate,
+                                            workers=args.workers):
             total += 1
             failed += not result.ok
             if writer:

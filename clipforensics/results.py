@@ -1,38 +1,107 @@
-"""Per-input verdicts and the JSONL / CSV files they are written to."""
+"""Per-input verdicts (with per-frame and per-face detail) and the JSONL / CSV files they go to."""
 
 from __future__ import annotations
 
 import csv
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO
 
-ROW_FIELDS = ("path", "p_fake", "label", "error")
+import numpy as np
+
+SUMMARY_FIELDS = (
+    "path", "p_fake", "label", "kind", "faces", "frames", "frames_with_faces", "frames_without_faces",
+    "error", "note",
+)
+AGGREGATES = ("mean", "median", "max")
+
+
+@dataclass
+class FaceResult:
+    box: list[float] | None
+    """x0, y0, x1, y1 in the frame; None when the input was already a face crop."""
+    score: float | None
+    p_fake: float | None = None
+
+
+@dataclass
+class FrameResult:
+    index: int
+    timestamp: float | None
+    faces: list[FaceResult] = field(default_factory=list)
+
+    @property
+    def p_fake(self) -> float | None:
+        """The frame's score: its face's p_fake, or the highest of its faces' when all are scored."""
+        scores = [face.p_fake for face in self.faces if face.p_fake is not None]
+        return max(scores) if scores else None
 
 
 @dataclass
 class Result:
-    """The verdict on one input; ``error`` is set (and ``p_fake`` is None) when it could not be scored."""
+    """The verdict on one input (an image or a whole video); ``error`` is set, and ``p_fake`` is
+    None, when it could not be scored. ``notes`` says what a reader should know (damaged stream,
+    frames without a face)."""
 
     path: str | None
     p_fake: float | None = None
     label: str | None = None
     error: str | None = None
+    kind: str = "image"
+    frames: list[FrameResult] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.error is None
 
+    @property
+    def faces(self) -> int:
+        return sum(len(frame.faces) for frame in self.frames)
+
+    @property
+    def frames_with_faces(self) -> int:
+        return sum(1 for frame in self.frames if frame.faces)
+
+    def summary(self) -> dict:
+        """One flat row: what the CSV holds."""
+        return {
+            "path": self.path,
+            "p_fake": self.p_fake,
+            "label": self.label,
+            "kind": self.kind,
+            "faces": self.faces,
+            "frames": len(self.frames),
+            "frames_with_faces": self.frames_with_faces,
+            "frames_without_faces": len(self.frames) - self.frames_with_faces,
+            "error": self.error,
+            "note": "; ".join(self.notes) or None,
+        }
+
     def to_dict(self) -> dict:
-        return {name: getattr(self, name) for name in ROW_FIELDS}
+        """The summary plus per-frame and per-face detail: what a JSONL row holds."""
+        return {**self.summary(), "detail": [_frame_dict(frame) for frame in self.frames]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
 
 
+def _frame_dict(frame: FrameResult) -> dict:
+    return {"index": frame.index, "timestamp": frame.timestamp, "p_fake": frame.p_fake,
+            "faces": [asdict(face) for face in frame.faces]}
+
+
+def aggregate(scores: list[float], how: str = "mean") -> float:
+    """A video's p_fake from its frames' (mean as in the papers; median or max optional)."""
+    if how not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {AGGREGATES}, not {how!r}")
+    return float(getattr(np, how)(scores))
+
+
 class ResultWriter:
-    """Writes rows as they come (``.jsonl`` or ``.csv``), flushed, so a stopped run keeps its rows."""
+    """Writes rows as they come (``.jsonl`` with detail, ``.csv`` with the summary), flushed, so a
+    stopped run keeps its rows."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
@@ -41,13 +110,13 @@ class ResultWriter:
             raise ValueError(f"output must end in .jsonl or .csv, not {self.path.name!r}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] = self.path.open("w", newline="")
-        self._csv = csv.DictWriter(self._file, fieldnames=ROW_FIELDS) if suffix == ".csv" else None
+        self._csv = csv.DictWriter(self._file, fieldnames=SUMMARY_FIELDS) if suffix == ".csv" else None
         if self._csv:
             self._csv.writeheader()
 
     def write(self, result: Result) -> None:
         if self._csv:
-            self._csv.writerow(result.to_dict())
+            self._csv.writerow(result.summary())
         else:
             self._file.write(result.to_json() + "\n")
         self._file.flush()

@@ -41,7 +41,7 @@ def test_detect_writes_one_jsonl_row_per_image_and_exits_0(model_dir, faces, tmp
     rows = _jsonl(out)
     assert status == 0
     assert [Path(r["path"]).relative_to(faces).as_posix() for r in rows] == ["fake/b.png", "fake/c.jpg", "real/a.png"]
-    assert all(set(r) == {"path", "p_fake", "label", "error"} and r["error"] is None for r in rows)
+    assert all({"path", "p_fake", "label", "error", "detail"} <= set(r) and r["error"] is None for r in rows)
     assert all(r["label"] == ("fake" if r["p_fake"] >= 0.5 else "real") for r in rows)
 
 
@@ -49,19 +49,21 @@ def test_detect_writes_csv_and_a_bad_input_makes_the_exit_status_1(model_dir, fa
     (faces / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     out = tmp_path / "out.csv"
 
-    status = main(["detect", str(faces), "--model", str(model_dir), "--output", str(out), "--threshold", "0"])
+    status = main(["detect", str(faces), "--model", str(model_dir), "--faces", "none", "--output", str(out),
+                   "--threshold", "0"])
 
     with out.open() as file:
         rows = list(csv.DictReader(file))
     assert status == 1
-    assert len(rows) == 4 and list(rows[0]) == ["path", "p_fake", "label", "error"]
+    assert len(rows) == 4 and list(rows[0])[:3] == ["path", "p_fake", "label"] and "error" in rows[0]
     broken = next(r for r in rows if r["path"].endswith("broken.png"))
     assert broken["p_fake"] == "" and "broken.png" in broken["error"]
     assert all(r["label"] == "fake" for r in rows if r is not broken)
 
 
 def test_detect_without_output_prints_jsonl_rows(model_dir, faces, capsys):
-    status = main(["detect", str(faces / "real" / "a.png"), "--model", str(model_dir), "--precision", "fp32"])
+    status = main(["detect", str(faces / "real" / "a.png"), "--model", str(model_dir), "--faces", "none",
+                   "--precision", "fp32"])
 
     captured = capsys.readouterr()
     assert status == 0

@@ -41,7 +41,7 @@ def test_bad_files_get_rows_with_errors_and_the_batch_goes_on(detector, face, tm
     paths = [tmp_path / "truncated.png", tmp_path / "good.png", tmp_path / "empty.png",
              tmp_path / "missing.png", tmp_path / "notes.png"]
 
-    results = detector.predict(paths)
+    results = detector.predict(paths, faces="none")
 
     assert [r.path for r in results] == [str(p) for p in paths]
     by_name = {r.path.rsplit("/", 1)[-1]: r for r in results}
@@ -71,7 +71,7 @@ def test_images_in_any_mode_are_scored_as_rgb(detector, face, tmp_path, convert)
     path = tmp_path / ("face.jpg" if image.mode == "CMYK" else "face.png")
     image.save(path)
 
-    [result] = detector.predict([path])
+    [result] = detector.predict([path], faces="none")
 
     assert result.ok, result.error
     assert load_image(path).mode == "RGB"
@@ -107,7 +107,7 @@ def test_a_folder_is_expanded_recursively_in_sorted_order(detector, face, tmp_pa
         face.save(tmp_path / name)
     (tmp_path / "readme.txt").write_text("not an image")
 
-    results = detector.predict(tmp_path)
+    results = detector.predict(tmp_path, faces="none")
 
     assert [r.path for r in results] == [str(tmp_path / n) for n in ("a/1.jpg", "a/z/3.png", "b/2.png", "c.png")]
 
@@ -115,18 +115,18 @@ def test_a_folder_is_expanded_recursively_in_sorted_order(detector, face, tmp_pa
 def test_pil_images_and_arrays_are_scored_like_the_same_file(detector, face, tmp_path):
     face.save(tmp_path / "face.png")
 
-    from_file, from_pil, from_array = detector.predict([tmp_path / "face.png", face, np.asarray(face)])
+    from_file, from_pil, from_array = detector.predict([tmp_path / "face.png", face, np.asarray(face)], faces="none")
 
     assert from_pil.path is None and from_array.path is None
     assert from_file.p_fake == from_pil.p_fake == from_array.p_fake
 
 
 def test_a_malformed_array_gets_a_row_with_an_error(detector):
-    [result] = detector.predict([np.zeros((8, 8, 3), dtype=np.float32)])
+    [result] = detector.predict([np.zeros((8, 8, 3), dtype=np.float32)], faces="none")
 
     assert "uint8" in result.error
 
 
 def test_an_unsupported_source_type_is_a_type_error(detector):
     with pytest.raises(TypeError, match="paths, PIL images or uint8 arrays"):
-        detector.predict([42])
+        detector.predict([42], faces="none")
