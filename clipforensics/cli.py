@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("inputs", nargs="+", help="image and video files, or folders (searched recursively)")
     detect.add_argument("--model", required=True, help="zoo name (see `clipforensics zoo`) or checkpoint path")
     detect.add_argument("--output", help="results file: .jsonl (with per-frame detail; default: stdout) or .csv")
+    detect.add_argument("--faces", choices=FACE_MODES, default="auto",
+                        help="auto: find and align faces; none: inputs are already aligned face crops")
     _add_face_options(detect)
     detect.add_argument("--aggregate", choices=AGGREGATES, default="mean", help="a video's p_fake from its frames'")
     detect.add_argument("--save-crops", metavar="DIR", help="keep the aligned face crops here")
@@ -69,6 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
                         help="auto: bf16 on CUDA and CPUs with AMX/AVX512-BF16, fp32 elsewhere")
     detect.add_argument("--threshold", type=float, default=0.5, help="p_fake at or above which the label is fake")
 
+    preprocess = commands.add_parser("preprocess", help="videos and images to the training layout of face crops")
+    preprocess.add_argument("inputs", nargs="+", help="video and image files, or folders (searched recursively)")
+    preprocess.add_argument("--output", required=True, type=Path, help="root of <dataset>/<source>/<video>/<frame>.png")
+    preprocess.add_argument("--dataset", required=True, help="dataset name, e.g. FF or CDFv2")
+    preprocess.add_argument("--source", help="source name (default: the folder holding each video)")
+    preprocess.add_argument("--label", choices=("real", "fake"), help="default: real when the source's name says so")
+    preprocess.add_argument("--masks", type=Path, help="folder of manipulation-mask videos named like the inputs")
+    preprocess.add_argument("--crop-size", type=_crop_size, default=256, help="side in pixels, or 'native' (gend)")
+    preprocess.add_argument("--workers", type=_positive_int, default=1, help="videos processed in parallel")
+    _add_face_options(preprocess)
+
     commands.add_parser("zoo", help="list the named published weights")
 
     demo = commands.add_parser("demo", help="an offline tour on built-in images")
@@ -77,8 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_face_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--faces", choices=FACE_MODES, default="auto",
-                        help="auto: find and align faces; none: inputs are already aligned face crops")
     parser.add_argument("--frames", type=_positive_int, default=32, help="frames sampled per video")
     parser.add_argument("--sampler", choices=Sampler.KINDS, default="uniform",
                         help="uniform: --frames spread evenly; stride: every --frames-th; spread: GenD's order")
@@ -89,9 +100,13 @@ def _add_face_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _face_options(args: argparse.Namespace) -> tuple[FaceOptions, Sampler]:
-    options = FaceOptions(mode=args.faces, backend=args.face_detector, model_path=args.face_model,
+    options = FaceOptions(mode=getattr(args, "faces", "auto"), backend=args.face_detector, model_path=args.face_model,
                           policy="all" if args.all_faces else "largest", recipe=args.align)
     return options, Sampler(args.sampler, args.frames)
+
+
+def _crop_size(text: str) -> int | None:
+    return None if text == "native" else _positive_int(text)
 
 
 def _positive_int(text: str) -> int:
@@ -141,6 +156,28 @@ def run_detect(args: argparse.Namespace) -> int:
     return EXIT_FAILED_INPUTS if failed else EXIT_OK
 
 
+def run_preprocess(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from .data.preprocess import DONE_FILE, VideoOutcome, plan_jobs, run_jobs, write_manifest
+
+    faces, sampler = _face_options(args)
+    faces = dataclasses.replace(faces, crop_size=args.crop_size, policy="mask" if args.masks else faces.policy)
+    jobs = plan_jobs(args.inputs, args.output, args.dataset, args.source, args.label, args.masks)
+    outcomes = list(run_jobs(jobs, faces, sampler, workers=args.workers))
+    everything = [VideoOutcome(**json.loads(done.read_text())) for done in sorted(args.output.rglob(DONE_FILE))]
+    summary = write_manifest(everything, args.output / "manifest.csv")
+    (args.output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    failed = [o for o in outcomes if o.error]
+    print(f"{len(outcomes)} inputs: {sum(len(o.rows) for o in outcomes)} frames kept, "
+          f"{sum(o.faceless for o in outcomes)} frames without a face, {len(failed)} inputs failed "
+          f"-> {args.output / 'manifest.csv'}", file=sys.stderr)
+    for outcome in failed:
+        print(f"  {outcome.media}: {outcome.error}", file=sys.stderr)
+    return EXIT_FAILED_INPUTS if failed else EXIT_OK
+
+
 def run_zoo(args: argparse.Namespace) -> int:
     from .zoo import ZOO
 
@@ -155,7 +192,7 @@ def run_demo(args: argparse.Namespace) -> int:
     return run(args.workdir)
 
 
-COMMANDS = {"detect": run_detect, "zoo": run_zoo, "demo": run_demo}
+COMMANDS = {"detect": run_detect, "preprocess": run_preprocess, "zoo": run_zoo, "demo": run_demo}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -187,20 +187,40 @@ def read_video(path: str | Path, sampler: Sampler = Sampler(), max_frames: int =
 
 
 def _decode_wanted(container, stream, wanted: set[int], kept: list[Frame]) -> tuple[int, str | None]:
-    """Decodes up to the last wanted frame; returns frames decoded and the error that stopped it."""
+    """Decodes packet by packet up to the last wanted frame; returns frames decoded and the error
+    that stopped it. After an error, the frames the decoder still holds are drained and kept.
+
+    A frame's index comes from its timestamp where the stream has a frame rate, so a frame the
+    decoder drops does not shift the indices of those after it; otherwise frames are counted.
+    """
     import av
 
     last = max(wanted, default=-1)
+    rate = float(stream.average_rate) if stream.average_rate else None
+    start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     decoded = 0
-    try:
-        for frame in container.decode(stream):
-            if decoded in wanted:
-                timestamp = float(frame.time) if frame.time is not None else None
-                kept.append(Frame(decoded, timestamp, frame.to_ndarray(format="rgb24")))
-            decoded += 1
+
+    def take(frames) -> bool:
+        nonlocal decoded
+        for frame in frames:
+            time = float(frame.pts * stream.time_base) if frame.pts is not None else None
+            index = round((time - start) * rate) if rate and time is not None else decoded
+            if index in wanted:
+                kept.append(Frame(index, time, frame.to_ndarray(format="rgb24")))
+            decoded = max(decoded, index) + 1
             if decoded > last:
-                break
+                return False
+        return True
+
+    try:
+        for packet in container.demux(stream):
+            if not take(packet.decode()):
+                return decoded, None
     except av.FFmpegError as error:
+        try:
+            take(stream.codec_context.decode(None))
+        except av.FFmpegError:
+            pass
         return decoded, str(error)
     return decoded, None
 

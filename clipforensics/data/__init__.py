@@ -1,0 +1,1 @@
+"""Datasets: manifests from the standard layouts, and the preprocessing that produces them."""

@@ -1,0 +1,41 @@
+"""Test media written on the spot: videos of a moving public-domain face (scikit-image's astronaut) or cat."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import av
+import numpy as np
+from skimage import data
+
+
+def moving_frames(count: int, subject: str = "astronaut", size: tuple[int, int] = (480, 360)) -> list[np.ndarray]:
+    """``count`` RGB frames; the subject slides right one pixel a frame; the top-left 32x32 block's
+    brightness encodes the frame index (index * 4), so a decoded frame tells which one it is; a
+    corner of fresh noise keeps every encoded frame about the same size, as in real footage."""
+    noise = np.random.default_rng(0)
+    picture = data.astronaut()[:300, 100:400] if subject == "astronaut" else data.chelsea()[:300, :300]
+    frames = []
+    for index in range(count):
+        frame = np.full((size[1], size[0], 3), 90, dtype=np.uint8)
+        frame[40:340, 60 + index : 360 + index] = picture
+        frame[:32, :32] = min(index * 4, 255)
+        frame[-64:, -96:] = noise.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+        frames.append(frame)
+    return frames
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: int = 25, faststart: bool = False) -> Path:
+    options = {"movflags": "faststart"} if faststart else {}
+    with av.open(str(path), "w", options=options) as container:
+        stream = container.add_stream("libx264", rate=fps, options={"crf": "12"})
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def frame_number(image: np.ndarray) -> int:
+    """The index a frame of ``moving_frames`` carries."""
+    return int(round(float(image[4:28, 4:28].mean()) / 4))
