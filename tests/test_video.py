@@ -136,3 +136,28 @@ def test_images_and_videos_mix_in_one_call_and_frames_without_faces_are_reported
     assert mixed.ok and mixed.frames_with_faces == 7
     assert "no face in 3 of 10 frames (3, 4, 5)" in mixed.summary()["note"]
     assert [frame.p_fake is None for frame in mixed.frames] == [i in (3, 4, 5) for i in range(10)]
+
+
+def test_crops_and_annotations_mirror_the_inputs_paths(detector, face_video, tmp_path):
+    from skimage import data
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    Image.fromarray(data.astronaut()).save(tmp_path / "a" / "same.png")
+    Image.fromarray(data.astronaut()).save(tmp_path / "b" / "same.png")
+    crops, drawn = tmp_path / "crops", tmp_path / "annotated"
+
+    video = tmp_path / "v" / "clip.mp4"
+    video.parent.mkdir()
+    video.write_bytes(face_video.read_bytes())
+
+    results = detector.predict([tmp_path / "a" / "same.png", tmp_path / "b" / "same.png", video], frames=3,
+                               save_crops=crops, annotate=drawn)
+
+    assert all(result.ok for result in results)
+    assert sorted(p.relative_to(crops).as_posix() for p in crops.rglob("*.png"))[:2] == [
+        "a/same/000000_0.png", "b/same/000000_0.png"]
+    assert Image.open(crops / "a" / "same" / "000000_0.png").size == (256, 256)
+    assert len(list(crops.rglob("*.png"))) == 2 + 3
+    assert (drawn / "a" / "same.png").is_file() and (drawn / "b" / "same.png").is_file()
+    assert read_video(drawn / "v" / "clip.mp4", Sampler("all")).total_frames == 3
