@@ -1,12 +1,16 @@
-"""An offline tour on built-in images: build, save and reload a detector, then score crops."""
+"""An offline tour on built-in inputs: a detector is built, saved and reloaded, then photos, a video
+and a damaged file go through face detection, alignment and scoring."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
+from .annotate import write_video
 from .backbones import TINY_BACKBONE
 from .checkpoints import save_detector
 from .cli import main as cli_main
@@ -15,30 +19,50 @@ from .zoo import ZOO
 
 
 def write_inputs(folder: Path) -> list[Path]:
-    """The astronaut's face and a cat from scikit-image (public domain), and a damaged PNG."""
+    """scikit-image's public-domain astronaut and cat, a short video of the astronaut, a damaged PNG."""
     from skimage import data
 
     folder.mkdir(parents=True, exist_ok=True)
-    face = folder / "astronaut-face.png"
-    Image.fromarray(data.astronaut()[20:240, 140:360]).save(face)
+    photo = folder / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(photo)
     cat = folder / "chelsea-cat.png"
     Image.fromarray(data.chelsea()).save(cat)
+    video = folder / "astronaut-walk.mp4"
+    write_video(_walk(data.astronaut(), frames=24), video, fps=12)
     damaged = folder / "damaged.png"
-    damaged.write_bytes(face.read_bytes()[:300])
-    return [face, cat, damaged]
+    damaged.write_bytes(photo.read_bytes()[:300])
+    return [photo, cat, video, damaged]
+
+
+def _walk(picture: np.ndarray, frames: int) -> list[np.ndarray]:
+    canvas = np.full((360, 640, 3), 80, dtype=np.uint8)
+    shots = []
+    for index in range(frames):
+        shot = canvas.copy()
+        shot[20:340, 40 + 8 * index : 360 + 8 * index] = picture[:320, 96:416]
+        shots.append(shot)
+    return shots
 
 
 def run(workdir: Path) -> int:
     torch.manual_seed(0)
-    model_dir = workdir / "tiny-detector"
-    save_detector(create_detector(TINY_BACKBONE), model_dir, provenance={"note": "random weights, demo only"})
+    model_dir = save_detector(create_detector(TINY_BACKBONE), workdir / "tiny-detector",
+                              provenance={"note": "random weights, demo only"})
     inputs = write_inputs(workdir / "inputs")
-    print(f"Built a tiny detector with RANDOM weights in {model_dir}: its p_fake values mean nothing.")
-    print("Published weights (need internet once, or pass a local path with --model):")
+    print(f"A tiny detector with RANDOM weights was saved in {model_dir}: its p_fake values mean nothing.")
+    print("Published weights (fetched once with internet, or pass a local path to --model):")
     for entry in ZOO.values():
         print(f"  {entry.name:<14} {entry.summary}")
-    command = ["detect", *map(str, inputs), "--model", str(model_dir), "--faces", "none"]
+    results = workdir / "results.csv"
+    command = ["detect", *map(str, inputs), "--model", str(model_dir), "--frames", "8",
+               "--output", str(results), "--annotate", str(workdir / "annotated")]
     print("\n$ clipforensics " + " ".join(command))
     status = cli_main(command)
-    print(f"(exit status {status}: 1 because damaged.png could not be decoded; the other rows are intact)")
+    with results.open() as file:
+        for row in csv.DictReader(file):
+            print(f"  {Path(row['path']).name:<20} p_fake={row['p_fake'] or '-':<20.20} faces={row['faces']:<3} "
+                  f"frames={row['frames']:<3} {row['error'] or row['note'] or ''}")
+    print(f"\nRows: {results}; faces drawn with their scores: {workdir / 'annotated'}")
+    print(f"Exit status {status}: 1 because the cat has no face and damaged.png cannot be decoded; "
+          "every input still has its row.")
     return 0 if status == 1 else 1

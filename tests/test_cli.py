@@ -117,6 +117,10 @@ def test_the_installed_command_runs_the_offline_demo(tmp_path):
                           timeout=300, env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
 
     assert done.returncode == 0, done.stderr
-    rows = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert [Path(r["path"]).name for r in rows] == ["astronaut-face.png", "chelsea-cat.png", "damaged.png"]
-    assert rows[0]["error"] is None and "damaged" in rows[2]["error"]
+    with (tmp_path / "results.csv").open() as file:
+        rows = {Path(row["path"]).name: row for row in csv.DictReader(file)}
+    assert list(rows) == ["astronaut.png", "chelsea-cat.png", "astronaut-walk.mp4", "damaged.png"]
+    assert rows["astronaut.png"]["faces"] == "1" and rows["astronaut-walk.mp4"]["frames_with_faces"] == "8"
+    assert rows["chelsea-cat.png"]["error"] == "no face found in image" and "damaged" in rows["damaged.png"]["error"]
+    assert (tmp_path / "annotated" / "astronaut.png").is_file()
+    assert (tmp_path / "annotated" / "astronaut-walk.mp4").is_file()
