@@ -1,0 +1,183 @@
+"""One manifest format at the core (a list of ``Sample``), adapters for the layouts in use at the edge.
+
+- the dataset layout ``<root>/<dataset>/<source>/<video>/<frame>`` (DeepfakeBench, the papers' code);
+- list files of such paths, one a line (the authors' ``config/datasets/*.txt``);
+- CSV manifests ``path,label[,dataset,source,video,mask]`` (what ``preprocess`` writes);
+- DeepfakeBench's dataset JSON (``{dataset: {label: {split: {compression: {video: {label, frames}}}}}}``).
+
+A source whose name contains ``real`` is real (label 0); anything else is fake (label 1).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..media import IMAGE_SUFFIXES
+
+REAL, FAKE = 0, 1
+
+
+@dataclass(frozen=True)
+class Sample:
+    path: str
+    label: int
+    dataset: str
+    source: str
+    video: str
+    """Unique video id: ``<dataset>/<source>/<video>``."""
+    mask: str | None = None
+
+
+def label_of(source: str) -> int:
+    return REAL if "real" in source.lower() else FAKE
+
+
+def _label(text: str) -> int:
+    text = text.strip().lower()
+    if text in ("0", "real"):
+        return REAL
+    if text in ("1", "fake"):
+        return FAKE
+    raise ValueError(f"label must be 0/1 or real/fake, not {text!r}")
+
+
+def sample_from_path(path: Path, root: Path | None = None, label: int | None = None) -> Sample:
+    """A frame of the layout: the last four parts of its path are dataset, source, video, frame."""
+    parts = path.relative_to(root).parts if root else path.parts
+    if len(parts) < 4:
+        raise ValueError(f"{path}: expected <dataset>/<source>/<video>/<frame>")
+    dataset, source, video = parts[-4:-1]
+    return Sample(str(path), label_of(source) if label is None else label, dataset, source,
+                  f"{dataset}/{source}/{video}")
+
+
+def from_layout(root: Path) -> list[Sample]:
+    """Every image under ``root`` (a dataset root, or a folder holding datasets), sorted."""
+    frames = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and "_mask" not in p.stem)
+    base = root if all(len(p.relative_to(root).parts) >= 4 for p in frames) else root.parent
+    return [sample_from_path(p, base) for p in frames]
+
+
+def from_list_file(path: Path) -> list[Sample]:
+    """Paths one a line; relative ones are tried as given and then against the list file's folder."""
+    samples = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            frame = Path(line.strip())
+            if not frame.is_absolute() and not frame.exists():
+                frame = path.parent / frame
+            samples.append(sample_from_path(frame))
+    return samples
+
+
+def from_csv(path: Path) -> list[Sample]:
+    """``path,label[,dataset,source,video,mask]``; relative paths are taken against the CSV's folder."""
+    samples = []
+    with path.open(newline="") as file:
+        for row in csv.DictReader(file):
+            frame = _resolve(row["path"], path.parent)
+            inferred = sample_from_path(frame) if len(frame.parts) >= 4 else None
+            dataset = row.get("dataset") or (inferred.dataset if inferred else "")
+            source = row.get("source") or (inferred.source if inferred else "")
+            video = row.get("video") or (inferred.video.rsplit("/", 1)[-1] if inferred else frame.parent.name)
+            label = _label(row["label"]) if row.get("label") else label_of(source)
+            mask = str(_resolve(row["mask"], path.parent)) if row.get("mask") else None
+            samples.append(Sample(str(frame), label, dataset, source, f"{dataset}/{source}/{video}", mask))
+    return samples
+
+
+def from_deepfakebench_json(path: Path, root: Path | None = None, split: str | None = None) -> list[Sample]:
+    """DeepfakeBench's ``dataset_json/*.json``; ``split`` keeps only train, val or test."""
+    data = json.loads(path.read_text())
+    samples = []
+    for dataset, by_label in data.items():
+        for keys, video in _videos(by_label, ()):
+            if split and split not in keys:
+                continue
+            source, name = keys[0], keys[-1]
+            label = label_of(str(video.get("label", source)))
+            for frame in video["frames"]:
+                frame_path = _resolve(frame, root) if root else Path(frame)
+                samples.append(Sample(str(frame_path), label, dataset, source, f"{dataset}/{source}/{name}"))
+    return samples
+
+
+def _videos(node: dict, keys: tuple[str, ...]) -> Iterable[tuple[tuple[str, ...], dict]]:
+    for key, value in node.items():
+        if isinstance(value, dict) and isinstance(value.get("frames"), list):
+            yield (*keys, key), value
+        elif isinstance(value, dict):
+            yield from _videos(value, (*keys, key))
+
+
+def _resolve(path: str, base: Path) -> Path:
+    candidate = Path(path)
+    return candidate if candidate.is_absolute() else base / candidate
+
+
+def load_manifest(spec: str | Path, split: str | None = None) -> list[Sample]:
+    """A folder (layout), ``.txt`` (list), ``.csv`` or ``.json`` (DeepfakeBench)."""
+    path = Path(spec)
+    if path.is_dir():
+        return from_layout(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such manifest, list file or folder")
+    loaders = {".txt": from_list_file, ".csv": from_csv}
+    if path.suffix == ".json":
+        return from_deepfakebench_json(path, split=split)
+    if path.suffix not in loaders:
+        raise ValueError(f"{path}: data must be a folder, .txt, .csv or .json, not {path.suffix!r}")
+    return loaders[path.suffix](path)
+
+
+def by_video(samples: list[Sample]) -> dict[str, list[Sample]]:
+    videos: dict[str, list[Sample]] = defaultdict(list)
+    for sample in samples:
+        videos[sample.video].append(sample)
+    return dict(videos)
+
+
+def frames_per_video(samples: list[Sample], count: int) -> list[Sample]:
+    """``count`` frames per video, evenly spaced over its sorted frames (all when it has fewer)."""
+    kept = []
+    for frames in by_video(samples).values():
+        frames = sorted(frames, key=lambda s: s.path)
+        picks = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int))
+        kept += [frames[i] for i in picks]
+    return kept
+
+
+def limit_files(samples: list[Sample], limit: int, seed: int = 0) -> list[Sample]:
+    """Whole videos, drawn at random (seeded), until ``limit`` frames are reached; a video is never split."""
+    videos = by_video(samples)
+    order = np.random.default_rng(seed).permutation(sorted(videos))
+    kept: list[Sample] = []
+    for video in order:
+        if len(kept) >= limit:
+            break
+        kept += videos[video]
+    return kept
+
+
+def split_readable(samples: list[Sample]) -> tuple[list[Sample], list[str]]:
+    """Samples whose file (and mask) exist and are non-empty, and the problems found, checked once at start-up."""
+    kept, problems = [], []
+    for sample in samples:
+        missing = [p for p in (sample.path, sample.mask) if p and not _non_empty(p)]
+        if missing:
+            problems += [f"{p}: missing or empty" for p in missing]
+        else:
+            kept.append(sample)
+    return kept, problems
+
+
+def _non_empty(path: str) -> bool:
+    candidate = Path(path)
+    return candidate.is_file() and candidate.stat().st_size > 0
