@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     preprocess.add_argument("--workers", type=_positive_int, default=1, help="videos processed in parallel")
     _add_face_options(preprocess)
 
+    train = commands.add_parser("train", help="train a detector from a YAML config (see configs/)")
+    train.add_argument("--config", type=Path, help="a preset such as configs/gend-clip-l14-ffpp.yaml")
+    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a field, e.g. --set optim.lr=1e-4 --set trainer.devices=2")
+
     commands.add_parser("zoo", help="list the named published weights")
 
     demo = commands.add_parser("demo", help="an offline tour on built-in images")
@@ -178,6 +183,14 @@ def run_preprocess(args: argparse.Namespace) -> int:
     return EXIT_FAILED_INPUTS if failed else EXIT_OK
 
 
+def run_train(args: argparse.Namespace) -> int:
+    from .training import fit, load_config
+
+    out = fit(load_config(args.config, args.overrides))
+    print(f"best and last models: {out / 'best'}, {out / 'last'}; logs: {out / 'logs'}", file=sys.stderr)
+    return EXIT_OK
+
+
 def run_zoo(args: argparse.Namespace) -> int:
     from .zoo import ZOO
 
@@ -192,7 +205,8 @@ def run_demo(args: argparse.Namespace) -> int:
     return run(args.workdir)
 
 
-COMMANDS = {"detect": run_detect, "preprocess": run_preprocess, "zoo": run_zoo, "demo": run_demo}
+COMMANDS = {"detect": run_detect, "preprocess": run_preprocess, "train": run_train, "zoo": run_zoo,
+            "demo": run_demo}
 
 if __name__ == "__main__":
     sys.exit(main())

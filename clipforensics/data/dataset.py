@@ -1,0 +1,134 @@
+"""Torch datasets over manifests, and the paired batch sampler."""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, Sampler
+
+from ..errors import MediaError
+from ..media import load_image
+from ..transforms import Preprocessing, normalize, resize_and_crop
+from .manifest import FAKE, REAL, Sample
+
+log = logging.getLogger(__name__)
+
+Augment = Callable[[np.ndarray, np.random.Generator], np.ndarray]
+
+
+class FrameDataset(Dataset):
+    """Face crops of a manifest as model inputs; an unreadable file is replaced by the next
+    readable one and reported once, so an epoch never stops on it.
+
+    ``self_blend``: every real frame also appears as a self-blended pseudo-fake (label fake), made
+    from the frame and its 68 landmarks (``<frame>_lm68.npy`` beside it, as ``preprocess`` writes),
+    so a detector can be trained from real videos alone; the manifest's own fakes are left out.
+    """
+
+    def __init__(self, samples: list[Sample], preprocessing: Preprocessing, augment: Augment | None = None,
+                 self_blend: bool = False):
+        self.samples = [s for s in samples if s.label == REAL] if self_blend else samples
+        self.preprocessing = preprocessing
+        self.augment = augment
+        self.self_blend = self_blend
+        self.reported: set[str] = set()
+
+    def __len__(self) -> int:
+        return len(self.samples) * (2 if self.self_blend else 1)
+
+    def label(self, index: int) -> int:
+        return FAKE if index >= len(self.samples) else self.samples[index].label
+
+    def __getitem__(self, index: int) -> dict:
+        count = len(self.samples)
+        for offset in range(count):
+            sample = self.samples[(index + offset) % count]
+            try:
+                image = np.asarray(load_image(sample.path))
+                if index >= count:
+                    image = self._pseudo_fake(image, sample)
+            except (MediaError, OSError, ValueError) as error:
+                self._report(sample.path, error)
+                continue
+            return {"image": self._pixels(image), "label": self.label(index), "index": index}
+        raise MediaError("no file of the dataset can be read")
+
+    def _pseudo_fake(self, image: np.ndarray, sample: Sample) -> np.ndarray:
+        from .sbi import self_blend
+
+        landmarks = np.load(Path(sample.path).with_name(Path(sample.path).stem + "_lm68.npy"))
+        return self_blend(image, landmarks, _generator())[0]
+
+    def _pixels(self, image: np.ndarray) -> torch.Tensor:
+        if self.augment is not None:
+            image = self.augment(image, _generator())
+        crop = resize_and_crop(Image.fromarray(image), self.preprocessing)
+        return normalize(crop[None], self.preprocessing)[0]
+
+    def _report(self, path: str, error: Exception) -> None:
+        if path not in self.reported:
+            self.reported.add(path)
+            log.warning("skipped unreadable file %s (%s)", path, error)
+
+
+def _generator() -> np.random.Generator:
+    """Drawn from torch's generator, which Lightning seeds per run and per loader worker: the
+    randomness is reproducible under a fixed seed and differs across epochs."""
+    return np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
+
+
+def source_video(sample: Sample) -> str:
+    """The real video a fake was made from: FF++ names a fake ``<target>_<source>`` after its target."""
+    dataset, _, video = sample.video.split("/", 2)
+    return f"{dataset}/{video.split('_')[0]}"
+
+
+def pairing(dataset: FrameDataset) -> tuple[list[int], list[list[int]], list[int]]:
+    """Fake indices, the real indices each may be paired with, and all real indices: a
+    pseudo-fake pairs with its own frame, a manifest fake with the frames of its source video."""
+    count = len(dataset.samples)
+    if dataset.self_blend:
+        return list(range(count, 2 * count)), [[i] for i in range(count)], list(range(count))
+    reals = [i for i, s in enumerate(dataset.samples) if s.label == REAL]
+    reals_of: dict[str, list[int]] = defaultdict(list)
+    for i in reals:
+        dataset_name, _, video = dataset.samples[i].video.split("/", 2)
+        reals_of[f"{dataset_name}/{video}"].append(i)
+    fakes = [i for i, s in enumerate(dataset.samples) if s.label == FAKE]
+    return fakes, [reals_of.get(source_video(dataset.samples[i]), []) for i in fakes], reals
+
+
+class PairedBatchSampler(Sampler[list[int]]):
+    """Batches in which every fake comes with a real frame of the video it was made from (GenD:
+    paired real/fake data keeps the detector off identity and background shortcuts). Fakes without
+    a real counterpart get a random real frame."""
+
+    def __init__(self, dataset: FrameDataset, batch_size: int, seed: int = 0):
+        if batch_size < 2:
+            raise ValueError("paired batches need a batch size of at least 2")
+        self.fakes, self.partners, self.reals = pairing(dataset)
+        if not self.fakes or not self.reals:
+            raise ValueError("paired batches need both real and fake frames")
+        self.half = batch_size // 2
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return -(-len(self.fakes) // self.half)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        rng = np.random.default_rng((self.seed, self.epoch))
+        self.epoch += 1
+        order = rng.permutation(len(self.fakes))
+        for start in range(0, len(order), self.half):
+            batch = []
+            for k in order[start : start + self.half]:
+                pool = self.partners[k] or self.reals
+                batch += [self.fakes[k], int(pool[rng.integers(len(pool))])]
+            yield batch

@@ -1,0 +1,255 @@
+"""Detection metrics (AUROC, AP, EER, accuracy), frame-to-video aggregation, and mask localization metrics.
+
+Detection inputs are 1-D arrays: ``labels`` with 1 = fake and 0 = real, ``scores`` = p_fake. A ranking
+metric (AUROC, AP, EER) needs both classes: with one class it is NaN, never an exception, so a
+per-source table with a real-only source still prints. Localization inputs are 2-D maps of one image:
+a probability map and a boolean ground-truth mask (True = manipulated pixel).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path, PurePath
+
+import numpy as np
+
+from .results import aggregate
+
+
+def _binary(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels as booleans (True = fake) and scores as float64, after checking they pair up."""
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    if labels.ndim != 1 or labels.shape != scores.shape:
+        raise ValueError(f"labels and scores must be 1-D of one length, got {labels.shape} and {scores.shape}")
+    if labels.size == 0:
+        raise ValueError("no samples to score")
+    if not np.isin(labels, (0, 1)).all():
+        raise ValueError(f"labels must be 0 (real) or 1 (fake), got values {np.unique(labels).tolist()}")
+    return labels.astype(bool), scores
+
+
+def _both_classes(labels: np.ndarray) -> bool:
+    return bool(labels.any() and not labels.all())
+
+
+def _cumulative_counts(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """False and true positives when predicting fake at score >= each distinct score, highest first."""
+    order = np.argsort(-scores, kind="stable")
+    ranked, positive = scores[order], labels[order]
+    group_ends = np.r_[np.flatnonzero(np.diff(ranked)), ranked.size - 1]
+    return np.cumsum(~positive)[group_ends], np.cumsum(positive)[group_ends]
+
+
+def _roc(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ROC curve's vertices (fpr, tpr), from (0, 0) to (1, 1); both classes must be present."""
+    false_pos, true_pos = _cumulative_counts(labels, scores)
+    return np.r_[0, false_pos] / false_pos[-1], np.r_[0, true_pos] / true_pos[-1]
+
+
+def _average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """sum_k (R_k - R_{k-1}) P_k over distinct thresholds (scikit-learn's definition); needs a positive."""
+    false_pos, true_pos = _cumulative_counts(labels, scores)
+    recall = true_pos / true_pos[-1]
+    return float(np.sum(np.diff(np.r_[0, recall]) * true_pos / (true_pos + false_pos)))
+
+
+def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve (trapezoids, ties as a diagonal step); NaN when only one class is present."""
+    labels, scores = _binary(labels, scores)
+    if not _both_classes(labels):
+        return float("nan")
+    fpr, tpr = _roc(labels, scores)
+    return float(np.sum(np.diff(fpr) * (tpr[1:] + tpr[:-1]) / 2))
+
+
+def average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Average precision of the fake class, as scikit-learn's ``average_precision_score``; NaN when only one
+    class is present."""
+    labels, scores = _binary(labels, scores)
+    return _average_precision(labels, scores) if _both_classes(labels) else float("nan")
+
+
+def eer(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Equal error rate: the FPR x at which the ROC curve, linearly interpolated between its vertices,
+    meets FNR = 1 - TPR, i.e. the root of 1 - x - TPR(x) on [0, 1].
+
+    This is the reference code's ``brentq(lambda x: 1 - x - interp1d(fpr, tpr)(x), 0, 1)`` (yermandy
+    deepfake-detection and GenD ``src/metrics.py``), solved exactly on the segment that crosses
+    FPR + TPR = 1 (a vertical segment gives its FPR, as brentq converges there). NaN when only one class
+    is present, as GenD returns (seed 1's code returned 1.0).
+    """
+    labels, scores = _binary(labels, scores)
+    if not _both_classes(labels):
+        return float("nan")
+    fpr, tpr = _roc(labels, scores)
+    gap = fpr + tpr - 1  # non-decreasing along the curve, from -1 at (0, 0) to 1 at (1, 1)
+    end = int(np.argmax(gap >= 0))
+    share = -gap[end - 1] / (gap[end] - gap[end - 1])
+    return float(fpr[end - 1] + share * (fpr[end] - fpr[end - 1]))
+
+
+def accuracy(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> float:
+    """Share of samples labelled right, a sample being called fake when its score is >= ``threshold``
+    (the detector's rule; the reference's argmax calls an exact 0.5 real)."""
+    labels, scores = _binary(labels, scores)
+    return float(np.mean((scores >= threshold) == labels))
+
+
+def balanced_accuracy(labels: np.ndarray, scores: np.ndarray, threshold: float = 0.5) -> float:
+    """Mean of the per-class recalls (TPR and TNR) at ``threshold``, over the classes present, as
+    scikit-learn's ``balanced_accuracy_score``."""
+    labels, scores = _binary(labels, scores)
+    called_fake = scores >= threshold
+    recalls = [np.mean(called_fake[labels == value] == value) for value in (False, True) if (labels == value).any()]
+    return float(np.mean(recalls))
+
+
+def detection_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
+    """``auroc``, ``ap``, ``eer``, ``accuracy`` and ``balanced_accuracy`` (both at 0.5) of one set of scores."""
+    return {
+        "auroc": auroc(labels, scores),
+        "ap": average_precision(labels, scores),
+        "eer": eer(labels, scores),
+        "accuracy": accuracy(labels, scores),
+        "balanced_accuracy": balanced_accuracy(labels, scores),
+    }
+
+
+def video_of(path: str | Path) -> str:
+    """A frame's video id: its parent folder (``<root>/<dataset>/<source>/<video>/<frame>.png``)."""
+    parent = PurePath(path).parent
+    if parent == PurePath("."):
+        raise ValueError(f"frame {str(path)!r} has no parent folder to name its video")
+    return str(parent)
+
+
+def aggregate_videos(
+    paths: Sequence[str | Path], labels: np.ndarray, scores: np.ndarray, how: str = "mean"
+) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """Frames grouped by ``video_of``, in order of first appearance: (video ids, labels, scores).
+
+    A video's score is the ``how`` (mean, median or max) of its frames' p_fake; its label is its frames'
+    label, and frames of one video labelled differently are an error naming the video.
+    """
+    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
+    if not len(paths) == len(labels) == len(scores):
+        raise ValueError(f"got {len(paths)} paths, {len(labels)} labels and {len(scores)} scores; one each per frame")
+    frames: dict[str, list[int]] = {}
+    for index, path in enumerate(paths):
+        frames.setdefault(video_of(path), []).append(index)
+    video_labels = [_video_label(video, labels[members]) for video, members in frames.items()]
+    video_scores = [aggregate(scores[members].tolist(), how) for members in frames.values()]
+    return list(frames), np.array(video_labels), np.array(video_scores, dtype=np.float64)
+
+
+def _video_label(video: str, labels: np.ndarray) -> int:
+    values = np.unique(labels)
+    if values.size > 1:
+        raise ValueError(f"video {video!r} has frames with different labels {values.tolist()}; a video has one label")
+    return int(values[0])
+
+
+def iou(pred_mask: np.ndarray, true_mask: np.ndarray) -> float:
+    """Intersection over union of two boolean masks (threshold a probability map first, e.g. ``probs > 0.5``
+    as DeCLIP does). Two empty masks agree perfectly: 1.0; an empty truth with any prediction: 0.0.
+    A fraction in [0, 1] (DeCLIP prints it as a percentage)."""
+    pred_mask, true_mask = _masks(pred_mask, true_mask)
+    union = np.logical_or(pred_mask, true_mask).sum()
+    return float(np.logical_and(pred_mask, true_mask).sum() / union) if union else 1.0
+
+
+def f1(
+    prob_map: np.ndarray, true_mask: np.ndarray, threshold: float = 0.5, erode: int = 15, dilate: int = 11
+) -> float:
+    """Pixel F1 of ``prob_map > threshold`` against ``true_mask``, over the pixels outside the boundary band.
+
+    As DeCLIP (after TruFor), a pixel counts as fake when the mask eroded by an ``erode`` x ``erode``
+    square keeps it, as real when the mask dilated by a ``dilate`` x ``dilate`` square misses it, and not
+    at all otherwise; ``erode=1, dilate=1`` counts every pixel. With nothing to find and nothing found
+    (no true fake and no false alarm) F1 is 1.0.
+    """
+    scores, fake = _scored_pixels(prob_map, true_mask, erode, dilate)
+    return _f1_above(scores, fake, threshold)
+
+
+def best_f1(
+    prob_map: np.ndarray, true_mask: np.ndarray, threshold: float = 0.5, erode: int = 15, dilate: int = 11
+) -> float:
+    """The image's best pixel F1 over thresholds (``f1``'s pixels and conventions), as DeCLIP reports it.
+
+    The candidates are calling fake every pixel above each distinct score but the highest, and the fixed
+    ``threshold``; so a constant map (no candidate of the first kind) gives ``f1`` at ``threshold``, where
+    DeCLIP's code gives NaN.
+    """
+    scores, fake = _scored_pixels(prob_map, true_mask, erode, dilate)
+    order = np.argsort(scores, kind="stable")
+    ranked, positive = scores[order], fake[order]
+    cut = np.flatnonzero(np.diff(ranked))  # call fake the pixels after each cut (score > ranked[cut])
+    false_neg, true_neg = np.cumsum(positive)[cut], np.cumsum(~positive)[cut]
+    swept = _f1(positive.sum() - false_neg, (~positive).sum() - true_neg, false_neg)
+    return max(_f1_above(scores, fake, threshold), float(swept.max(initial=0.0)))
+
+
+def pixel_ap(prob_map: np.ndarray, true_mask: np.ndarray) -> float:
+    """Average precision of the image's pixels ranked by probability (every pixel counts); NaN when the
+    truth has no fake pixel (nothing to find), 1.0 when every pixel is fake."""
+    scores, true_mask = _map_and_mask(prob_map, true_mask)
+    if not true_mask.any():
+        return float("nan")
+    return _average_precision(true_mask.reshape(-1), scores.reshape(-1))
+
+
+def _masks(pred_mask: np.ndarray, true_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    pred_mask, true_mask = _boolean(pred_mask, "predicted"), _boolean(true_mask, "true")
+    if pred_mask.shape != true_mask.shape:
+        raise ValueError(f"masks differ in shape: {pred_mask.shape} and {true_mask.shape}")
+    return pred_mask, true_mask
+
+
+def _map_and_mask(prob_map: np.ndarray, true_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    scores, true_mask = np.asarray(prob_map, dtype=np.float64), _boolean(true_mask, "true")
+    if scores.shape != true_mask.shape:
+        raise ValueError(f"probability map {scores.shape} and mask {true_mask.shape} differ in shape")
+    return scores, true_mask
+
+
+def _boolean(mask: np.ndarray, name: str) -> np.ndarray:
+    mask = np.asarray(mask)
+    if mask.dtype != bool:
+        raise TypeError(f"the {name} mask must be boolean, got {mask.dtype}; threshold it (e.g. mask > 0.5)")
+    return mask
+
+
+def _scored_pixels(
+    prob_map: np.ndarray, true_mask: np.ndarray, erode: int, dilate: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The scores of the pixels that count (outside the boundary band), and which of those are fake."""
+    scores, true_mask = _map_and_mask(prob_map, true_mask)
+    if true_mask.ndim != 2:
+        raise ValueError(f"need one image's 2-D map and mask, got shape {true_mask.shape}")
+    surely_fake = _square_filter(true_mask, erode, np.all, True)
+    surely_real = ~_square_filter(true_mask, dilate, np.any, False)
+    kept = surely_fake | surely_real
+    return scores[kept], surely_fake[kept]
+
+
+def _square_filter(mask: np.ndarray, size: int, reduce: Callable, outside: bool) -> np.ndarray:
+    """``reduce`` (np.all: erosion, np.any: dilation) over each pixel's size x size neighbourhood, pixels
+    beyond the border taken as ``outside``."""
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"filter size must be a positive odd number, got {size}")
+    padded = np.pad(mask, size // 2, constant_values=outside)
+    rows = reduce(np.lib.stride_tricks.sliding_window_view(padded, size, axis=0), axis=-1)
+    return reduce(np.lib.stride_tricks.sliding_window_view(rows, size, axis=1), axis=-1)
+
+
+def _f1_above(scores: np.ndarray, fake: np.ndarray, threshold: float) -> float:
+    called = scores > threshold
+    true_pos = np.sum(called & fake)
+    return float(_f1(true_pos, np.sum(called) - true_pos, np.sum(fake) - true_pos))
+
+
+def _f1(true_pos: np.ndarray, false_pos: np.ndarray, false_neg: np.ndarray) -> np.ndarray:
+    """2 TP / (2 TP + FP + FN), elementwise; 1.0 where there is nothing to find and nothing found."""
+    hits_and_errors = 2 * true_pos + false_pos + false_neg
+    return np.where(hits_and_errors > 0, 2 * true_pos / np.maximum(hits_and_errors, 1), 1.0)

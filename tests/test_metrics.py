@@ -1,0 +1,249 @@
+"""Detection metrics agree with scikit-learn and the reference EER; videos are frames' parent folders;
+localization metrics follow DeCLIP's conventions on hand-computed masks."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from clipforensics import metrics
+
+sk = pytest.importorskip("sklearn.metrics")
+
+SEEDS = range(5)
+
+
+def _random_case(seed: int, size: int = 200, ties: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, size)
+    scores = np.clip(rng.normal(0.35 + 0.3 * labels, 0.25), 0, 1)
+    return labels, np.round(scores, 1) if ties else scores
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_auroc_and_ap_equal_scikit_learn_on_random_scores(seed, ties):
+    labels, scores = _random_case(seed, ties=ties)
+
+    assert metrics.auroc(labels, scores) == pytest.approx(sk.roc_auc_score(labels, scores), abs=1e-12)
+    assert metrics.average_precision(labels, scores) == pytest.approx(
+        sk.average_precision_score(labels, scores), abs=1e-12)
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_eer_equals_the_reference_root_of_one_minus_fpr_minus_interpolated_tpr(seed, ties):
+    interpolate = pytest.importorskip("scipy.interpolate")
+    optimize = pytest.importorskip("scipy.optimize")
+    labels, scores = _random_case(seed, ties=ties)
+    fpr, tpr, _ = sk.roc_curve(labels, scores, pos_label=1)
+
+    reference = optimize.brentq(lambda x: 1.0 - x - interpolate.interp1d(fpr, tpr)(x), 0.0, 1.0)
+
+    assert metrics.eer(labels, scores) == pytest.approx(reference, abs=1e-9)
+
+
+def test_eer_is_zero_when_the_classes_are_perfectly_separated():
+    assert metrics.eer(np.array([0, 0, 1, 1]), np.array([0.1, 0.2, 0.8, 0.9])) == 0.0
+
+
+def test_eer_is_one_when_every_fake_scores_below_every_real():
+    assert metrics.eer(np.array([0, 0, 1, 1]), np.array([0.8, 0.9, 0.1, 0.2])) == 1.0
+
+
+def test_eer_interpolates_across_a_tie_between_a_real_and_a_fake():
+    # ROC vertices (0,0) (0,.5) (.5,1) (1,1): the segment (0,.5)-(.5,1) meets fpr + tpr = 1 at fpr .25,
+    # where FNR = 1 - .75 = .25 too.
+    assert metrics.eer(np.array([0, 0, 1, 1]), np.array([0.2, 0.5, 0.5, 0.9])) == pytest.approx(0.25)
+
+
+def test_eer_on_a_vertex_of_the_roc_curve():
+    # Vertices (0,0) (0,.5) (.5,.5) (.5,1) (1,1): (.5,.5) lies on fpr + tpr = 1.
+    assert metrics.eer(np.array([0, 0, 1, 1]), np.array([0.1, 0.6, 0.4, 0.9])) == pytest.approx(0.5)
+
+
+def test_accuracy_and_balanced_accuracy_on_a_hand_case():
+    labels = np.array([0, 0, 0, 1])
+    scores = np.array([0.2, 0.7, 0.4, 0.9])  # called fake: no, yes, no, yes
+
+    assert metrics.accuracy(labels, scores) == pytest.approx(3 / 4)
+    assert metrics.balanced_accuracy(labels, scores) == pytest.approx((2 / 3 + 1) / 2)
+    assert metrics.balanced_accuracy(labels, scores) == pytest.approx(sk.balanced_accuracy_score(labels, scores >= 0.5))
+
+
+def test_a_score_equal_to_the_threshold_is_called_fake():
+    assert metrics.accuracy(np.array([1, 0]), np.array([0.5, 0.2])) == 1.0
+    assert metrics.accuracy(np.array([1, 0]), np.array([0.5, 0.2]), threshold=0.6) == 0.5
+
+
+def test_one_class_gives_nan_ranking_metrics_without_warning_or_exception():
+    labels, scores = np.ones(4, dtype=int), np.array([0.2, 0.4, 0.6, 0.8])
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = metrics.detection_metrics(labels, scores)
+
+    assert set(result) == {"auroc", "ap", "eer", "accuracy", "balanced_accuracy"}
+    assert all(math.isnan(result[name]) for name in ("auroc", "ap", "eer"))
+    assert result["accuracy"] == 0.5
+    assert result["balanced_accuracy"] == 0.5
+    assert math.isnan(metrics.auroc(np.zeros(3, dtype=int), np.array([0.1, 0.5, 0.9])))
+
+
+def test_detection_metrics_gathers_each_metric():
+    labels, scores = _random_case(0)
+
+    result = metrics.detection_metrics(labels, scores)
+
+    assert result == {
+        "auroc": metrics.auroc(labels, scores),
+        "ap": metrics.average_precision(labels, scores),
+        "eer": metrics.eer(labels, scores),
+        "accuracy": metrics.accuracy(labels, scores),
+        "balanced_accuracy": metrics.balanced_accuracy(labels, scores),
+    }
+
+
+@pytest.mark.parametrize(("labels", "scores"), [([0, 2], [0.1, 0.2]), ([0, 1, 1], [0.1, 0.2]), ([], [])])
+def test_labels_other_than_0_and_1_mismatched_lengths_and_empty_input_are_errors(labels, scores):
+    with pytest.raises(ValueError):
+        metrics.auroc(np.array(labels), np.array(scores))
+
+
+def test_video_of_is_the_frames_parent_folder():
+    assert metrics.video_of("root/Celeb-DF/Celeb-real/id0_0001/012.png") == "root/Celeb-DF/Celeb-real/id0_0001"
+    with pytest.raises(ValueError, match="frame.png"):
+        metrics.video_of("frame.png")
+
+
+def test_videos_group_frames_by_parent_folder_even_when_frame_names_repeat():
+    paths = ["ds/real/v1/000.png", "ds/fake/v1/000.png", "ds/real/v1/001.png", "ds/fake/v1/001.png"]
+    labels = np.array([0, 1, 0, 1])
+    scores = np.array([0.1, 0.8, 0.3, 0.4])
+
+    videos, video_labels, video_scores = metrics.aggregate_videos(paths, labels, scores)
+
+    assert videos == ["ds/real/v1", "ds/fake/v1"]
+    assert video_labels.tolist() == [0, 1]
+    assert video_scores == pytest.approx([0.2, 0.6])
+
+
+@pytest.mark.parametrize(("how", "expected"), [("mean", 0.4), ("median", 0.2), ("max", 0.9)])
+def test_video_score_is_the_mean_of_frames_by_default_and_median_or_max_on_request(how, expected):
+    paths = [f"ds/fake/v/{i}.png" for i in range(3)]
+    scores = np.array([0.1, 0.2, 0.9])
+
+    _, _, video_scores = metrics.aggregate_videos(paths, np.ones(3, dtype=int), scores, how=how)
+
+    assert video_scores == pytest.approx([expected])
+
+
+def test_a_video_whose_frames_disagree_on_the_label_is_an_error_naming_it():
+    with pytest.raises(ValueError, match="ds/mixed/v7"):
+        metrics.aggregate_videos(["ds/mixed/v7/0.png", "ds/mixed/v7/1.png"], np.array([0, 1]), np.array([0.5, 0.5]))
+
+
+def test_aggregating_needs_one_label_and_score_per_frame():
+    with pytest.raises(ValueError, match="one each per frame"):
+        metrics.aggregate_videos(["a/0.png", "a/1.png"], np.array([0]), np.array([0.5, 0.5]))
+
+
+HALF = np.zeros((4, 4), dtype=bool)
+HALF[:, :2] = True
+EMPTY = np.zeros((4, 4), dtype=bool)
+FULL = np.ones((4, 4), dtype=bool)
+EVERY_PIXEL = {"erode": 1, "dilate": 1}
+
+
+def test_iou_of_perfect_half_overlapping_and_disjoint_masks():
+    quarter = np.zeros((4, 4), dtype=bool)
+    quarter[:, :1] = True
+
+    assert metrics.iou(HALF, HALF) == 1.0
+    assert metrics.iou(quarter, HALF) == 0.5
+    assert metrics.iou(~HALF, HALF) == 0.0
+
+
+def test_iou_of_two_empty_masks_is_one_and_of_a_false_alarm_on_empty_truth_zero():
+    assert metrics.iou(EMPTY, EMPTY) == 1.0
+    assert metrics.iou(HALF, EMPTY) == 0.0
+
+
+def test_iou_wants_boolean_masks_of_one_shape():
+    with pytest.raises(TypeError, match="threshold"):
+        metrics.iou(HALF.astype(float), HALF)
+    with pytest.raises(ValueError, match="shape"):
+        metrics.iou(HALF, np.zeros((4, 5), dtype=bool))
+
+
+def test_f1_of_perfect_half_and_empty_predictions():
+    probs = HALF * 0.9
+    one_column = np.zeros((4, 4))
+    one_column[:, 0] = 0.9  # tp 4, fn 4, fp 0: F1 = 8 / 12
+
+    assert metrics.f1(probs, HALF, **EVERY_PIXEL) == 1.0
+    assert metrics.f1(one_column, HALF, **EVERY_PIXEL) == pytest.approx(2 / 3)
+    assert metrics.f1(np.zeros((4, 4)), HALF, **EVERY_PIXEL) == 0.0
+
+
+def test_f1_on_empty_truth_is_one_without_false_alarms_and_zero_with_them():
+    assert metrics.f1(np.full((4, 4), 0.2), EMPTY) == 1.0
+    assert metrics.f1(HALF * 0.9, EMPTY) == 0.0
+
+
+def test_f1_calls_fake_only_above_the_threshold():
+    assert metrics.f1(np.full((4, 4), 0.5), FULL, **EVERY_PIXEL) == 0.0
+    assert metrics.f1(np.full((4, 4), 0.5), FULL, threshold=0.4, **EVERY_PIXEL) == 1.0
+
+
+def test_f1_ignores_the_band_around_the_mask_boundary_as_declip_does():
+    truth = np.zeros((32, 32), dtype=bool)
+    truth[:, :16] = True
+    probs = np.zeros((32, 32))
+    probs[:, :13] = 0.9  # misses columns 13-15, within 7 pixels of the boundary: ignored by the 15-pixel erosion
+
+    assert metrics.f1(probs, truth) == 1.0
+    assert metrics.f1(probs, truth, **EVERY_PIXEL) == pytest.approx(2 * 13 / (2 * 13 + 3))
+
+
+def test_best_f1_finds_the_threshold_that_separates_the_mask():
+    probs = np.where(HALF, 0.4, 0.3)  # nothing above 0.5, but > 0.3 is exactly the mask
+
+    assert metrics.f1(probs, HALF, **EVERY_PIXEL) == 0.0
+    assert metrics.best_f1(probs, HALF, **EVERY_PIXEL) == 1.0
+
+
+def test_best_f1_never_falls_below_f1_at_the_fixed_threshold():
+    rng = np.random.default_rng(0)
+    truth = np.zeros((40, 40), dtype=bool)
+    truth[10:30, 5:25] = True
+    probs = np.clip(rng.normal(0.3 + 0.4 * truth, 0.2), 0, 1)
+
+    assert metrics.best_f1(probs, truth) >= metrics.f1(probs, truth)
+    assert metrics.best_f1(np.full((40, 40), 0.7), truth) == metrics.f1(np.full((40, 40), 0.7), truth)
+
+
+def test_best_f1_matches_a_brute_force_sweep():
+    rng = np.random.default_rng(1)
+    truth = rng.random((8, 8)) < 0.4
+    probs = np.round(rng.random((8, 8)), 1)
+    values = np.unique(probs)
+
+    sweep = [metrics.f1(probs, truth, threshold=value, **EVERY_PIXEL) for value in [*values[:-1], 0.5]]
+
+    assert metrics.best_f1(probs, truth, **EVERY_PIXEL) == pytest.approx(max(sweep))
+
+
+def test_pixel_ap_equals_scikit_learn_over_the_pixels():
+    rng = np.random.default_rng(2)
+    truth = rng.random((16, 16)) < 0.3
+    probs = rng.random((16, 16))
+
+    assert metrics.pixel_ap(probs, truth) == pytest.approx(sk.average_precision_score(truth.ravel(), probs.ravel()))
+
+
+def test_pixel_ap_of_a_perfect_map_is_one_and_of_empty_truth_nan():
+    assert metrics.pixel_ap(HALF * 0.9, HALF) == 1.0
+    assert metrics.pixel_ap(np.full((4, 4), 0.3), FULL) == 1.0
+    assert math.isnan(metrics.pixel_ap(HALF * 0.9, EMPTY))
