@@ -21,7 +21,7 @@ import yaml
 from torch.utils.data import DataLoader
 
 from . import losses, metrics
-from .backbones import known_backbone
+from .backbones import BackboneConfig, known_backbone
 from .checkpoints import save_detector
 from .data.dataset import FrameDataset, PairedBatchSampler
 from .data.manifest import Sample, frames_per_video, limit_files, load_manifest, split_readable
@@ -33,8 +33,9 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class ModelConfig:
-    backbone: str = "openai/clip-vit-large-patch14"
-    """One of the four OpenAI CLIP ViT names."""
+    backbone: str | dict = "openai/clip-vit-large-patch14"
+    """One of the four OpenAI CLIP ViT names, or an architecture {width, layers, mlp_width,
+    patch_size, image_size} (random weights: tests and experiments)."""
     weights: str | None = "hub"
     """CLIP weights: 'hub', a local Hugging Face CLIP folder, or null for random (tests)."""
     head: str = "LinearNorm"
@@ -253,14 +254,14 @@ class ExportDetector(L.Callback):
             return
         if float(score) > self.best:
             self.best = float(score)
-            self._export(module, "best", trainer, {"val_video_mAP": self.best})
+            self._export(module, "best", trainer.current_epoch + 1, trainer, {"val_video_mAP": self.best})
 
     def on_train_end(self, trainer: L.Trainer, module: DetectorTraining) -> None:
         if trainer.is_global_zero:
-            self._export(module, "last", trainer, {})
+            self._export(module, "last", trainer.current_epoch, trainer, {})
 
-    def _export(self, module: DetectorTraining, name: str, trainer: L.Trainer, extra: dict) -> None:
-        provenance = {"epoch": trainer.current_epoch, "global_step": trainer.global_step,
+    def _export(self, module: DetectorTraining, name: str, epochs: int, trainer: L.Trainer, extra: dict) -> None:
+        provenance = {"epochs_trained": epochs, "global_step": trainer.global_step,
                       "train_config": self.config.to_dict(), **extra}
         save_detector(module.model, self.folder / name, provenance=provenance)
 
@@ -280,7 +281,9 @@ def read_samples(specs: list[str], frames: int | None = None, limit: int | None 
 
 
 def build_model(config: ModelConfig) -> ClipDetector:
-    model = create_detector(known_backbone(config.backbone), config.head, config.weights)
+    backbone = (known_backbone(config.backbone) if isinstance(config.backbone, str)
+                else BackboneConfig(name="custom", **config.backbone))
+    model = create_detector(backbone, config.head, config.weights)
     counts = apply_tuning(model, config.tuning, LoraSettings(rank=config.lora_rank, alpha=config.lora_alpha))
     log.info("tuning %s: %s", config.tuning, counts)
     return model
