@@ -87,6 +87,25 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a field, e.g. --set optim.lr=1e-4 --set trainer.devices=2")
 
+    evaluate = commands.add_parser("evaluate", help="score a dataset of face crops: predictions, metrics, report")
+    evaluate.add_argument("--model", required=True, help="zoo name (see `clipforensics zoo`) or checkpoint path")
+    evaluate.add_argument("--data", required=True, nargs="+", metavar="D",
+                          help="<dataset>/<source>/<video>/<frame> folders, list files (.txt), manifests (.csv, .json)")
+    evaluate.add_argument("--output-dir", required=True, type=Path,
+                          help="gets predictions.csv, metrics.json, report.html, report.md, plots/")
+    evaluate.add_argument("--name", help="the run's name in reports and comparisons (default: the output folder's)")
+    evaluate.add_argument("--perturb", type=_perturbation, metavar="SPEC",
+                          help="degrade frames first: jpeg:Q, blur:K,S (kernel, sigma) or resize:P (percent)")
+    evaluate.add_argument("--batch-size", type=_positive_int, default=32, help="face crops per model call")
+    evaluate.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    evaluate.add_argument("--precision", choices=PRECISIONS, default="auto",
+                          help="auto: bf16 on CUDA and CPUs with AMX/AVX512-BF16, fp32 elsewhere")
+
+    compare = commands.add_parser("compare", help="runs' metrics side by side (video-level AUROC, AP, EER)")
+    compare.add_argument("runs", nargs="+", metavar="METRICS", help="metrics.json files, or the folders holding them")
+    compare.add_argument("--level", choices=("video", "frame"), default="video", help="which table to compare")
+    compare.add_argument("--output", type=Path, metavar="F.md", help="also write the table as Markdown")
+
     commands.add_parser("zoo", help="list the named published weights")
 
     demo = commands.add_parser("demo", help="an offline tour on built-in images")
@@ -108,6 +127,15 @@ def _face_options(args: argparse.Namespace) -> tuple[FaceOptions, Sampler]:
     options = FaceOptions(mode=getattr(args, "faces", "auto"), backend=args.face_detector, model_path=args.face_model,
                           policy="all" if args.all_faces else "largest", recipe=args.align)
     return options, Sampler(args.sampler, args.frames)
+
+
+def _perturbation(text: str):
+    from .evaluation import Perturbation
+
+    try:
+        return Perturbation.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _crop_size(text: str) -> int | None:
@@ -191,6 +219,38 @@ def run_train(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def run_evaluate(args: argparse.Namespace) -> int:
+    from .api import load
+    from .evaluation import evaluate, load_samples, write_evaluation
+
+    samples = load_samples(args.data)
+    detector = load(args.model, args.device, args.precision, args.batch_size)
+    evaluation = evaluate(detector, samples, args.perturb)
+    write_evaluation(evaluation, args.output_dir, args.name or args.output_dir.resolve().name)
+    counts = evaluation.counts()
+    print(f"{counts['frames']} frames: {counts['scored']} scored, {counts['failed']} failed; {counts['videos']} videos "
+          f"-> {args.output_dir / 'report.html'}", file=sys.stderr)
+    for row in evaluation.tables["video"]:
+        if row.source is None and row.dataset is not None:
+            print(f"  {row.dataset}: video AUROC {row.metrics['auroc']:.4f}, AP {row.metrics['ap']:.4f}, "
+                  f"EER {row.metrics['eer']:.4f}", file=sys.stderr)
+    for prediction in evaluation.failed[:10]:
+        print(f"  failed: {prediction.error}", file=sys.stderr)
+    if len(evaluation.failed) > 10:
+        print(f"  ... and {len(evaluation.failed) - 10} more in {args.output_dir / 'predictions.csv'}", file=sys.stderr)
+    return EXIT_FAILED_INPUTS if evaluation.failed else EXIT_OK
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from .reports import comparison, load_runs, markdown_table, text_table
+
+    table = comparison(load_runs(args.runs), args.level)
+    print(text_table(*table))
+    if args.output:
+        args.output.write_text(f"# {args.level.capitalize()}-level metrics (%)\n\n{markdown_table(*table)}\n")
+    return EXIT_OK
+
+
 def run_zoo(args: argparse.Namespace) -> int:
     from .zoo import ZOO
 
@@ -205,8 +265,8 @@ def run_demo(args: argparse.Namespace) -> int:
     return run(args.workdir)
 
 
-COMMANDS = {"detect": run_detect, "preprocess": run_preprocess, "train": run_train, "zoo": run_zoo,
-            "demo": run_demo}
+COMMANDS = {"detect": run_detect, "preprocess": run_preprocess, "train": run_train, "evaluate": run_evaluate,
+            "compare": run_compare, "zoo": run_zoo, "demo": run_demo}
 
 if __name__ == "__main__":
     sys.exit(main())

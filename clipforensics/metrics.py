@@ -32,7 +32,7 @@ def _both_classes(labels: np.ndarray) -> bool:
     return bool(labels.any() and not labels.all())
 
 
-def _cumulative_counts(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def cumulative_counts(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """False and true positives when predicting fake at score >= each distinct score, highest first."""
     order = np.argsort(-scores, kind="stable")
     ranked, positive = scores[order], labels[order]
@@ -42,13 +42,13 @@ def _cumulative_counts(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarr
 
 def _roc(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The ROC curve's vertices (fpr, tpr), from (0, 0) to (1, 1); both classes must be present."""
-    false_pos, true_pos = _cumulative_counts(labels, scores)
+    false_pos, true_pos = cumulative_counts(labels, scores)
     return np.r_[0, false_pos] / false_pos[-1], np.r_[0, true_pos] / true_pos[-1]
 
 
 def _average_precision(labels: np.ndarray, scores: np.ndarray) -> float:
     """sum_k (R_k - R_{k-1}) P_k over distinct thresholds (scikit-learn's definition); needs a positive."""
-    false_pos, true_pos = _cumulative_counts(labels, scores)
+    false_pos, true_pos = cumulative_counts(labels, scores)
     recall = true_pos / true_pos[-1]
     return float(np.sum(np.diff(np.r_[0, recall]) * true_pos / (true_pos + false_pos)))
 
