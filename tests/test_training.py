@@ -105,3 +105,33 @@ def test_paired_batches_put_each_fake_beside_a_real_of_its_source_video(tmp_path
         for fake, real in zip(batch[0::2], batch[1::2]):
             assert samples[real].label == REAL
             assert samples[real].video.split("/")[-1] == samples[fake].video.split("/")[-1].split("_")[0]
+
+
+@pytest.mark.parametrize(
+    ("mode", "changes"),
+    [
+        ("layernorm", lambda key: key.startswith("head.") or any(
+            part in key for part in ("pre_layrnorm", "layer_norm1", "layer_norm2", "post_layernorm"))),
+        ("linear-probe", lambda key: key.startswith("head.")),
+        ("lora", lambda key: key.startswith("head.") or any(
+            key.endswith(f"{proj}.weight") for proj in ("q_proj", "k_proj", "v_proj", "out_proj"))),
+        ("full", lambda key: True),
+    ],
+)
+def test_only_the_parameters_of_the_tuning_mode_change(real_faces, tmp_path, mode, changes):
+    torch.manual_seed(0)
+    model = create_detector(TINY_BACKBONE)
+    before = {key: value.clone() for key, value in model.state_dict().items()}
+    apply_tuning(model, mode)
+    config = load_config(None, [
+        f"data.train=[{real_faces}]", "data.fakes=sbi", "data.augment=false", "data.num_workers=0",
+        "optim.lr=1e-2", "optim.batch_size=8", "trainer.epochs=1", "trainer.limit_train_batches=2",
+        "trainer.precision=32-true", "trainer.accelerator=cpu", "trainer.devices=1",
+        f"trainer.output_dir={tmp_path / mode}",
+    ])
+
+    trained, _ = load_detector(fit(config, model=model) / "last")
+
+    after = trained.state_dict()
+    changed = {key for key in before if not torch.equal(before[key], after[key])}
+    assert changed == {key for key in before if changes(key) and before[key].is_floating_point()}
