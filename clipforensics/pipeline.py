@@ -94,12 +94,10 @@ def prepare(
         media = _read(source, sampler)
         prepared = Prepared(path, media.kind, notes=list(media.notes))
         for frame in media.frames:
-            found = _faces(frame, faces, detector)
-            prepared.frames.append(PreparedFrame(
-                frame.index, frame.timestamp,
-                [PreparedFace(face, crop, resize_and_crop(Image.fromarray(crop), preprocessing)) for face, crop in found],
-                frame.image if keep_frames else None,
-            ))
+            found = [PreparedFace(face, crop, resize_and_crop(Image.fromarray(crop), preprocessing))
+                     for face, crop in _faces(frame, faces, detector)]
+            prepared.frames.append(PreparedFrame(frame.index, frame.timestamp, found,
+                                                 frame.image if keep_frames else None))
     except ClipForensicsError as error:
         return Prepared(path, error=str(error))
     _report_faceless(prepared)

@@ -21,6 +21,7 @@ import yaml
 from torch.utils.data import DataLoader
 
 from . import losses, metrics
+from .augment import AugmentConfig, Augmenter
 from .backbones import BackboneConfig, known_backbone
 from .checkpoints import save_detector
 from .data.dataset import FrameDataset, PairedBatchSampler
@@ -292,8 +293,6 @@ def build_model(config: ModelConfig) -> ClipDetector:
 def fit(config: TrainConfig, model: ClipDetector | None = None) -> Path:
     """Trains, resuming from ``<output_dir>/checkpoints/last.ckpt`` when a killed run left one;
     returns the folder holding ``best/`` and ``last/`` in the project's format."""
-    from .augment import Augmenter, AugmentConfig
-
     out = Path(config.trainer.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(config.to_dict())), sort_keys=False))
