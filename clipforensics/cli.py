@@ -120,12 +120,15 @@ def _add_face_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--all-faces", action="store_true", help="score every face, not only the largest")
     parser.add_argument("--face-detector", choices=BACKENDS, default="dlib-hog")
     parser.add_argument("--face-model", metavar="ONNX", help="det_10g.onnx for --face-detector retinaface")
+    parser.add_argument("--face-max-side", type=int, default=640, metavar="PX",
+                        help="search frames downscaled to this side (dlib finds faces over ~80 px there); 0: full size")
     parser.add_argument("--align", choices=RECIPES, default="deepfakebench", help="five-point alignment recipe")
 
 
 def _face_options(args: argparse.Namespace) -> tuple[FaceOptions, Sampler]:
     options = FaceOptions(mode=getattr(args, "faces", "auto"), backend=args.face_detector, model_path=args.face_model,
-                          policy="all" if args.all_faces else "largest", recipe=args.align)
+                          policy="all" if args.all_faces else "largest", recipe=args.align,
+                          max_side=args.face_max_side or None)
     return options, Sampler(args.sampler, args.frames)
 
 

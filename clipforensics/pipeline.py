@@ -35,6 +35,8 @@ class FaceOptions:
     crop_size: int | None = 256
     """Side of the aligned crop; None keeps the face's native size (GenD recipe)."""
     scale: float = 1.3
+    max_side: int | None = 640
+    """Frames are searched for faces at most this large (dlib backends); None searches full size."""
 
     def __post_init__(self) -> None:
         for name, value, valid in (("faces", self.mode, FACE_MODES), ("face detector", self.backend, BACKENDS),
@@ -43,7 +45,9 @@ class FaceOptions:
                 raise ValueError(f"{name} must be one of {valid}, not {value!r}")
 
     def create_detector(self) -> FaceDetector | None:
-        return create_face_detector(self.backend, self.model_path) if self.mode == "auto" else None
+        if self.mode != "auto":
+            return None
+        return create_face_detector(self.backend, self.model_path, self.max_side)
 
 
 @dataclass

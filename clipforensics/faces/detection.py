@@ -95,9 +95,9 @@ class _DlibDetector(ABC):
 class DlibHogDetector(_DlibDetector):
     """dlib's frontal HOG detector (DeepfakeBench's choice); a score threshold of 0.5 keeps false
     positives out. Frames larger than ``max_side`` are searched downscaled (faces under about
-    80 px at that scale are missed, 107 px in a 720p frame; raise ``upsample`` or ``max_side`` for small faces)."""
+    80 px at that scale are missed, 160 px in a 720p frame; raise ``upsample`` or ``max_side`` for small faces)."""
 
-    def __init__(self, threshold: float = 0.5, upsample: int = 0, max_side: int | None = 960):
+    def __init__(self, threshold: float = 0.5, upsample: int = 0, max_side: int | None = 640):
         super().__init__(threshold, upsample, max_side)
 
     @cached_property
@@ -115,7 +115,7 @@ class DlibHogDetector(_DlibDetector):
 class DlibCnnDetector(_DlibDetector):
     """dlib's MMOD CNN detector: slower, finds turned and smaller faces the HOG detector misses."""
 
-    def __init__(self, threshold: float = 0.0, upsample: int = 0, max_side: int | None = 960):
+    def __init__(self, threshold: float = 0.0, upsample: int = 0, max_side: int | None = 640):
         super().__init__(threshold, upsample, max_side)
 
     @cached_property
@@ -148,11 +148,13 @@ def _mask_overlap(face: Face, mask: np.ndarray) -> float:
     return float((region > 0).sum())
 
 
-def create_face_detector(backend: str = "dlib-hog", model_path: str | Path | None = None) -> FaceDetector:
+def create_face_detector(backend: str = "dlib-hog", model_path: str | Path | None = None,
+                         max_side: int | None = 640) -> FaceDetector:
+    """``max_side``: frames are searched at most this large (dlib backends; None = full size)."""
     if backend == "dlib-hog":
-        return DlibHogDetector()
+        return DlibHogDetector(max_side=max_side)
     if backend == "dlib-cnn":
-        return DlibCnnDetector()
+        return DlibCnnDetector(max_side=max_side)
     if backend == "retinaface":
         from .retinaface import RetinaFaceDetector
 
