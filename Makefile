@@ -23,6 +23,8 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/detect_crops.py
+	$(BIN)/python bench/video_pipeline.py
+	$(BIN)/python bench/train_step.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache
