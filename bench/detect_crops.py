@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import torch
+from rss import current_rss_mb, peak_rss_mb, reset_peak_rss
 
 SAMPLE_FACES = Path(__file__).resolve().parents[2] / "shared" / "samples" / "faces"
 BACKBONE = "openai/clip-vit-base-patch16"
@@ -198,21 +199,6 @@ def baseline_scorer(model_dir: Path, batch_size: int) -> Scorer:
 
 def _strip(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     return {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
-
-
-def current_rss_mb() -> float:
-    status = Path("/proc/self/status").read_text()
-    line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def reset_peak_rss() -> None:
-    """Linux: writing 5 to clear_refs resets the peak RSS (VmHWM, and with it ru_maxrss)."""
-    Path("/proc/self/clear_refs").write_text("5")
 
 
 def run_pipeline(name: str, model_dir: Path, image_dir: Path, batch_size: int) -> dict:

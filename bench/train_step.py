@@ -47,6 +47,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from rss import current_rss_mb, peak_rss_mb, reset_peak_rss
 from torch import nn
 
 BACKBONE = "openai/clip-vit-base-patch16"
@@ -109,21 +110,6 @@ def held_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, 
         "frozen_with_grad": sum(parameter.grad is not None for parameter in frozen),
         "frozen_with_state": sum(parameter in optimizer.state for parameter in frozen),
     }
-
-
-def current_rss_mb() -> float:
-    status = Path("/proc/self/status").read_text()
-    line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
-
-
-def reset_peak_rss() -> None:
-    """Linux: writing 5 to clear_refs resets the peak RSS (VmHWM, and with it ru_maxrss)."""
-    Path("/proc/self/clear_refs").write_text("5")
 
 
 def cpu_seconds() -> tuple[float, float]:
