@@ -139,6 +139,44 @@ def load_tower_weights(backbone: ClipBackbone, tower_state: dict[str, torch.Tens
         raise CheckpointError("vision tower weights do not fit:\n  " + "\n  ".join(problems))
 
 
+_OPENAI_NAMES = {
+    "class_embedding": "embeddings.class_embedding",
+    "positional_embedding": "embeddings.position_embedding.weight",
+    "conv1.weight": "embeddings.patch_embedding.weight",
+}
+_OPENAI_PARTS = {
+    "ln_pre.": "pre_layrnorm.",
+    "ln_post.": "post_layernorm.",
+    "transformer.resblocks.": "encoder.layers.",
+    ".attn.out_proj.": ".self_attn.out_proj.",
+    ".ln_1.": ".layer_norm1.",
+    ".ln_2.": ".layer_norm2.",
+    ".mlp.c_fc.": ".mlp.fc1.",
+    ".mlp.c_proj.": ".mlp.fc2.",
+}
+
+
+def openai_visual_to_tower(state: dict[str, torch.Tensor], prefix: str = "visual.") -> dict[str, torch.Tensor]:
+    """An OpenAI-format CLIP's ``visual.*`` tensors as the tower's keys: ``in_proj`` split into
+    q, k, v; ``conv1`` to the patch embedding; ``ln_pre``/``ln_post``/``ln_1``/``ln_2`` to the
+    LayerNorms; ``c_fc``/``c_proj`` to the MLP. CLIP's projection ``proj`` is not part of the tower."""
+    tower: dict[str, torch.Tensor] = {}
+    for key, tensor in state.items():
+        if not key.startswith(prefix) or key == prefix + "proj":
+            continue
+        name = _OPENAI_NAMES.get(key[len(prefix) :], key[len(prefix) :])
+        for old, new in _OPENAI_PARTS.items():
+            name = name.replace(old, new)
+        if ".attn.in_proj_" in name:
+            kind = name.rsplit("_", 1)[-1]  # weight | bias
+            block = name.split(".attn.")[0]
+            for part, chunk in zip(("q", "k", "v"), tensor.chunk(3, dim=0)):
+                tower[f"{block}.self_attn.{part}_proj.{kind}"] = chunk.clone()
+        else:
+            tower[name] = tensor
+    return tower
+
+
 def read_clip_vision_weights(folder: Path) -> dict[str, torch.Tensor]:
     """The ``vision_model.*`` tensors of a Hugging Face CLIP folder, prefix removed."""
     state = _read_weights_file(folder)
