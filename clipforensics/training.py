@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 import yaml
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler
 
 from . import losses, metrics
 from .augment import AugmentConfig, Augmenter
@@ -308,9 +308,6 @@ def fit(config: TrainConfig, model: ClipDetector | None = None) -> Path:
     micro = config.optim.micro_batch_size or config.optim.batch_size
     if config.data.fakes not in ("data", "sbi"):
         raise ValueError(f"data.fakes must be data or sbi, not {config.data.fakes!r}")
-    train_set = FrameDataset(train, preprocessing, augment, self_blend=config.data.fakes == "sbi")
-    train_loader = _loader(train_set, micro, config, shuffle=True, paired=config.data.paired)
-    val_loader = _loader(FrameDataset(val, preprocessing), micro, config, shuffle=False) if val else None
     trainer = L.Trainer(
         max_epochs=config.trainer.epochs,
         accelerator=config.trainer.accelerator,
@@ -328,21 +325,30 @@ def fit(config: TrainConfig, model: ClipDetector | None = None) -> Path:
         num_sanity_val_steps=0,
         enable_progress_bar=True,
         log_every_n_steps=1,
+        use_distributed_sampler=False,
     )
+    train_set = FrameDataset(train, preprocessing, augment, self_blend=config.data.fakes == "sbi")
+    train_loader = _loader(train_set, micro, config, trainer, shuffle=True, paired=config.data.paired)
+    val_loader = _loader(FrameDataset(val, preprocessing), micro, config, trainer, shuffle=False) if val else None
     last = out / "checkpoints" / "last.ckpt"
     trainer.fit(DetectorTraining(model.train(), config, val), train_loader, val_loader,
                 ckpt_path=str(last) if last.is_file() else None)
     return out
 
 
-def _loader(dataset: FrameDataset, batch_size: int, config: TrainConfig, shuffle: bool,
+def _loader(dataset: FrameDataset, batch_size: int, config: TrainConfig, trainer: L.Trainer, shuffle: bool,
             paired: bool = False) -> DataLoader:
+    """Each rank's share of ``dataset``: samplers are built here rather than injected by Lightning, which
+    cannot shard a custom batch sampler such as the paired one."""
     workers = config.data.num_workers
     common = {"num_workers": workers, "persistent_workers": workers > 0}
+    ranks = {"replicas": trainer.world_size, "rank": trainer.global_rank}
+    seed = config.trainer.seed
     if paired:
-        sampler = PairedBatchSampler(dataset, batch_size, seed=config.trainer.seed)
-        return DataLoader(dataset, batch_sampler=sampler, **common)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=False, **common)
+        return DataLoader(dataset, batch_sampler=PairedBatchSampler(dataset, batch_size, seed, **ranks), **common)
+    sampler = DistributedSampler(dataset, num_replicas=ranks["replicas"], rank=ranks["rank"], shuffle=shuffle,
+                                 seed=seed)
+    return DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=False, **common)
 
 
 def _precision(precision: str) -> str:

@@ -88,14 +88,18 @@ def test_unknown_config_fields_are_named():
         TrainConfig.from_dict({"optim": {"learning_rate": 1.0}})
 
 
-def test_paired_batches_put_each_fake_beside_a_real_of_its_source_video(tmp_path):
+def _paired_dataset(root: Path) -> FrameDataset:
     from PIL import Image
 
     for video in ("FF/real/000", "FF/real/001", "FF/DF/000_001", "FF/DF/001_000"):
         for frame in range(3):
-            (tmp_path / video).mkdir(parents=True, exist_ok=True)
-            Image.new("RGB", (8, 8)).save(tmp_path / video / f"{frame}.png")
-    dataset = FrameDataset(load_manifest(tmp_path), create_detector(TINY_BACKBONE).config.preprocessing)
+            (root / video).mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (8, 8)).save(root / video / f"{frame}.png")
+    return FrameDataset(load_manifest(root), create_detector(TINY_BACKBONE).config.preprocessing)
+
+
+def test_paired_batches_put_each_fake_beside_a_real_of_its_source_video(tmp_path):
+    dataset = _paired_dataset(tmp_path)
 
     batches = list(PairedBatchSampler(dataset, batch_size=4, seed=1))
 
@@ -105,6 +109,23 @@ def test_paired_batches_put_each_fake_beside_a_real_of_its_source_video(tmp_path
         for fake, real in zip(batch[0::2], batch[1::2]):
             assert samples[real].label == REAL
             assert samples[real].video.split("/")[-1] == samples[fake].video.split("/")[-1].split("_")[0]
+
+
+def test_paired_batches_are_shared_out_across_ranks_equally_and_reshuffled_per_epoch(tmp_path):
+    dataset = _paired_dataset(tmp_path)
+    whole = PairedBatchSampler(dataset, batch_size=4, seed=1)
+    ranks = [PairedBatchSampler(dataset, batch_size=4, seed=1, replicas=2, rank=rank) for rank in (0, 1)]
+
+    shares = [list(sampler) for sampler in ranks]
+
+    batches = list(whole)
+    assert len(batches) == 3
+    assert shares == [[batches[0], batches[2]], [batches[1], batches[0]]], "every 2nd batch, the short rank wraps"
+    for sampler in (whole, *ranks):
+        sampler.set_epoch(1)
+    reshuffled = list(whole)
+    assert reshuffled != batches
+    assert [list(sampler) for sampler in ranks] == [[reshuffled[0], reshuffled[2]], [reshuffled[1], reshuffled[0]]]
 
 
 @pytest.mark.parametrize(

@@ -58,8 +58,11 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(sample_faces, tmp_path):
 
 
 @pytest.mark.slow
-def test_two_process_ddp_on_cpu_trains_and_gathers_the_same_validation_metrics(sample_faces, tmp_path):
+def test_two_process_ddp_on_cpu_trains_on_paired_batches_and_gathers_the_same_validation_metrics(
+    sample_faces, tmp_path
+):
     frozen = ["optim.lr=0", "optim.min_lr=0", "trainer.epochs=1"]  # same model in both runs: metrics must agree
+    frozen += ["data.paired=true"]  # the paired batch sampler is sharded by the run itself, not by Lightning
     single, ddp = tmp_path / "single", tmp_path / "ddp"
 
     subprocess.run(_command(sample_faces, single, *frozen, "trainer.devices=1"), check=True, capture_output=True,

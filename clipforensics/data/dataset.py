@@ -107,28 +107,46 @@ def pairing(dataset: FrameDataset) -> tuple[list[int], list[list[int]], list[int
 class PairedBatchSampler(Sampler[list[int]]):
     """Batches in which every fake comes with a real frame of the video it was made from (GenD:
     paired real/fake data keeps the detector off identity and background shortcuts). Fakes without
-    a real counterpart get a random real frame."""
+    a real counterpart get a random real frame.
 
-    def __init__(self, dataset: FrameDataset, batch_size: int, seed: int = 0):
+    Under data parallelism each of ``replicas`` ranks takes every ``replicas``-th batch of the same
+    seeded epoch order, and every rank gets the same number of batches (the last ones wrap around to
+    the start), so no rank waits on another at the end of an epoch.
+    """
+
+    def __init__(self, dataset: FrameDataset, batch_size: int, seed: int = 0, replicas: int = 1, rank: int = 0):
         if batch_size < 2:
             raise ValueError("paired batches need a batch size of at least 2")
+        if not 0 <= rank < replicas:
+            raise ValueError(f"rank {rank} is not one of {replicas} replicas")
         self.fakes, self.partners, self.reals = pairing(dataset)
         if not self.fakes or not self.reals:
             raise ValueError("paired batches need both real and fake frames")
         self.half = batch_size // 2
         self.seed = seed
+        self.replicas = replicas
+        self.rank = rank
         self.epoch = 0
 
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning before each epoch: the order is a function of (seed, epoch), also on resume."""
+        self.epoch = epoch
+
     def __len__(self) -> int:
+        return -(-self._total() // self.replicas)
+
+    def _total(self) -> int:
         return -(-len(self.fakes) // self.half)
 
     def __iter__(self) -> Iterator[list[int]]:
         rng = np.random.default_rng((self.seed, self.epoch))
-        self.epoch += 1
         order = rng.permutation(len(self.fakes))
+        batches = []
         for start in range(0, len(order), self.half):
             batch = []
             for k in order[start : start + self.half]:
                 pool = self.partners[k] or self.reals
                 batch += [self.fakes[k], int(pool[rng.integers(len(pool))])]
-            yield batch
+            batches.append(batch)
+        for number in range(self.rank, len(self) * self.replicas, self.replicas):
+            yield batches[number % len(batches)]
