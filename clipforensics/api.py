@@ -87,6 +87,7 @@ class Detector:
         annotate: str | Path | None = None,
         workers: int | None = None,
         progress: bool | None = None,
+        shard: tuple[int, int] | None = None,
     ) -> Iterator[Result]:
         """Yields one result per input, in input order, as soon as its crops are scored.
 
@@ -94,12 +95,17 @@ class Detector:
         image or frame as an aligned face crop. ``frames``: how many frames of a video, spread
         uniformly, or a ``Sampler``. ``aggregate_by``: a video's p_fake from its frames' (mean,
         median, max). ``save_crops`` / ``annotate``: folders for the aligned crops and for the
-        inputs drawn with boxes and scores. Inputs that fail get a row with ``error``.
+        inputs drawn with boxes and scores. Inputs that fail get a row with ``error``. ``shard``:
+        (rank, ranks) of a sharded run, which takes every ranks-th input from the rank-th (output
+        paths are those of the whole run).
         """
         options = faces if isinstance(faces, FaceOptions) else FaceOptions(mode=faces)
         sampler = frames if isinstance(frames, Sampler) else Sampler("uniform", frames)
         inputs = _expand(sources)
         stems = _output_stems(inputs)
+        if shard is not None:
+            rank, ranks = shard
+            inputs, stems = inputs[rank::ranks], stems[rank::ranks]
         detectors = threading.local()
 
         def work(number: int) -> Prepared:

@@ -70,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--precision", choices=PRECISIONS, default="auto",
                         help="auto: bf16 on CUDA and CPUs with AMX/AVX512-BF16, fp32 elsewhere")
     detect.add_argument("--threshold", type=float, default=0.5, help="p_fake at or above which the label is fake")
+    _add_sharding_options(detect)
 
     preprocess = commands.add_parser("preprocess", help="videos and images to the training layout of face crops")
     preprocess.add_argument("inputs", nargs="+", help="video and image files, or folders (searched recursively)")
@@ -100,6 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
     evaluate.add_argument("--precision", choices=PRECISIONS, default="auto",
                           help="auto: bf16 on CUDA and CPUs with AMX/AVX512-BF16, fp32 elsewhere")
+    _add_sharding_options(evaluate)
 
     compare = commands.add_parser("compare", help="runs' metrics side by side (video-level AUROC, AP, EER)")
     compare.add_argument("runs", nargs="+", metavar="METRICS", help="metrics.json files, or the folders holding them")
@@ -123,6 +125,21 @@ def _add_face_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--face-max-side", type=int, default=640, metavar="PX",
                         help="search frames downscaled to this side (dlib finds faces over ~80 px there); 0: full size")
     parser.add_argument("--align", choices=RECIPES, default="deepfakebench", help="five-point alignment recipe")
+
+
+def _add_sharding_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("sharding across devices (one process each, results merged in input order)")
+    group.add_argument("--devices", type=_positive_int, default=1, help="devices per machine (--device: their kind)")
+    group.add_argument("--num-nodes", type=_positive_int, default=1, help="machines (MASTER_ADDR, NODE_RANK set)")
+    group.add_argument("--strategy", default="ddp", help="Lightning strategy that launches the processes")
+
+
+def _shards(args: argparse.Namespace):
+    """This process's place in a sharded run (Lightning launches the other processes), or None."""
+    from .sharding import Devices, Shards
+
+    devices = Devices.from_device(args.device, args.devices, args.num_nodes, args.strategy)
+    return Shards(devices) if devices.sharded else None
 
 
 def _face_options(args: argparse.Namespace) -> tuple[FaceOptions, Sampler]:
@@ -166,18 +183,30 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run_detect(args: argparse.Namespace) -> int:
     from .api import load
-    from .results import ResultWriter
 
     if args.output and Path(args.output).suffix.lower() not in (".jsonl", ".csv"):
         raise ValueError(f"--output must end in .jsonl or .csv, not {args.output!r}")
     faces, sampler = _face_options(args)
-    detector = load(args.model, args.device, args.precision, args.batch_size, args.threshold)
+    shards = _shards(args)
+    device = str(shards.device) if shards else args.device
+    detector = load(args.model, device, args.precision, args.batch_size, args.threshold)
+    options = {"faces": faces, "frames": sampler, "aggregate_by": args.aggregate, "save_crops": args.save_crops,
+               "annotate": args.annotate, "workers": args.workers}
+    if shards is None:
+        return _report_detections(detector.iter_predict(args.inputs, **options), args.output)
+    mine = detector.predict(args.inputs, shard=(shards.rank, shards.world), progress=shards.is_main, **options)
+    merged = shards.gather(mine)
+    return EXIT_OK if merged is None else _report_detections(merged, args.output)
+
+
+def _report_detections(results, output: str | None) -> int:
+    """Writes results (to ``output`` or stdout) as they come; the exit status says whether any failed."""
+    from .results import ResultWriter
+
     failed = total = 0
-    writer = ResultWriter(args.output) if args.output else None
+    writer = ResultWriter(output) if output else None
     try:
-        for result in detector.iter_predict(args.inputs, faces=faces, frames=sampler, aggregate_by=args.aggregate,
-                                            save_crops=args.save_crops, annotate=args.annotate,
-                                            workers=args.workers):
+        for result in results:
             total += 1
             failed += not result.ok
             if writer:
@@ -187,7 +216,7 @@ def run_detect(args: argparse.Namespace) -> int:
     finally:
         if writer:
             writer.close()
-    where = f" -> {args.output}" if args.output else ""
+    where = f" -> {output}" if output else ""
     print(f"{total} inputs: {total - failed} scored, {failed} failed{where}", file=sys.stderr)
     return EXIT_FAILED_INPUTS if failed else EXIT_OK
 
@@ -224,11 +253,19 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from .api import load
-    from .evaluation import evaluate, load_samples, write_evaluation
+    from .evaluation import Evaluation, evaluate, load_samples, predict_samples, write_evaluation
 
     samples = load_samples(args.data)
-    detector = load(args.model, args.device, args.precision, args.batch_size)
-    evaluation = evaluate(detector, samples, args.perturb)
+    shards = _shards(args)
+    detector = load(args.model, str(shards.device) if shards else args.device, args.precision, args.batch_size)
+    if shards is None:
+        evaluation = evaluate(detector, samples, args.perturb)
+    else:
+        mine = predict_samples(detector, shards.share(samples), args.perturb, progress=shards.is_main)
+        predictions = shards.gather(mine)
+        if predictions is None:
+            return EXIT_OK
+        evaluation = Evaluation(predictions, dict(detector.provenance), str(args.perturb) if args.perturb else None)
     write_evaluation(evaluation, args.output_dir, args.name or args.output_dir.resolve().name)
     counts = evaluation.counts()
     print(f"{counts['frames']} frames: {counts['scored']} scored, {counts['failed']} failed; {counts['videos']} videos "

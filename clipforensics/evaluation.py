@@ -189,10 +189,19 @@ def evaluate(
 ) -> Evaluation:
     """Scores every frame of ``samples`` (aligned face crops) with ``detector``, after ``perturb`` when
     given. ``progress``: a progress bar (None: when there are over 8 frames)."""
-    from tqdm import tqdm
-
     if not samples:
         raise ValueError("no frames to evaluate")
+    return Evaluation(predict_samples(detector, samples, perturb, progress), dict(detector.provenance),
+                      str(perturb) if perturb else None)
+
+
+def predict_samples(
+    detector: Detector, samples: Sequence[Sample], perturb: Perturbation | None = None, progress: bool | None = None
+) -> list[Prediction]:
+    """One ``Prediction`` per sample, in order (the per-frame half of ``evaluate``, which a sharded run
+    calls on each rank's share)."""
+    from tqdm import tqdm
+
     chunk = max(8 * detector.batch_size, 64)
     predictions: list[Prediction] = []
     show = len(samples) > 8 if progress is None else progress
@@ -201,7 +210,7 @@ def evaluate(
             part = samples[start : start + chunk]
             predictions += _predict(detector, part, perturb)
             bar.update(len(part))
-    return Evaluation(predictions, dict(detector.provenance), str(perturb) if perturb else None)
+    return predictions
 
 
 def _predict(detector: Detector, samples: Sequence[Sample], perturb: Callable | None) -> list[Prediction]:
