@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import torch
@@ -59,6 +59,14 @@ def resize_and_crop(image: Image.Image, prep: Preprocessing) -> np.ndarray:
     top = (array.shape[0] - prep.size) // 2
     left = (array.shape[1] - prep.size) // 2
     return array[top : top + prep.size, left : left + prep.size]
+
+
+def resize_mask(mask: np.ndarray, prep: Preprocessing, size: int) -> np.ndarray:
+    """A mask [H, W] in [0, 1] through the image's geometry (``prep``'s squash, or shortest side and
+    centre crop) to float32 [size, size], bilinear on 8 bits as DeCLIP resizes its masks."""
+    levels = (np.clip(mask, 0.0, 1.0) * 255).round().astype(np.uint8)
+    geometry = replace(prep, size=size, interpolation="bilinear")
+    return resize_and_crop(Image.fromarray(levels).convert("RGB"), geometry)[..., 0].astype(np.float32) / 255
 
 
 def normalize(batch: np.ndarray | torch.Tensor, prep: Preprocessing) -> torch.Tensor:

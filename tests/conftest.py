@@ -5,9 +5,11 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import shutil
 import socket
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -43,6 +45,26 @@ def expected(reference: Path, name: str) -> dict:
 def tiny_detector() -> ClipDetector:
     torch.manual_seed(0)
     return create_detector(TINY_BACKBONE).eval()
+
+
+@pytest.fixture(scope="session")
+def real_faces(sample_faces, tmp_path_factory) -> Path:
+    """The sample faces as a real-only dataset (``S/real/v<N>/<frame>.png``), each with the 68 landmarks
+    dlib finds beside it (``_lm68.npy``), as self-blending needs."""
+    root = tmp_path_factory.mktemp("reals") / "S"
+    from clipforensics.faces.detection import DlibHogDetector
+    from clipforensics.media import load_image
+
+    detector = DlibHogDetector(upsample=1, max_side=None)
+    for index, path in enumerate(sorted(sample_faces.rglob("*.png"))):
+        image = np.asarray(load_image(path))
+        faces = detector.detect(image)
+        if faces:
+            target = root / "real" / f"v{index // 4}" / f"{index % 4:03d}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(path, target)
+            np.save(target.with_name(target.stem + "_lm68.npy"), faces[0].landmarks68)
+    return root
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,6 @@
 """Training with the paper's recipe learns: a tiny detector told real faces from their self-blended fakes."""
 
 import csv
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,28 +11,10 @@ from clipforensics.backbones import TINY_BACKBONE
 from clipforensics.checkpoints import load_detector
 from clipforensics.data.dataset import FrameDataset, PairedBatchSampler
 from clipforensics.data.manifest import FAKE, REAL, load_manifest
-from clipforensics.faces.detection import DlibHogDetector
-from clipforensics.media import load_image
 from clipforensics.metrics import auroc
 from clipforensics.models.detector import create_detector
 from clipforensics.training import TrainConfig, fit, load_config
 from clipforensics.tuning import apply_tuning
-
-
-@pytest.fixture(scope="module")
-def real_faces(sample_faces, tmp_path_factory) -> Path:
-    """The sample faces as a real-only dataset, each with its 68 landmarks beside it."""
-    root = tmp_path_factory.mktemp("reals") / "S"
-    detector = DlibHogDetector(upsample=1, max_side=None)
-    for index, path in enumerate(sorted(sample_faces.rglob("*.png"))):
-        image = np.asarray(load_image(path))
-        faces = detector.detect(image)
-        if faces:
-            target = root / "real" / f"v{index // 4}" / f"{index % 4:03d}.png"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, target)
-            np.save(target.with_name(target.stem + "_lm68.npy"), faces[0].landmarks68)
-    return root
 
 
 def _scores(model, dataset: FrameDataset) -> tuple[np.ndarray, np.ndarray]:

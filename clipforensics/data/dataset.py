@@ -14,7 +14,7 @@ from torch.utils.data import Dataset, Sampler
 
 from ..errors import MediaError
 from ..media import load_image
-from ..transforms import Preprocessing, normalize, resize_and_crop
+from ..transforms import Preprocessing, normalize, resize_and_crop, resize_mask
 from .manifest import FAKE, REAL, Sample
 
 log = logging.getLogger(__name__)
@@ -29,14 +29,19 @@ class FrameDataset(Dataset):
     ``self_blend``: every real frame also appears as a self-blended pseudo-fake (label fake), made
     from the frame and its 68 landmarks (``<frame>_lm68.npy`` beside it, as ``preprocess`` writes),
     so a detector can be trained from real videos alone; the manifest's own fakes are left out.
+
+    ``mask_size``: items also carry the manipulation ``mask`` [1, S, S] in [0, 1] (through the image's
+    geometry and augmentation) and ``has_mask``: empty for reals, the blend for pseudo-fakes, the
+    sample's mask for fakes; a fake without one gets an empty mask and ``has_mask`` False.
     """
 
     def __init__(self, samples: list[Sample], preprocessing: Preprocessing, augment: Augment | None = None,
-                 self_blend: bool = False):
+                 self_blend: bool = False, mask_size: int | None = None):
         self.samples = [s for s in samples if s.label == REAL] if self_blend else samples
         self.preprocessing = preprocessing
         self.augment = augment
         self.self_blend = self_blend
+        self.mask_size = mask_size
         self.reported: set[str] = set()
 
     def __len__(self) -> int:
@@ -52,24 +57,45 @@ class FrameDataset(Dataset):
             try:
                 image = np.asarray(load_image(sample.path))
                 if index >= count:
-                    image = self._pseudo_fake(image, sample)
+                    image, mask = self._pseudo_fake(image, sample)
+                else:
+                    mask = self._mask(sample, image.shape[:2]) if self.mask_size else None
             except (MediaError, OSError, ValueError) as error:
                 self._report(sample.path, error)
                 continue
-            return {"image": self._pixels(image), "label": self.label(index), "index": index}
+            return self._item(image, mask, self.label(index), index)
         raise MediaError("no file of the dataset can be read")
 
-    def _pseudo_fake(self, image: np.ndarray, sample: Sample) -> np.ndarray:
+    def _item(self, image: np.ndarray, mask: np.ndarray | None, label: int, index: int) -> dict:
+        if self.augment is not None and mask is not None:
+            image, mask = self.augment(image, _generator(), mask)
+        elif self.augment is not None:
+            image = self.augment(image, _generator())
+        crop = resize_and_crop(Image.fromarray(image), self.preprocessing)
+        item = {"image": normalize(crop[None], self.preprocessing)[0], "label": label, "index": index}
+        if self.mask_size:
+            size = (self.mask_size, self.mask_size)
+            target = np.zeros(size, np.float32) if mask is None else resize_mask(mask, self.preprocessing, size[0])
+            item.update(mask=torch.from_numpy(target)[None], has_mask=label == REAL or mask is not None)
+        return item
+
+    def _mask(self, sample: Sample, shape: tuple[int, int]) -> np.ndarray | None:
+        """The sample's mask in [0, 1] at the image's size, white = manipulated; None for a real or a
+        fake without one."""
+        if sample.label == REAL or sample.mask is None:
+            return None
+        with Image.open(sample.mask) as file:
+            mask = file.convert("L")
+        if mask.size != (shape[1], shape[0]):
+            mask = mask.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+        levels = np.asarray(mask, dtype=np.float32) / 255
+        return 1.0 - levels if sample.mask_inverted else levels
+
+    def _pseudo_fake(self, image: np.ndarray, sample: Sample) -> tuple[np.ndarray, np.ndarray]:
         from .sbi import self_blend
 
         landmarks = np.load(Path(sample.path).with_name(Path(sample.path).stem + "_lm68.npy"))
-        return self_blend(image, landmarks, _generator())[0]
-
-    def _pixels(self, image: np.ndarray) -> torch.Tensor:
-        if self.augment is not None:
-            image = self.augment(image, _generator())
-        crop = resize_and_crop(Image.fromarray(image), self.preprocessing)
-        return normalize(crop[None], self.preprocessing)[0]
+        return self_blend(image, landmarks, _generator())
 
     def _report(self, path: str, error: Exception) -> None:
         if path not in self.reported:

@@ -3,9 +3,13 @@
 - the dataset layout ``<root>/<dataset>/<source>/<video>/<frame>`` (DeepfakeBench, the papers' code);
 - list files of such paths, one a line (the authors' ``config/datasets/*.txt``);
 - CSV manifests ``path,label[,dataset,source,video,mask]`` (what ``preprocess`` writes);
-- DeepfakeBench's dataset JSON (``{dataset: {label: {split: {compression: {video: {label, frames}}}}}}``).
+- DeepfakeBench's dataset JSON (``{dataset: {label: {split: {compression: {video: {label, frames}}}}}}``);
+- Dolos (DeCLIP's localization data): ``<root>/fake/<generator>/{images,masks}/<split>/<image>`` and
+  ``<root>/real/<split>/<image>``, masks white where the image is untouched.
 
-A source whose name contains ``real`` is real (label 0); anything else is fake (label 1).
+A source whose name contains ``real`` is real (label 0); anything else is fake (label 1). In the
+layout, a frame's manipulation mask is ``<frame>_mask.png`` beside it (as ``preprocess`` writes),
+white where manipulated.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import csv
 import json
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +37,9 @@ class Sample:
     video: str
     """Unique video id: ``<dataset>/<source>/<video>``."""
     mask: str | None = None
+    """Manipulation mask of a fake; None for reals (nothing manipulated) and fakes without one."""
+    mask_inverted: bool = False
+    """The mask is white where the image is untouched (Dolos)."""
 
 
 def label_of(source: str) -> int:
@@ -59,10 +66,40 @@ def sample_from_path(path: Path, root: Path | None = None, label: int | None = N
 
 
 def from_layout(root: Path) -> list[Sample]:
-    """Every image under ``root`` (a dataset root, or a folder holding datasets), sorted."""
+    """Every image under ``root`` (a dataset root, or a folder holding datasets), sorted, with the
+    ``<frame>_mask.png`` beside it when there is one."""
     frames = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and "_mask" not in p.stem)
     base = root if all(len(p.relative_to(root).parts) >= 4 for p in frames) else root.parent
-    return [sample_from_path(p, base) for p in frames]
+    samples = []
+    for frame in frames:
+        mask = frame.with_name(f"{frame.stem}_mask.png")
+        sample = sample_from_path(frame, base)
+        samples.append(replace(sample, mask=str(mask)) if mask.is_file() else sample)
+    return samples
+
+
+def is_dolos(root: Path) -> bool:
+    """A Dolos dataset root (``fake/<generator>/images``) or one generator's folder (``images`` + ``masks``)."""
+    return any((root / "fake").glob("*/images")) or ((root / "images").is_dir() and (root / "masks").is_dir())
+
+
+def from_dolos(root: Path, split: str | None = None) -> list[Sample]:
+    """A Dolos root (every generator and the reals) or one generator's folder (its fakes, as DeCLIP
+    trains); ``split`` (train, valid, test) keeps one split. Each image is its own "video"."""
+    generators = [root] if (root / "images").is_dir() else sorted(p.parent for p in (root / "fake").glob("*/images"))
+    dataset = (root.parent.parent if generators == [root] else root).name
+    samples = []
+    for generator in generators:
+        images = generator / "images" / split if split else generator / "images"
+        for image in sorted(p for p in images.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+            mask = generator / "masks" / image.relative_to(generator / "images").with_suffix(".png")
+            samples.append(Sample(str(image), FAKE, dataset, generator.name,
+                                  f"{dataset}/{generator.name}/{image.stem}", str(mask), mask_inverted=True))
+    reals = root / "real" / split if split else root / "real"
+    if generators != [root] and reals.is_dir():
+        samples += [Sample(str(p), REAL, dataset, "real", f"{dataset}/real/{p.stem}")
+                    for p in sorted(reals.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
+    return samples
 
 
 def from_list_file(path: Path) -> list[Sample]:
@@ -123,10 +160,11 @@ def _resolve(path: str, base: Path) -> Path:
 
 
 def load_manifest(spec: str | Path, split: str | None = None) -> list[Sample]:
-    """A folder (layout), ``.txt`` (list), ``.csv`` or ``.json`` (DeepfakeBench)."""
+    """A folder (Dolos, or the layout), ``.txt`` (list), ``.csv`` or ``.json`` (DeepfakeBench); ``split``
+    keeps one split of Dolos and of DeepfakeBench JSON."""
     path = Path(spec)
     if path.is_dir():
-        return from_layout(path)
+        return from_dolos(path, split) if is_dolos(path) else from_layout(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such manifest, list file or folder")
     loaders = {".txt": from_list_file, ".csv": from_csv}
