@@ -313,3 +313,63 @@ def comparison(runs: Sequence[tuple[str, dict]], level: str = "video") -> Table:
                 cells.append(f"{100 * (values[1] - values[0]):+.2f}" if known else "n/a")
             body.append(cells)
     return header, body
+
+
+LOCALIZATION_METRICS = {"iou": "IoU@0.5", "f1": "F1@0.5", "best_f1": "F1 best", "pixel_ap": "pixel AP",
+                        "ap": "image AP", "accuracy": "image Acc@0.5"}
+LOCALIZATION_NOTE = ("Metrics in %. Pixel metrics (IoU, F1 at 0.5 and at each image's best threshold, pixel AP) are "
+                     "means over the fake images that have a mask (column 'masked'), on 256x256 maps; F1 leaves out a "
+                     "band around the mask's boundary, as DeCLIP does. Image AP and accuracy rank images by their "
+                     "score (the mean of the map), each fake source against the reals of its dataset.")
+
+
+def localization_cells(rows: Sequence[dict]) -> Table:
+    header = ["dataset", "source", "real", "fake", "masked", *LOCALIZATION_METRICS.values()]
+    body = [[row["dataset"] or "all", row["source"] or "all", str(row["real"]), str(row["fake"]), str(row["masked"]),
+             *(percent(row[key]) for key in LOCALIZATION_METRICS)] for row in rows]
+    return header, body
+
+
+def examples_figure(examples: Sequence[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> Figure:
+    """One row per example: the model's input, the true mask, the predicted probability map."""
+    figure, axes = _figure(len(examples), 3, size=2.6)
+    for row, (path, image, truth, probabilities) in zip(axes, examples):
+        for ax, picture, title in zip(row, (image, truth, probabilities), (Path(path).name, "mask", "map")):
+            ax.imshow(picture, cmap=None if picture.ndim == 3 else "magma", vmin=0, vmax=1)
+            ax.set_title(title, fontsize="small")
+            ax.axis("off")
+    return figure
+
+
+def write_localization_reports(data: dict, examples: Sequence, failed: Sequence, out_dir: Path) -> list[Path]:
+    """``report.html`` (self-contained) and ``report.md`` (+ ``plots/examples.png``) of a localization run."""
+    image = png(examples_figure(examples)) if examples else None
+    counts = data["counts"]
+    summary = [("model", str(data["model"].get("source", "unknown"))), ("perturbation", data["perturbation"] or "none"),
+               ("images", f"{counts['images']} ({counts['scored']} scored, {counts['failed']} failed, "
+                          f"{counts['masked']} fakes with a mask)")]
+    header, body = localization_cells(data["table"])
+    esc = html.escape
+    parts = [f"<h1>Localization: {esc(data['name'])}</h1>",
+             "<table class=summary>" + "".join(f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in summary)
+             + "</table>", f"<p class=note>{esc(LOCALIZATION_NOTE)}</p>", _html_table(header, body)]
+    lines = [f"# Localization: {data['name']}", "", *(f"- **{k}**: {v}" for k, v in summary), "", LOCALIZATION_NOTE,
+             "", markdown_table(header, body)]
+    written = []
+    if image:
+        (out_dir / "plots").mkdir(exist_ok=True)
+        written.append(out_dir / "plots" / "examples.png")
+        written[-1].write_bytes(image)
+        source = "data:image/png;base64," + base64.b64encode(image).decode("ascii")
+        parts += ["<h2>Examples</h2>", f'<figure><img src="{source}" alt="examples"><figcaption>input, true mask, '
+                  "predicted map</figcaption></figure>"]
+        lines += ["", "## Examples", "", "![input, true mask, predicted map](plots/examples.png)"]
+    if failed:
+        parts += [f"<h2>Failed images ({len(failed)})</h2>",
+                  "<ul>" + "".join(f"<li><code>{esc(p.path)}</code>: {esc(p.error)}</li>" for p in failed) + "</ul>"]
+        lines += ["", f"## Failed images ({len(failed)})", "", *(f"- `{p.path}`: {p.error}" for p in failed)]
+    (out_dir / "report.html").write_text(
+        f"<!doctype html>\n<html lang=en><head><meta charset=utf-8><title>{esc(data['name'])}</title>"
+        f"<style>{_CSS}</style></head><body>\n" + "\n".join(parts) + "\n</body></html>\n")
+    (out_dir / "report.md").write_text("\n".join(lines) + "\n")
+    return [out_dir / "report.html", out_dir / "report.md", *written]

@@ -59,7 +59,7 @@ class FrameDataset(Dataset):
                 if index >= count:
                     image, mask = self._pseudo_fake(image, sample)
                 else:
-                    mask = self._mask(sample, image.shape[:2]) if self.mask_size else None
+                    mask = read_mask(sample, image.shape[:2]) if self.mask_size else None
             except (MediaError, OSError, ValueError) as error:
                 self._report(sample.path, error)
                 continue
@@ -79,18 +79,6 @@ class FrameDataset(Dataset):
             item.update(mask=torch.from_numpy(target)[None], has_mask=label == REAL or mask is not None)
         return item
 
-    def _mask(self, sample: Sample, shape: tuple[int, int]) -> np.ndarray | None:
-        """The sample's mask in [0, 1] at the image's size, white = manipulated; None for a real or a
-        fake without one."""
-        if sample.label == REAL or sample.mask is None:
-            return None
-        with Image.open(sample.mask) as file:
-            mask = file.convert("L")
-        if mask.size != (shape[1], shape[0]):
-            mask = mask.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
-        levels = np.asarray(mask, dtype=np.float32) / 255
-        return 1.0 - levels if sample.mask_inverted else levels
-
     def _pseudo_fake(self, image: np.ndarray, sample: Sample) -> tuple[np.ndarray, np.ndarray]:
         from .sbi import self_blend
 
@@ -101,6 +89,19 @@ class FrameDataset(Dataset):
         if path not in self.reported:
             self.reported.add(path)
             log.warning("skipped unreadable file %s (%s)", path, error)
+
+
+def read_mask(sample: Sample, shape: tuple[int, int]) -> np.ndarray | None:
+    """A fake's mask as float32 in [0, 1] at the image's ``shape``, white = manipulated; None for a
+    real or a fake without one."""
+    if sample.label == REAL or sample.mask is None:
+        return None
+    with Image.open(sample.mask) as file:
+        mask = file.convert("L")
+    if mask.size != (shape[1], shape[0]):
+        mask = mask.resize((shape[1], shape[0]), Image.Resampling.BILINEAR)
+    levels = np.asarray(mask, dtype=np.float32) / 255
+    return 1.0 - levels if sample.mask_inverted else levels
 
 
 def _generator() -> np.random.Generator:
