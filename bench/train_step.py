@@ -5,10 +5,10 @@ What is compared, on the same ViT-B/16 detector (random weights, seeded) and the
 takes it, for each of ``clipforensics.tuning.apply_tuning``'s modes ``full`` (the baseline),
 ``layernorm``, ``lora`` and ``linear-probe``:
 
-* ``DetectorTraining.training_step``: ``forward_features`` -> ``slerp_augment`` -> ``forward_head`` ->
+* ``TrainingModule.training_step``: ``forward_features`` -> ``slerp_augment`` -> ``forward_head`` ->
   cross-entropy + 0.5 uniformity + 0.1 alignment (GenD's weights);
 * ``backward``, an AdamW step over the trainable parameters only (the two parameter groups of
-  ``DetectorTraining.configure_optimizers``: no weight decay on norms and biases), then
+  ``TrainingModule.configure_optimizers``: no weight decay on norms and biases), then
   ``zero_grad(set_to_none=True)``.
 
 Why: LN-tuning is the project's default because it trains 0.05 % of the weights; this measures what
@@ -64,7 +64,7 @@ BUSY_WARNING = 0.05  # other processes' share of the CPUs above which the timing
 
 
 def adamw(model: nn.Module, lr: float, weight_decay: float, betas: tuple[float, float]) -> torch.optim.AdamW:
-    """The optimizer of ``DetectorTraining.configure_optimizers`` (which needs a Trainer for its scheduler):
+    """The optimizer of ``TrainingModule.configure_optimizers`` (which needs a Trainer for its scheduler):
     the trainable parameters only, weight decay on weights but never on norms and biases."""
     decay, no_decay = [], []
     for name, parameter in model.named_parameters():
@@ -127,14 +127,14 @@ def cpu_seconds() -> tuple[float, float]:
 def run_mode(mode: str, steps: int, batch_size: int, seed: int) -> dict:
     """Builds the detector tuned as ``mode`` and its optimizer, takes one warm-up step, then times ``steps``."""
     from clipforensics.models.detector import create_detector
-    from clipforensics.training import DetectorTraining, LossConfig, TrainConfig
+    from clipforensics.training import LossConfig, TrainConfig, TrainingModule
     from clipforensics.tuning import apply_tuning
 
     config = TrainConfig(loss=LossConfig(uniformity=0.5, alignment=0.1))
     torch.manual_seed(seed)
     model = create_detector(BACKBONE)
     counts = apply_tuning(model, mode)
-    module = DetectorTraining(model.train(), config, val_samples=[])
+    module = TrainingModule(model.train(), config, val_samples=[])
     optimizer = adamw(model, config.optim.lr, config.optim.weight_decay, tuple(config.optim.betas))
     generator = torch.Generator().manual_seed(seed)
     size = model.config.backbone.image_size

@@ -59,7 +59,7 @@ from skimage import data
 
 import clipforensics
 from clipforensics.api import Detector
-from clipforensics.checkpoints import save_detector
+from clipforensics.checkpoints import save_model
 from clipforensics.faces.align import align_face
 from clipforensics.faces.detection import Face, FaceDetector, choose_faces, create_face_detector
 from clipforensics.media import Frame, Sampler, read_video
@@ -147,7 +147,7 @@ def video_facts(path: Path) -> dict:
 def save_random_detector(folder: Path, seed: int) -> Path:
     """A seeded random-weight ViT-B/16 detector in the project's own checkpoint format."""
     torch.manual_seed(seed)
-    return save_detector(create_detector(BACKBONE).eval(), folder)
+    return save_model(create_detector(BACKBONE).eval(), folder)
 
 
 # --- the stages -----------------------------------------------------------------------------------

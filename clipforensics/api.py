@@ -16,7 +16,7 @@ from PIL import Image
 from . import zoo
 from .annotate import annotate as draw
 from .annotate import save_crops as write_crops
-from .checkpoints import load_detector, save_detector
+from .checkpoints import load_model, save_model
 from .media import MEDIA_SUFFIXES, Sampler, expand_sources
 from .models.detector import ClipDetector, DetectorConfig
 from .pipeline import FaceOptions, Prepared, prepare
@@ -36,7 +36,7 @@ def load(
 ) -> Detector:
     """A detector from a zoo name (``clipforensics zoo``) or any checkpoint path the tool can read."""
     path = zoo.resolve(str(name_or_path)) if str(name_or_path) in zoo.ZOO else Path(name_or_path)
-    model, provenance = load_detector(path)
+    model, provenance = load_model(path)
     return Detector(model, device, precision, batch_size, threshold, provenance)
 
 
@@ -64,7 +64,7 @@ class Detector:
         return self.model.config
 
     def save(self, folder: str | Path) -> Path:
-        return save_detector(self.model, folder, provenance=self.provenance)
+        return save_model(self.model, folder, provenance=self.provenance)
 
     @torch.inference_mode()
     def predict_tensor(self, pixels: torch.Tensor) -> torch.Tensor:

@@ -116,6 +116,24 @@ class ClipBackbone(nn.Module):
         """Pooled feature: the post-LayerNorm CLS token, [B, width]."""
         return self.vision(pixel_values=pixels).pooler_output
 
+    def tokens(self, pixels: torch.Tensor, layer: int) -> torch.Tensor:
+        """Output of transformer block ``layer`` (0-based, before any final LayerNorm), class token
+        first, [B, 1 + grid^2, width]; the blocks after it are not run."""
+        if not 0 <= layer < self.config.layers:
+            raise ValueError(f"layer must be in 0..{self.config.layers - 1}, not {layer}")
+        hidden = self.vision.pre_layrnorm(self.vision.embeddings(pixels))
+        for block in self.vision.encoder.layers[: layer + 1]:
+            hidden = block(hidden, None)
+        return hidden
+
+    def pooled_and_tokens(self, pixels: torch.Tensor, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pooled feature and block ``layer``'s tokens from one pass through every block."""
+        tapped = self.tokens(pixels, layer)
+        hidden = tapped
+        for block in self.vision.encoder.layers[layer + 1 :]:
+            hidden = block(hidden, None)
+        return self.vision.post_layernorm(hidden[:, 0]), tapped
+
 
 def build_backbone(config: BackboneConfig, weights: str | Path | None = None) -> ClipBackbone:
     """A tower with random weights, or with a CLIP's vision weights from a local folder or the hub.

@@ -1,8 +1,10 @@
 """The project's checkpoint format and importers for the published layouts.
 
-Own format: a folder with ``config.json`` (architecture, head, labels, preprocessing, provenance)
-and ``model.safetensors``. Published layouts are recognised from their contents and remapped by one
-filter function each; architecture always comes from the tensors, never from a download.
+Own format: a folder with ``config.json`` (the model's kind -- detector, localizer or joint --, its
+architecture, head or decoder, preprocessing, provenance) and ``model.safetensors``. Published
+layouts (deepfake-detection's Lightning .ckpt, GenD's Hugging Face folder, DeCLIP's .pth) are
+recognised from their contents and remapped by one filter function each; architecture always comes
+from the tensors, never from a download.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .backbones import infer_backbone_config
+from .backbones import infer_backbone_config, openai_visual_to_tower
 from .errors import CheckpointError
 from .models.detector import HEADS, ClipDetector, DetectorConfig
+from .models.joint import JointConfig, JointModel
+from .models.localizer import ClipLocalizer, LocalizerConfig
 from .transforms import Preprocessing
 from .tuning import merged_state_dict
 
@@ -26,9 +30,12 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 StateDict = dict[str, torch.Tensor]
+Model = ClipDetector | ClipLocalizer | JointModel
+Config = DetectorConfig | LocalizerConfig | JointConfig
+CONFIGS: dict[str, type] = {"detector": DetectorConfig, "localizer": LocalizerConfig, "joint": JointConfig}
 
 
-def save_detector(model: ClipDetector, folder: str | Path, provenance: dict | None = None) -> Path:
+def save_model(model: Model, folder: str | Path, provenance: dict | None = None) -> Path:
     """Writes ``folder/config.json`` and ``folder/model.safetensors`` (LoRA adapters merged)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -40,7 +47,7 @@ def save_detector(model: ClipDetector, folder: str | Path, provenance: dict | No
     return folder
 
 
-def load_detector(path: str | Path) -> tuple[ClipDetector, dict]:
+def load_model(path: str | Path) -> tuple[Model, dict]:
     """Loads any known layout; returns the model (eval mode) and its provenance record."""
     path = Path(path)
     if not path.exists():
@@ -51,17 +58,24 @@ def load_detector(path: str | Path) -> tuple[ClipDetector, dict]:
                 config, state, provenance = read(path)
             except CheckpointError as error:
                 raise CheckpointError(f"{path} ({layout} layout): {error}") from None
-            model = ClipDetector(config)
+            model = build_model(config)
             _load_strict(model, state, path)
             return model.eval(), {"layout": layout, "source": str(path), **provenance}
     raise CheckpointError(
         f"{path} is not a checkpoint this tool knows; layouts tried: {', '.join(LAYOUTS)} "
         "(a clipforensics folder with config.json + model.safetensors, a deepfake-detection "
-        "Lightning .ckpt, or a GenD Hugging Face folder)"
+        "Lightning .ckpt, a GenD Hugging Face folder, or a DeCLIP .pth)"
     )
 
 
-def _load_strict(model: ClipDetector, state: StateDict, path: Path) -> None:
+def build_model(config: Config) -> Model:
+    """An untrained model of the config's kind."""
+    if isinstance(config, JointConfig):
+        return JointModel(config)
+    return ClipLocalizer(config) if isinstance(config, LocalizerConfig) else ClipDetector(config)
+
+
+def _load_strict(model: Model, state: StateDict, path: Path) -> None:
     result = model.load_state_dict(state, strict=False)
     problems = [f"missing: {key}" for key in result.missing_keys]
     problems += [f"unexpected: {key}" for key in result.unexpected_keys]
@@ -90,11 +104,14 @@ def _is_own(path: Path) -> bool:
     return path.is_dir() and _json_field(path / CONFIG_FILE, "format") == FORMAT
 
 
-def _read_own(path: Path) -> tuple[DetectorConfig, StateDict, dict]:
+def _read_own(path: Path) -> tuple[Config, StateDict, dict]:
     data = _read_json(path / CONFIG_FILE)
     if data.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError("written by a newer clipforensics; upgrade to read it")
-    return DetectorConfig.from_dict(data), _read_safetensors(path / WEIGHTS_FILE), data.get("provenance", {})
+    kind = data.get("kind", "detector")
+    if kind not in CONFIGS:
+        raise CheckpointError(f"unknown model kind {kind!r} (known: {', '.join(CONFIGS)})")
+    return CONFIGS[kind].from_dict(data), _read_safetensors(path / WEIGHTS_FILE), data.get("provenance", {})
 
 
 def _json_field(path: Path, key: str) -> object:
@@ -203,9 +220,50 @@ def _detector_config(state: StateDict, head: str, backbone_name: str) -> Detecto
     return DetectorConfig(backbone=backbone, head=head, preprocessing=Preprocessing(size=backbone.image_size))
 
 
-Reader = Callable[[Path], tuple[DetectorConfig, StateDict, dict]]
+# --- DeCLIP .pth -----------------------------------------------------------------------------------
+
+
+def _is_declip(path: Path) -> bool:
+    return path.is_file() and path.suffix == ".pth"
+
+
+def _read_declip(path: Path) -> tuple[LocalizerConfig, StateDict, dict]:
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a damaged or foreign file
+        raise CheckpointError(f"torch.load(weights_only=True) failed: {error}") from None
+    if not isinstance(checkpoint, dict) or not {"model", "feature_layer", "decoder_type"} <= checkpoint.keys():
+        raise CheckpointError("expected DeCLIP's {'model', 'feature_layer', 'decoder_type', ...}")
+    layer = _declip_layer(str(checkpoint["feature_layer"]))
+    state = declip_filter(checkpoint["model"])
+    tower = {k[len("backbone.vision.") :]: v for k, v in state.items() if k.startswith("backbone.vision.")}
+    try:
+        config = LocalizerConfig(infer_backbone_config(tower, name="declip-clip"), layer,
+                                 str(checkpoint["decoder_type"]))
+    except ValueError as error:
+        raise CheckpointError(str(error)) from None
+    return config, state, {"feature_layer": checkpoint["feature_layer"], "decoder_type": checkpoint["decoder_type"],
+                           "total_steps": checkpoint.get("total_steps")}
+
+
+def _declip_layer(name: str) -> int:
+    if not (name.startswith("layer") and name[5:].isdigit()):
+        raise CheckpointError(f"feature_layer {name!r}: only a single ViT block (layerK) is supported")
+    return int(name[5:])
+
+
+def declip_filter(state: StateDict) -> StateDict:
+    """DeCLIP keys to the project's: the OpenAI visual tower converted (the text tower and the unused
+    projections dropped), the decoder's ``fc``/``att1``/``att2`` kept under ``decoder.``."""
+    out = {f"backbone.vision.{k}": v for k, v in openai_visual_to_tower(state, prefix="model.visual.").items()}
+    out.update({f"decoder.{k}": v for k, v in state.items() if k.split(".")[0] in ("fc", "att1", "att2")})
+    return out
+
+
+Reader = Callable[[Path], tuple[Config, StateDict, dict]]
 LAYOUTS: dict[str, tuple[Callable[[Path], bool], Reader]] = {
     "clipforensics": (_is_own, _read_own),
     "deepfake-detection-lightning": (_is_lightning, _read_lightning),
     "gend-hf": (_is_gend, _read_gend),
+    "declip": (_is_declip, _read_declip),
 }

@@ -12,7 +12,7 @@ from PIL import Image
 
 from .annotate import write_video
 from .backbones import TINY_BACKBONE
-from .checkpoints import save_detector
+from .checkpoints import save_model
 from .cli import main as cli_main
 from .models.detector import create_detector
 from .zoo import ZOO
@@ -46,7 +46,7 @@ def _walk(picture: np.ndarray, frames: int) -> list[np.ndarray]:
 
 def run(workdir: Path) -> int:
     torch.manual_seed(0)
-    model_dir = save_detector(create_detector(TINY_BACKBONE), workdir / "tiny-detector",
+    model_dir = save_model(create_detector(TINY_BACKBONE), workdir / "tiny-detector",
                               provenance={"note": "random weights, demo only"})
     inputs = write_inputs(workdir / "inputs")
     print(f"A tiny detector with RANDOM weights was saved in {model_dir}: its p_fake values mean nothing.")

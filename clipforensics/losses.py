@@ -6,6 +6,7 @@ label-aware form of the reference code (yermandy/deepfake-detection and yermandy
 ``src/losses/unifalign.py``): positives are samples with the same label. ``slerp`` and
 ``slerp_augment`` follow deepfake-detection's ``src/model/dfdet.py``. GenD trains with
 CE + 0.5 uniformity + 0.1 alignment; the features passed in are the L2-normalised ones the head sees.
+``mask_bce`` is DeCLIP's per-pixel loss on the localization map.
 """
 
 from __future__ import annotations
@@ -93,3 +94,15 @@ def slerp_augment(
         t = start + (stop - start) * torch.rand(members.numel(), 1, generator=generator, device=device)
         mixed = mixed.index_put((members,), slerp(mixed[members], mixed[partners], t.to(features.device)))
     return mixed.to(features.dtype)
+
+
+def mask_bce(logits: torch.Tensor, target: torch.Tensor, has_mask: torch.Tensor) -> torch.Tensor:
+    """Per-pixel binary cross-entropy of map logits [B, 1, h, w] against soft masks [B, 1, H, W] in
+    [0, 1] (DeCLIP's loss), over the images that have a mask; the map is resized (bilinear) to the
+    mask's size when they differ. Zero, still attached to the graph, when no image has a mask."""
+    if logits.shape[-2:] != target.shape[-2:]:
+        logits = F.interpolate(logits, size=target.shape[-2:], mode="bilinear", align_corners=False)
+    kept = has_mask.bool()
+    if not kept.any():
+        return logits.sum() * 0.0
+    return F.binary_cross_entropy_with_logits(logits[kept], target[kept].to(logits.dtype))

@@ -1,7 +1,10 @@
-"""Training the LN-tuned CLIP detector with Lightning: the paper's losses, slerp, schedule and selection.
+"""Training with Lightning: the LN-tuned CLIP detector (the papers' losses, slerp, schedule and
+selection), the DeCLIP localizer (per-pixel BCE, lr/10 on plateau) and the joint model (both).
 
-The model (``models/detector.py``) knows nothing of training; this module wraps it. A run is fully
-described by a ``TrainConfig`` (YAML presets in ``configs/``), saved with the run.
+The models (``models/``) know nothing of training; this module wraps them. What is trained follows
+from ``model.head`` and ``model.decoder``: a head alone is a detector, a decoder alone a localizer,
+both the joint model. A run is fully described by a ``TrainConfig`` (YAML presets in ``configs/``),
+saved with the run.
 """
 
 from __future__ import annotations
@@ -23,10 +26,13 @@ from torch.utils.data import DataLoader, DistributedSampler
 from . import losses, metrics
 from .augment import AugmentConfig, Augmenter
 from .backbones import BackboneConfig, known_backbone
-from .checkpoints import save_detector
+from .checkpoints import save_model
 from .data.dataset import FrameDataset, PairedBatchSampler
-from .data.manifest import Sample, frames_per_video, limit_files, load_manifest, split_readable
+from .data.manifest import FAKE, Sample, frames_per_video, limit_files, load_manifest, split_readable
+from .localization_evaluation import MAP_SIZE
 from .models.detector import ClipDetector, create_detector
+from .models.joint import JointModel, create_joint
+from .models.localizer import ClipLocalizer, create_localizer
 from .tuning import LoraSettings, apply_tuning
 
 log = logging.getLogger(__name__)
@@ -39,9 +45,15 @@ class ModelConfig:
     patch_size, image_size} (random weights: tests and experiments)."""
     weights: str | None = "hub"
     """CLIP weights: 'hub', a local Hugging Face CLIP folder, or null for random (tests)."""
-    head: str = "LinearNorm"
+    head: str | None = "LinearNorm"
+    """LinearNorm | linear: detection; null: a localizer alone."""
+    decoder: str | None = None
+    """conv-4 | conv-12 | conv-20 | linear | attention: localization (DeCLIP); null: detection alone."""
+    layer: int = 20
+    """The block whose patch tokens the decoder reads (DeCLIP: 20 of ViT-L/14's 24)."""
     tuning: str = "layernorm"
-    """layernorm | lora | linear-probe | full"""
+    """layernorm | lora | linear-probe | full: what trains in the backbone besides head and decoder
+    (linear-probe freezes it, as DeCLIP does)."""
     lora_rank: int = 8
     lora_alpha: int = 16
 
@@ -61,6 +73,9 @@ class DataConfig:
     """data: the manifests' fakes; sbi: self-blended pseudo-fakes of the real frames instead."""
     augment: bool = True
     """The GenD augmentation set on training frames."""
+    train_split: str | None = None
+    """Split kept from Dolos folders and DeepfakeBench JSON (train, valid, test); null keeps all."""
+    val_split: str | None = None
     num_workers: int = 4
 
 
@@ -73,6 +88,8 @@ class LossConfig:
     slerp: bool = True
     """Slerp augmentation of the features, per class (seed paper)."""
     slerp_range: tuple[float, float] = (0.0, 1.0)
+    mask: float = 1.0
+    """Weight of the per-pixel BCE of the map (models with a decoder; only on images with a mask)."""
 
 
 @dataclass
@@ -80,8 +97,10 @@ class OptimConfig:
     lr: float = 3e-4
     min_lr: float = 1e-6
     scheduler: str = "cosine"
-    """cosine (to min_lr over the run) | cosine-restarts (period restart_epochs), per step"""
+    """cosine (to min_lr over the run) | cosine-restarts (period restart_epochs), per step |
+    plateau (DeCLIP: lr/10 when the monitored metric stalls for patience epochs; stop below min_lr)"""
     restart_epochs: int = 10
+    patience: int = 5
     weight_decay: float = 0.0
     """Applied to weights only: never to norms and biases."""
     betas: tuple[float, float] = (0.9, 0.999)
@@ -100,6 +119,8 @@ class TrainerConfig:
     num_nodes: int = 1
     strategy: str = "auto"
     seed: int = 42
+    monitor: str | None = None
+    """Metric choosing the best model (higher is better); null: val/video_mAP with a head, else val/iou."""
     output_dir: str = "runs/train"
     tensorboard: bool = False
     wandb: bool = False
@@ -167,29 +188,34 @@ def _parse_value(text: str):
     return value
 
 
-class DetectorTraining(L.LightningModule):
-    """Cross-entropy + uniformity + alignment on the detector, slerp in feature space, AdamW."""
+class TrainingModule(L.LightningModule):
+    """Cross-entropy + uniformity + alignment on the detector's features (slerp-augmented), per-pixel
+    BCE on the localizer's map, or both for the joint model; AdamW."""
 
-    def __init__(self, model: ClipDetector, config: TrainConfig, val_samples: list[Sample]):
+    def __init__(self, model: Trainable, config: TrainConfig, val_samples: list[Sample]):
         super().__init__()
         self.model = model
         self.config = config
         self.val_samples = val_samples
-        self._val_outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self._val_outputs: list[dict[str, torch.Tensor]] = []
 
     def training_step(self, batch: dict, batch_index: int) -> torch.Tensor:
         settings = self.config.loss
         labels = batch["label"]
-        features = self.model.forward_features(batch["image"])
-        if settings.slerp:
-            features = losses.slerp_augment(features, labels, tuple(settings.slerp_range))
-        output = self.model.forward_head(features)
-        parts = {"ce": (settings.cross_entropy,
-                        F.cross_entropy(output.logits.float(), labels, label_smoothing=settings.label_smoothing))}
-        if settings.uniformity:
-            parts["uniformity"] = (settings.uniformity, losses.uniformity(output.features.float()))
-        if settings.alignment:
-            parts["alignment"] = (settings.alignment, losses.alignment(output.features.float(), labels))
+        features, maps = forward_parts(self.model, batch["image"])
+        parts: dict[str, tuple[float, torch.Tensor]] = {}
+        if features is not None:
+            if settings.slerp:
+                features = losses.slerp_augment(features, labels, tuple(settings.slerp_range))
+            output = self.model.forward_head(features)
+            parts["ce"] = (settings.cross_entropy, F.cross_entropy(output.logits.float(), labels,
+                                                                   label_smoothing=settings.label_smoothing))
+            if settings.uniformity:
+                parts["uniformity"] = (settings.uniformity, losses.uniformity(output.features.float()))
+            if settings.alignment:
+                parts["alignment"] = (settings.alignment, losses.alignment(output.features.float(), labels))
+        if maps is not None:
+            parts["mask"] = (settings.mask, losses.mask_bce(maps.float(), batch["mask"], batch["has_mask"]))
         total = sum(weight * value for weight, value in parts.values())
         self.log("train/loss", total, prog_bar=True, batch_size=len(labels), sync_dist=True)
         for name, (_, value) in parts.items():
@@ -197,27 +223,49 @@ class DetectorTraining(L.LightningModule):
         return total
 
     def validation_step(self, batch: dict, batch_index: int) -> None:
-        logits = self.model(batch["image"]).logits.float()
-        self._val_outputs.append((batch["index"], logits.softmax(1)[:, self.model.config.fake_index]))
+        features, maps = forward_parts(self.model, batch["image"])
+        output = {"index": batch["index"]}
+        if features is not None:
+            logits = self.model.forward_head(features).logits.float()
+            output["p_fake"] = logits.softmax(1)[:, self.model.config.fake_index]
+        if maps is not None:
+            output.update(map_scores(torch.sigmoid(maps.float())[:, 0], batch["mask"][:, 0] > 0.5,
+                                     batch["has_mask"] & (batch["label"] == FAKE)))
+        self._val_outputs.append(output)
 
     def on_validation_epoch_end(self) -> None:
-        """Frame and video metrics over the whole validation set, gathered from every rank first."""
+        """Metrics over the whole validation set, gathered from every rank first."""
         if not self._val_outputs:
             return
-        indices = self.all_gather(torch.cat([i for i, _ in self._val_outputs])).reshape(-1).tolist()
-        scores = self.all_gather(torch.cat([s for _, s in self._val_outputs])).reshape(-1).tolist()
+        gathered = {key: self.all_gather(torch.cat([o[key] for o in self._val_outputs])).reshape(-1).tolist()
+                    for key in self._val_outputs[0]}
         self._val_outputs.clear()
-        by_index = dict(zip(indices, scores))  # samplers pad ranks with repeats; each frame counts once
-        order = sorted(by_index)
-        labels = np.array([self.val_samples[i].label for i in order])
-        values = np.array([by_index[i] for i in order])
-        _, video_labels, video_scores = metrics.aggregate_videos([self.val_samples[i].path for i in order],
+        order = sorted(dict(zip(gathered["index"], range(len(gathered["index"])))).items())
+        rows = {key: [values[position] for _, position in order] for key, values in gathered.items()}
+        labels = np.array([self.val_samples[i].label for i in rows["index"]])
+        if "p_fake" in rows:
+            self._log_detection(rows["index"], labels, np.array(rows["p_fake"]))
+        if "iou" in rows:
+            self._log_localization(labels, rows)
+
+    def _log_detection(self, indices: list[int], labels: np.ndarray, values: np.ndarray) -> None:
+        _, video_labels, video_scores = metrics.aggregate_videos([self.val_samples[i].path for i in indices],
                                                                  labels, values)
         for level, (level_labels, level_scores) in {"frame": (labels, values),
                                                     "video": (video_labels, video_scores)}.items():
             for name, value in metrics.detection_metrics(level_labels, level_scores).items():
                 self.log(f"val/{level}_{name}", float(value), sync_dist=False)
         self.log("val/video_mAP", float(metrics.average_precision(video_labels, video_scores)), prog_bar=True)
+
+    def _log_localization(self, labels: np.ndarray, rows: dict[str, list[float]]) -> None:
+        """Pixel metrics averaged over the masked fakes (DeCLIP); image AP and accuracy from the map score."""
+        masked = np.array(rows["masked"], dtype=bool)
+        for name in ("iou", "f1", "best_f1", "pixel_ap"):
+            values = np.array(rows[name])[masked]
+            self.log(f"val/{name}", float(np.nanmean(values)) if masked.any() else math.nan, sync_dist=False,
+                     prog_bar=name == "iou")
+        for name, value in metrics.detection_metrics(labels, np.array(rows["score"])).items():
+            self.log(f"val/map_{name}", float(value), sync_dist=False)
 
     def configure_optimizers(self):
         optim = self.config.optim
@@ -236,41 +284,114 @@ class DetectorTraining(L.LightningModule):
             period = max(1, total_steps * optim.restart_epochs // max(1, self.trainer.max_epochs))
             scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(optimizer, T_0=period,
                                                                              eta_min=optim.min_lr)
+        elif optim.scheduler == "plateau":
+            return optimizer  # PlateauDecay divides the lr between epochs
         else:
-            raise ValueError(f"scheduler must be cosine or cosine-restarts, not {optim.scheduler!r}")
+            raise ValueError(f"scheduler must be cosine, cosine-restarts or plateau, not {optim.scheduler!r}")
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
 
-class ExportDetector(L.Callback):
-    """Writes the best model (by validation video-level mAP) and the last one in the project's format."""
+Trainable = ClipDetector | ClipLocalizer | JointModel
 
-    def __init__(self, folder: Path, config: TrainConfig):
+
+def forward_parts(model: Trainable, pixels: torch.Tensor) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """The detector's features (before its head) and the localizer's map logits, whichever the model has."""
+    if isinstance(model, ClipLocalizer):
+        return None, model(pixels).logits
+    if isinstance(model, JointModel):
+        return model.forward_parts(pixels)
+    return model.forward_features(pixels), None
+
+
+def map_scores(probabilities: torch.Tensor, truth: torch.Tensor, masked: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Per image: the map's score (its mean) and, for masked fakes, IoU and F1 at 0.5, best F1 and pixel
+    AP (NaN elsewhere), as tensors on the maps' device, ready to gather across ranks."""
+    from .localization_evaluation import pixel_scores
+
+    if probabilities.shape[-2:] != truth.shape[-2:]:
+        probabilities = F.interpolate(probabilities[:, None], size=truth.shape[-2:], mode="bilinear",
+                                      align_corners=False)[:, 0]
+    names = ("iou", "f1", "best_f1", "pixel_ap")
+    rows = [pixel_scores(p, t) if m else dict.fromkeys(names, math.nan)
+            for p, t, m in zip(probabilities.cpu().numpy(), truth.cpu().numpy(), masked.tolist())]
+    device = probabilities.device
+    scores = {name: torch.tensor([row[name] for row in rows], device=device) for name in names}
+    return {**scores, "masked": masked.float(), "score": probabilities.mean(dim=(1, 2)).float()}
+
+
+class PlateauDecay(L.Callback):
+    """DeCLIP's schedule: when ``monitor`` has not improved for ``patience`` validations, the lr is
+    divided by 10; training stops once it would fall below ``min_lr``."""
+
+    def __init__(self, monitor: str, patience: int, min_lr: float):
+        self.monitor, self.patience, self.min_lr = monitor, patience, min_lr
+        self.best, self.stalled = -math.inf, 0
+
+    def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        score = trainer.callback_metrics.get(self.monitor)
+        if trainer.sanity_checking or score is None:
+            return
+        if float(score) > self.best:
+            self.best, self.stalled = float(score), 0
+            return
+        self.stalled += 1
+        if self.stalled < self.patience:
+            return
+        self.stalled = 0
+        for optimizer in trainer.optimizers:
+            for group in optimizer.param_groups:
+                group["lr"] /= 10
+                if group["lr"] < self.min_lr:
+                    trainer.should_stop = True
+        log.info("%s stalled for %d validations: lr divided by 10%s", self.monitor, self.patience,
+                 "; stopping" if trainer.should_stop else "")
+
+    def state_dict(self) -> dict:
+        return {"best": self.best, "stalled": self.stalled}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.stalled = state["best"], state["stalled"]
+
+
+class ExportModel(L.Callback):
+    """Writes the best model (by the validation ``monitor``, higher is better) and the last one in the
+    project's format."""
+
+    def __init__(self, folder: Path, config: TrainConfig, monitor: str):
         self.folder = folder
         self.config = config
+        self.monitor = monitor
         self.best = -math.inf
 
-    def on_validation_end(self, trainer: L.Trainer, module: DetectorTraining) -> None:
-        score = trainer.callback_metrics.get("val/video_mAP")
+    def on_validation_end(self, trainer: L.Trainer, module: TrainingModule) -> None:
+        score = trainer.callback_metrics.get(self.monitor)
         if trainer.sanity_checking or score is None or not trainer.is_global_zero:
             return
         if float(score) > self.best:
             self.best = float(score)
-            self._export(module, "best", trainer.current_epoch + 1, trainer, {"val_video_mAP": self.best})
+            key = self.monitor.replace("/", "_")
+            self._export(module, "best", trainer.current_epoch + 1, trainer, {key: self.best})
 
-    def on_train_end(self, trainer: L.Trainer, module: DetectorTraining) -> None:
+    def on_train_end(self, trainer: L.Trainer, module: TrainingModule) -> None:
         if trainer.is_global_zero:
             self._export(module, "last", trainer.current_epoch, trainer, {})
 
-    def _export(self, module: DetectorTraining, name: str, epochs: int, trainer: L.Trainer, extra: dict) -> None:
+    def _export(self, module: TrainingModule, name: str, epochs: int, trainer: L.Trainer, extra: dict) -> None:
         provenance = {"epochs_trained": epochs, "global_step": trainer.global_step,
                       "train_config": self.config.to_dict(), **extra}
-        save_detector(module.model, self.folder / name, provenance=provenance)
+        save_model(module.model, self.folder / name, provenance=provenance)
+
+    def state_dict(self) -> dict:
+        return {"best": self.best}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.best = state["best"]
 
 
 def read_samples(specs: list[str], frames: int | None = None, limit: int | None = None,
-                 seed: int = 0) -> list[Sample]:
+                 seed: int = 0, split: str | None = None) -> list[Sample]:
     """Manifests joined, unreadable files listed once with a count and left out, then thinned."""
-    samples = [sample for spec in specs for sample in load_manifest(spec)]
+    samples = [sample for spec in specs for sample in load_manifest(spec, split)]
     samples, problems = split_readable(samples)
     if problems:
         log.warning("%d file(s) left out:\n  %s", len(problems), "\n  ".join(problems))
@@ -281,16 +402,25 @@ def read_samples(specs: list[str], frames: int | None = None, limit: int | None 
     return samples
 
 
-def build_model(config: ModelConfig) -> ClipDetector:
+def build_model(config: ModelConfig) -> Trainable:
+    """A detector (head), a localizer (decoder) or the joint model (both), tuned as ``config.tuning``
+    says; head and decoder always train."""
     backbone = (known_backbone(config.backbone) if isinstance(config.backbone, str)
                 else BackboneConfig(name="custom", **config.backbone))
-    model = create_detector(backbone, config.head, config.weights)
+    if config.head is None and config.decoder is None:
+        raise ValueError("model.head and model.decoder are both null: nothing to train")
+    if config.decoder is None:
+        model = create_detector(backbone, config.head, config.weights)
+    elif config.head is None:
+        model = create_localizer(backbone, config.layer, config.decoder, config.weights)
+    else:
+        model = create_joint(backbone, config.head, config.layer, config.decoder, config.weights)
     counts = apply_tuning(model, config.tuning, LoraSettings(rank=config.lora_rank, alpha=config.lora_alpha))
     log.info("tuning %s: %s", config.tuning, counts)
     return model
 
 
-def fit(config: TrainConfig, model: ClipDetector | None = None) -> Path:
+def fit(config: TrainConfig, model: Trainable | None = None) -> Path:
     """Trains, resuming from ``<output_dir>/checkpoints/last.ckpt`` when a killed run left one;
     returns the folder holding ``best/`` and ``last/`` in the project's format."""
     out = Path(config.trainer.output_dir)
@@ -298,16 +428,20 @@ def fit(config: TrainConfig, model: ClipDetector | None = None) -> Path:
     (out / "config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(config.to_dict())), sort_keys=False))
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     model = model or build_model(config.model)
-    train = read_samples(config.data.train, config.data.frames_per_video, config.data.limit_train_files,
-                         config.trainer.seed)
-    val = read_samples(config.data.val, config.data.frames_per_video)
+    data = config.data
+    train = read_samples(data.train, data.frames_per_video, data.limit_train_files, config.trainer.seed,
+                         data.train_split)
+    val = read_samples(data.val, data.frames_per_video, split=data.val_split)
     if not train:
         raise ValueError("no training frames: check data.train")
-    preprocessing = model.config.preprocessing
-    augment = Augmenter(AugmentConfig()) if config.data.augment else None
+    if data.fakes not in ("data", "sbi"):
+        raise ValueError(f"data.fakes must be data or sbi, not {data.fakes!r}")
+    monitor = config.trainer.monitor or ("val/iou" if isinstance(model, ClipLocalizer) else "val/video_mAP")
+    callbacks = [L.pytorch.callbacks.ModelCheckpoint(out / "checkpoints", save_last=True),
+                 ExportModel(out, config, monitor)]
+    if config.optim.scheduler == "plateau":
+        callbacks.append(PlateauDecay(monitor, config.optim.patience, config.optim.min_lr))
     micro = config.optim.micro_batch_size or config.optim.batch_size
-    if config.data.fakes not in ("data", "sbi"):
-        raise ValueError(f"data.fakes must be data or sbi, not {config.data.fakes!r}")
     trainer = L.Trainer(
         max_epochs=config.trainer.epochs,
         accelerator=config.trainer.accelerator,
@@ -317,8 +451,7 @@ def fit(config: TrainConfig, model: ClipDetector | None = None) -> Path:
         precision=_precision(config.trainer.precision),
         accumulate_grad_batches=max(1, config.optim.batch_size // micro),
         logger=_loggers(config, out),
-        callbacks=[L.pytorch.callbacks.ModelCheckpoint(out / "checkpoints", save_last=True),
-                   ExportDetector(out, config)],
+        callbacks=callbacks,
         default_root_dir=out,
         limit_train_batches=config.trainer.limit_train_batches,
         limit_val_batches=config.trainer.limit_val_batches,
@@ -327,11 +460,15 @@ def fit(config: TrainConfig, model: ClipDetector | None = None) -> Path:
         log_every_n_steps=1,
         use_distributed_sampler=False,
     )
-    train_set = FrameDataset(train, preprocessing, augment, self_blend=config.data.fakes == "sbi")
-    train_loader = _loader(train_set, micro, config, trainer, shuffle=True, paired=config.data.paired)
-    val_loader = _loader(FrameDataset(val, preprocessing), micro, config, trainer, shuffle=False) if val else None
+    preprocessing = model.config.preprocessing
+    mask_size = MAP_SIZE if isinstance(model, (ClipLocalizer, JointModel)) else None
+    augment = Augmenter(AugmentConfig()) if data.augment else None
+    train_set = FrameDataset(train, preprocessing, augment, self_blend=data.fakes == "sbi", mask_size=mask_size)
+    train_loader = _loader(train_set, micro, config, trainer, shuffle=True, paired=data.paired)
+    val_set = FrameDataset(val, preprocessing, mask_size=mask_size)
+    val_loader = _loader(val_set, micro, config, trainer, shuffle=False) if val else None
     last = out / "checkpoints" / "last.ckpt"
-    trainer.fit(DetectorTraining(model.train(), config, val), train_loader, val_loader,
+    trainer.fit(TrainingModule(model.train(), config, val), train_loader, val_loader,
                 ckpt_path=str(last) if last.is_file() else None)
     return out
 

@@ -32,7 +32,7 @@ class ParameterCounts:
 
 
 def apply_tuning(model: ClipDetector, mode: str, lora: LoraSettings | None = None) -> ParameterCounts:
-    """Freezes everything but what ``mode`` trains; the head always trains."""
+    """Freezes everything but what ``mode`` trains; the head and the decoder always train."""
     if mode not in TUNING_MODES:
         raise ValueError(f"tuning mode must be one of {TUNING_MODES}, not {mode!r}")
     if mode == "lora":
@@ -43,7 +43,7 @@ def apply_tuning(model: ClipDetector, mode: str, lora: LoraSettings | None = Non
 
 
 def _trains(name: str, mode: str) -> bool:
-    if name.startswith("head.") or mode == "full":
+    if name.startswith(("head.", "decoder.")) or mode == "full":
         return True
     if mode == "layernorm":
         return any(f".{part}." in name for part in LAYERNORM_NAMES)

@@ -8,7 +8,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import clipforensics
-from clipforensics.checkpoints import load_detector, save_detector
+from clipforensics.checkpoints import load_model, save_model
 from clipforensics.errors import CheckpointError
 from clipforensics.tuning import apply_tuning
 
@@ -18,9 +18,9 @@ def _same_tensors(a: dict, b: dict) -> bool:
 
 
 def test_save_then_load_is_bit_exact(tiny_detector, tmp_path):
-    save_detector(tiny_detector, tmp_path / "model", provenance={"run": "unit"})
+    save_model(tiny_detector, tmp_path / "model", provenance={"run": "unit"})
 
-    loaded, provenance = load_detector(tmp_path / "model")
+    loaded, provenance = load_model(tmp_path / "model")
 
     assert loaded.config == tiny_detector.config
     assert _same_tensors(loaded.state_dict(), tiny_detector.state_dict())
@@ -30,7 +30,7 @@ def test_save_then_load_is_bit_exact(tiny_detector, tmp_path):
 
 
 def test_saved_folder_holds_a_readable_config_and_safetensors(tiny_detector, tmp_path):
-    save_detector(tiny_detector, tmp_path)
+    save_model(tiny_detector, tmp_path)
 
     config = json.loads((tmp_path / "config.json").read_text())
     assert config["format"] == "clipforensics"
@@ -58,8 +58,8 @@ def test_lora_adapters_are_merged_on_save_and_outputs_are_kept(tiny_detector, tm
     with torch.no_grad():
         before = tiny_detector(pixels).logits
 
-    save_detector(tiny_detector, tmp_path)
-    loaded, _ = load_detector(tmp_path)
+    save_model(tiny_detector, tmp_path)
+    loaded, _ = load_model(tmp_path)
 
     assert not any("lora" in key for key in loaded.state_dict())
     torch.testing.assert_close(loaded(pixels).logits, before, atol=1e-5, rtol=0)
@@ -69,7 +69,7 @@ def test_lightning_import_uses_the_tuned_layernorm_copies(reference):
     raw = torch.load(reference / "lnclip-lightning.ckpt", weights_only=True)["state_dict"]
     prefix = "feature_extractor.base_model.model.vision_model.post_layernorm."
 
-    model, provenance = load_detector(reference / "lnclip-lightning.ckpt")
+    model, provenance = load_model(reference / "lnclip-lightning.ckpt")
 
     tuned = raw[prefix + "ln_tuning_layers.default.weight"]
     assert not torch.equal(tuned, raw[prefix + "base_layer.weight"])
@@ -80,7 +80,7 @@ def test_lightning_import_uses_the_tuned_layernorm_copies(reference):
 
 @pytest.mark.parametrize("checkpoint", ["lnclip-lightning.ckpt", "gend-hf"])
 def test_architecture_is_read_from_the_tensors(reference, checkpoint):
-    model, _ = load_detector(reference / checkpoint)
+    model, _ = load_model(reference / checkpoint)
 
     backbone = model.config.backbone
     assert (backbone.width, backbone.heads, backbone.patch_size, backbone.image_size) == (128, 2, 14, 224)
@@ -93,7 +93,7 @@ def test_an_unknown_file_is_refused_naming_the_file_and_the_layouts_tried(tmp_pa
     path.write_bytes(b"\x00" * 64)
 
     with pytest.raises(CheckpointError) as error:
-        load_detector(path)
+        load_model(path)
 
     message = str(error.value)
     assert str(path) in message
@@ -106,7 +106,7 @@ def test_a_damaged_lightning_checkpoint_gets_one_clear_error(tmp_path):
     path.write_bytes(b"PK\x03\x04 this is not a checkpoint")
 
     with pytest.raises(CheckpointError, match=r"model\.ckpt.*torch\.load"):
-        load_detector(path)
+        load_model(path)
 
 
 class _Payload:
@@ -120,22 +120,22 @@ def test_a_checkpoint_with_pickled_code_is_refused_not_executed(tmp_path, capsys
         pickle.dump({"state_dict": {}, "payload": _Payload()}, file)
 
     with pytest.raises(CheckpointError, match="weights_only"):
-        load_detector(path)
+        load_model(path)
     assert "arbitrary code ran" not in capsys.readouterr().out
 
 
 def test_tensors_that_do_not_fit_are_listed(tiny_detector, tmp_path):
-    save_detector(tiny_detector, tmp_path)
+    save_model(tiny_detector, tmp_path)
     state = load_file(tmp_path / "model.safetensors")
     state["head.extra"] = torch.zeros(1)
     del state["head.bias"]
     save_file(state, tmp_path / "model.safetensors")
 
     with pytest.raises(CheckpointError) as error:
-        load_detector(tmp_path)
+        load_model(tmp_path)
     assert "missing: head.bias" in str(error.value) and "unexpected: head.extra" in str(error.value)
 
 
 def test_a_missing_path_is_named(tmp_path):
     with pytest.raises(CheckpointError, match="no such file"):
-        load_detector(tmp_path / "nowhere.ckpt")
+        load_model(tmp_path / "nowhere.ckpt")

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clipforensics.checkpoints import save_detector
+from clipforensics.checkpoints import save_model
 from clipforensics.cli import main
 
 
 @pytest.fixture
 def model_dir(tiny_detector, tmp_path) -> Path:
-    return save_detector(tiny_detector, tmp_path / "model")
+    return save_model(tiny_detector, tmp_path / "model")
 
 
 @pytest.fixture

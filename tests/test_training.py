@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from clipforensics.backbones import TINY_BACKBONE
-from clipforensics.checkpoints import load_detector
+from clipforensics.checkpoints import load_model
 from clipforensics.data.dataset import FrameDataset, PairedBatchSampler
 from clipforensics.data.manifest import FAKE, REAL, load_manifest
 from clipforensics.metrics import auroc
@@ -45,7 +45,7 @@ def test_a_few_dozen_steps_lower_the_loss_and_raise_the_auroc(real_faces, tmp_pa
         losses = [float(row["train/loss"]) for row in csv.DictReader(file) if row.get("train/loss")]
     assert len(losses) >= 30
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
-    trained, _ = load_detector(out / "last")
+    trained, _ = load_model(out / "last")
     _, after = _scores(trained, probe)
     assert auroc(labels, after) > auroc(labels, before) + 0.1
     assert (out / "config.yaml").is_file()
@@ -132,7 +132,7 @@ def test_only_the_parameters_of_the_tuning_mode_change(real_faces, tmp_path, mod
         f"trainer.output_dir={tmp_path / mode}",
     ])
 
-    trained, _ = load_detector(fit(config, model=model) / "last")
+    trained, _ = load_model(fit(config, model=model) / "last")
 
     after = trained.state_dict()
     changed = {key for key in before if not torch.equal(before[key], after[key])}

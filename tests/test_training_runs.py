@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from clipforensics.checkpoints import load_detector
+from clipforensics.checkpoints import load_model
 
 TINY = "model.backbone={width: 64, layers: 2, mlp_width: 256, patch_size: 16, image_size: 224}"
 
@@ -53,7 +53,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(sample_faces, tmp_path):
 
     epochs_after_resume = {int(row["epoch"]) for row in _rows(out) if row["log"] == "version_1" and row.get("epoch")}
     assert epochs_after_resume and min(epochs_after_resume) >= 1, "the resumed run started again from epoch 0"
-    _, provenance = load_detector(out / "last")
+    _, provenance = load_model(out / "last")
     assert provenance["epochs_trained"] == 4
 
 
