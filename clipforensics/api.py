@@ -1,4 +1,4 @@
-"""The public Python API: ``load(name_or_path)`` and the ``Detector`` it returns."""
+"""The public Python API: ``load(name_or_path)`` and the ``Detector`` or ``Localizer`` it returns."""
 
 from __future__ import annotations
 
@@ -17,12 +17,15 @@ from . import zoo
 from .annotate import annotate as draw
 from .annotate import save_crops as write_crops
 from .checkpoints import load_model, save_model
+from .localization import frame_maps, write_map_files
 from .media import MEDIA_SUFFIXES, Sampler, expand_sources
 from .models.detector import ClipDetector, DetectorConfig
+from .models.joint import JointModel
+from .models.localizer import ClipLocalizer, LocalizerConfig
 from .pipeline import FaceOptions, Prepared, prepare
 from .results import FaceResult, FrameResult, Result, aggregate
 from .runtime import autocast, resolve_device, resolve_precision
-from .transforms import normalize
+from .transforms import Preprocessing, normalize
 
 Source = str | Path | Image.Image | np.ndarray
 
@@ -34,18 +37,23 @@ def load(
     batch_size: int = 32,
     threshold: float = 0.5,
 ) -> Detector:
-    """A detector from a zoo name (``clipforensics zoo``) or any checkpoint path the tool can read."""
+    """A model from a zoo name (``clipforensics zoo``) or any checkpoint path the tool can read: a
+    ``Localizer`` for DeCLIP-style models, else a ``Detector`` (which also localizes when the model
+    carries a decoder)."""
     path = zoo.resolve(str(name_or_path)) if str(name_or_path) in zoo.ZOO else Path(name_or_path)
     model, provenance = load_model(path)
-    return Detector(model, device, precision, batch_size, threshold, provenance)
+    kind = Localizer if isinstance(model, ClipLocalizer) else Detector
+    return kind(model, device, precision, batch_size, threshold, provenance)
 
 
 class Detector:
     """Scores images and videos: ``predict(sources)`` gives one ``Result`` per input, in order."""
 
+    default_faces = "auto"
+
     def __init__(
         self,
-        model: ClipDetector,
+        model: ClipDetector | ClipLocalizer,
         device: str | None = None,
         precision: str = "auto",
         batch_size: int = 32,
@@ -60,18 +68,36 @@ class Detector:
         self.provenance = provenance or {}
 
     @property
-    def config(self) -> DetectorConfig:
+    def config(self) -> DetectorConfig | LocalizerConfig:
         return self.model.config
+
+    @property
+    def preprocessing(self) -> Preprocessing:
+        return self.model.config.preprocessing
+
+    @property
+    def localizes(self) -> bool:
+        """Whether ``predict`` can give maps (a localizer, or a detector with a decoder)."""
+        return isinstance(self.model, (ClipLocalizer, JointModel))
 
     def save(self, folder: str | Path) -> Path:
         return save_model(self.model, folder, provenance=self.provenance)
 
     @torch.inference_mode()
     def predict_tensor(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Logits [B, classes] (float32, on CPU) for a preprocessed batch [B, 3, H, W]."""
+        """Logits (float32, on CPU) for a preprocessed batch [B, 3, H, W]: [B, classes] for a detector,
+        the map [B, 1, h, w] for a localizer."""
         with autocast(self.device, self.precision):
             logits = self.model(pixels.to(self.device)).logits
         return logits.float().cpu()
+
+    @torch.inference_mode()
+    def _forward(self, pixels: torch.Tensor, maps: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """p_fake [B] and, with ``maps``, probability maps [B, h, w] (CPU, float32) from one forward."""
+        with autocast(self.device, self.precision):
+            output = self.model(pixels.to(self.device))
+        p_fake = output.logits.float().softmax(dim=1)[:, self.config.fake_index].cpu()
+        return p_fake, torch.sigmoid(output.maps.float())[:, 0].cpu() if maps else None
 
     def predict(self, sources: Source | Iterable[Source], **options) -> list[Result]:
         """See ``iter_predict`` for the options."""
@@ -80,7 +106,7 @@ class Detector:
     def iter_predict(
         self,
         sources: Source | Iterable[Source],
-        faces: str | FaceOptions = "auto",
+        faces: str | FaceOptions | None = None,
         frames: int | Sampler = 32,
         aggregate_by: str = "mean",
         save_crops: str | Path | None = None,
@@ -88,17 +114,27 @@ class Detector:
         workers: int | None = None,
         progress: bool | None = None,
         shard: tuple[int, int] | None = None,
+        maps: bool | None = None,
+        save_maps: str | Path | None = None,
     ) -> Iterator[Result]:
         """Yields one result per input, in input order, as soon as its crops are scored.
 
         ``faces``: ``"auto"`` finds and aligns faces (or a ``FaceOptions``), ``"none"`` takes each
-        image or frame as an aligned face crop. ``frames``: how many frames of a video, spread
-        uniformly, or a ``Sampler``. ``aggregate_by``: a video's p_fake from its frames' (mean,
-        median, max). ``save_crops`` / ``annotate``: folders for the aligned crops and for the
-        inputs drawn with boxes and scores. Inputs that fail get a row with ``error``. ``shard``:
-        (rank, ranks) of a sharded run, which takes every ranks-th input from the rank-th (output
-        paths are those of the whole run).
+        image or frame as an aligned face crop (default: auto for a detector, none for a localizer).
+        ``frames``: how many frames of a video, spread uniformly, or a ``Sampler``. ``aggregate_by``:
+        a video's p_fake from its frames' (mean, median, max). ``save_crops`` / ``annotate``: folders
+        for the aligned crops and for the inputs drawn with boxes and scores. Inputs that fail get a
+        row with ``error``. ``shard``: (rank, ranks) of a sharded run, which takes every ranks-th input
+        from the rank-th (output paths are those of the whole run). ``maps``: results carry
+        manipulation maps (default: for a localizer; a detector needs a decoder); ``save_maps``: a
+        folder for each input's ``.mask.png`` and ``.overlay.png`` (``.mask/`` and ``.overlay.mp4``
+        for a video).
         """
+        maps = self.localizes if maps is None else maps or save_maps is not None
+        if maps and not self.localizes:
+            raise ValueError("this model has no decoder: it gives p_fake but no maps (load a localizer or a "
+                             "detector trained with a decoder)")
+        faces = self.default_faces if faces is None else faces
         options = faces if isinstance(faces, FaceOptions) else FaceOptions(mode=faces)
         sampler = frames if isinstance(frames, Sampler) else Sampler("uniform", frames)
         inputs = _expand(sources)
@@ -111,8 +147,8 @@ class Detector:
         def work(number: int) -> Prepared:
             if not hasattr(detectors, "face"):
                 detectors.face = options.create_detector()
-            prepared = prepare(inputs[number], self.config.preprocessing, options, detectors.face, sampler,
-                               keep_frames=annotate is not None)
+            prepared = prepare(inputs[number], self.preprocessing, options, detectors.face, sampler,
+                               keep_frames=annotate is not None or maps)
             if save_crops is not None and prepared.error is None:
                 write_crops(prepared, Path(save_crops), stems[number])
             return prepared
@@ -120,25 +156,39 @@ class Detector:
         with _progress_bar(len(inputs), progress) as bar:
             number = 0
             for group in _prepared_groups(len(inputs), work, self.batch_size, workers or min(4, os.cpu_count() or 1)):
-                for prepared, result in zip(group, self._score(group, aggregate_by)):
+                for prepared, result in zip(group, self._score(group, aggregate_by, maps)):
                     if annotate is not None and result.ok:
                         draw(prepared, result, Path(annotate), stems[number], self.threshold)
+                    if save_maps is not None and result.ok:
+                        images = [frame.image for frame in prepared.frames]
+                        result.files["mask"], result.files["overlay"] = write_map_files(
+                            result, images, Path(save_maps), stems[number])
                     number += 1
                     bar.update(1)
                     yield result
 
-    def _score(self, group: list[Prepared], aggregate_by: str) -> list[Result]:
+    def _score(self, group: list[Prepared], aggregate_by: str, maps: bool) -> list[Result]:
         faces = [face for prepared in group if prepared.error is None for frame in prepared.frames
                  for face in frame.faces]
-        scores = iter(self._p_fake(np.stack([face.pixels for face in faces])) if faces else [])
-        return [self._result(prepared, scores, aggregate_by) for prepared in group]
+        scores, face_maps = self._infer(np.stack([face.pixels for face in faces]), maps) if faces else ([], [])
+        remaining_scores = iter(scores)
+        results = [self._result(prepared, remaining_scores, aggregate_by) for prepared in group]
+        if maps:
+            remaining = iter(face_maps)
+            for prepared, result in zip(group, results):
+                if prepared.error is None:
+                    result.maps = frame_maps(prepared, remaining, self.preprocessing)
+        return results
 
-    def _p_fake(self, pixels: np.ndarray) -> list[float]:
+    def _infer(self, pixels: np.ndarray, maps: bool) -> tuple[list[float], list[np.ndarray]]:
         scores: list[float] = []
+        face_maps: list[np.ndarray] = []
         for start in range(0, len(pixels), self.batch_size):
-            logits = self.predict_tensor(normalize(pixels[start : start + self.batch_size], self.config.preprocessing))
-            scores += logits.softmax(dim=1)[:, self.config.fake_index].tolist()
-        return scores
+            p_fake, probabilities = self._forward(normalize(pixels[start : start + self.batch_size],
+                                                            self.preprocessing), maps)
+            scores += p_fake.tolist()
+            face_maps += list(probabilities.numpy()) if probabilities is not None else []
+        return scores, face_maps
 
     def _result(self, prepared: Prepared, scores: Iterator[float], aggregate_by: str) -> Result:
         result = Result(prepared.path, kind=prepared.kind, notes=prepared.notes, error=prepared.error)
@@ -156,6 +206,21 @@ class Detector:
             result.p_fake = aggregate(frame_scores, aggregate_by)
             result.label = "fake" if result.p_fake >= self.threshold else "real"
         return result
+
+
+class Localizer(Detector):
+    """Maps manipulated pixels (DeCLIP): ``predict(sources)`` gives one ``Result`` per input with its
+    ``maps`` (per frame, at the frame's size) and ``p_fake`` = the image score, the mean of the map
+    (a video's: its frames' aggregated). Takes whole images by default (``faces="none"``); with
+    ``faces="auto"`` each aligned face is localized and its map warped back onto the image."""
+
+    default_faces = "none"
+
+    @torch.inference_mode()
+    def _forward(self, pixels: torch.Tensor, maps: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+        with autocast(self.device, self.precision):
+            probabilities = torch.sigmoid(self.model(pixels.to(self.device)).logits.float())[:, 0].cpu()
+        return probabilities.mean(dim=(1, 2)), probabilities if maps else None
 
 
 def _expand(sources: Source | Iterable[Source]) -> list[Source]:

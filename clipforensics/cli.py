@@ -64,6 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--aggregate", choices=AGGREGATES, default="mean", help="a video's p_fake from its frames'")
     detect.add_argument("--save-crops", metavar="DIR", help="keep the aligned face crops here")
     detect.add_argument("--annotate", metavar="DIR", help="write each input with boxes and p_fake drawn here")
+    detect.add_argument("--localize", metavar="DIR",
+                        help="also write manipulation maps here, from the same forward (a model with a decoder)")
     detect.add_argument("--batch-size", type=_positive_int, default=32, help="face crops per model call")
     detect.add_argument("--workers", type=_positive_int, help="threads decoding and finding faces")
     detect.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
@@ -71,6 +73,21 @@ def build_parser() -> argparse.ArgumentParser:
                         help="auto: bf16 on CUDA and CPUs with AMX/AVX512-BF16, fp32 elsewhere")
     detect.add_argument("--threshold", type=float, default=0.5, help="p_fake at or above which the label is fake")
     _add_sharding_options(detect)
+
+    localize = commands.add_parser("localize", help="map manipulated pixels: a mask and an overlay per input")
+    localize.add_argument("inputs", nargs="+", help="image and video files, or folders (searched recursively)")
+    localize.add_argument("--model", required=True, help="zoo name (see `clipforensics zoo`) or checkpoint path")
+    localize.add_argument("--output-dir", required=True, type=Path,
+                          help="gets <input>.mask.png, <input>.overlay.png (videos: .mask/, .overlay.mp4), "
+                               "results.jsonl")
+    localize.add_argument("--faces", choices=FACE_MODES, default="none",
+                          help="none: localize whole images (DeCLIP); auto: each aligned face, warped back")
+    _add_face_options(localize)
+    localize.add_argument("--batch-size", type=_positive_int, default=16, help="images (or faces) per model call")
+    localize.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, ...")
+    localize.add_argument("--precision", choices=PRECISIONS, default="auto",
+                          help="auto: bf16 on CUDA and CPUs with AMX/AVX512-BF16, fp32 elsewhere")
+    localize.add_argument("--threshold", type=float, default=0.5, help="score at or above which the label is fake")
 
     preprocess = commands.add_parser("preprocess", help="videos and images to the training layout of face crops")
     preprocess.add_argument("inputs", nargs="+", help="video and image files, or folders (searched recursively)")
@@ -191,7 +208,7 @@ def run_detect(args: argparse.Namespace) -> int:
     device = str(shards.device) if shards else args.device
     detector = load(args.model, device, args.precision, args.batch_size, args.threshold)
     options = {"faces": faces, "frames": sampler, "aggregate_by": args.aggregate, "save_crops": args.save_crops,
-               "annotate": args.annotate, "workers": args.workers}
+               "annotate": args.annotate, "workers": args.workers, "save_maps": args.localize}
     if shards is None:
         return _report_detections(detector.iter_predict(args.inputs, **options), args.output)
     mine = detector.predict(args.inputs, shard=(shards.rank, shards.world), progress=shards.is_main, **options)
@@ -218,6 +235,31 @@ def _report_detections(results, output: str | None) -> int:
             writer.close()
     where = f" -> {output}" if output else ""
     print(f"{total} inputs: {total - failed} scored, {failed} failed{where}", file=sys.stderr)
+    return EXIT_FAILED_INPUTS if failed else EXIT_OK
+
+
+def run_localize(args: argparse.Namespace) -> int:
+    import json
+
+    from .api import load
+
+    localizer = load(args.model, args.device, args.precision, args.batch_size, args.threshold)
+    if not localizer.localizes:
+        raise ValueError(f"{args.model} is a detector without a decoder: it cannot map manipulated pixels")
+    faces, sampler = _face_options(args)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    rows = args.output_dir / "results.jsonl"
+    failed = total = 0
+    with rows.open("w") as file:
+        for result in localizer.iter_predict(args.inputs, faces=faces, frames=sampler, save_maps=args.output_dir):
+            total += 1
+            failed += not result.ok
+            row = {"path": result.path, "p_fake": result.p_fake, "label": result.label, "kind": result.kind,
+                   "mask": result.files.get("mask"), "overlay": result.files.get("overlay"), "error": result.error,
+                   "note": "; ".join(result.notes) or None}
+            file.write(json.dumps(row) + "\n")
+            file.flush()
+    print(f"{total} inputs: {total - failed} localized, {failed} failed -> {rows}", file=sys.stderr)
     return EXIT_FAILED_INPUTS if failed else EXIT_OK
 
 
@@ -295,7 +337,7 @@ def run_zoo(args: argparse.Namespace) -> int:
     from .zoo import ZOO
 
     for entry in ZOO.values():
-        print(f"{entry.name:<16} hf:{entry.repo_id:<30} {entry.summary}")
+        print(f"{entry.name:<24} {entry.summary}\n{'':<24} {entry.address}")
     return EXIT_OK
 
 
@@ -305,8 +347,8 @@ def run_demo(args: argparse.Namespace) -> int:
     return run(args.workdir)
 
 
-COMMANDS = {"detect": run_detect, "preprocess": run_preprocess, "train": run_train, "evaluate": run_evaluate,
-            "compare": run_compare, "zoo": run_zoo, "demo": run_demo}
+COMMANDS = {"detect": run_detect, "localize": run_localize, "preprocess": run_preprocess, "train": run_train,
+            "evaluate": run_evaluate, "compare": run_compare, "zoo": run_zoo, "demo": run_demo}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -47,7 +47,7 @@ def _walk(picture: np.ndarray, frames: int) -> list[np.ndarray]:
 def run(workdir: Path) -> int:
     torch.manual_seed(0)
     model_dir = save_model(create_detector(TINY_BACKBONE), workdir / "tiny-detector",
-                              provenance={"note": "random weights, demo only"})
+                           provenance={"note": "random weights, demo only"})
     inputs = write_inputs(workdir / "inputs")
     print(f"A tiny detector with RANDOM weights was saved in {model_dir}: its p_fake values mean nothing.")
     print("Published weights (fetched once with internet, or pass a local path to --model):")

@@ -58,6 +58,8 @@ class PreparedFace:
     """The aligned face (what ``--save-crops`` writes)."""
     pixels: np.ndarray
     """The model's input before normalisation, uint8 [size, size, 3]."""
+    matrix: np.ndarray | None = None
+    """2x3 similarity from frame to crop coordinates (None when the frame is the crop)."""
 
 
 @dataclass
@@ -98,8 +100,8 @@ def prepare(
         media = _read(source, sampler)
         prepared = Prepared(path, media.kind, notes=list(media.notes))
         for frame in media.frames:
-            found = [PreparedFace(face, crop, resize_and_crop(Image.fromarray(crop), preprocessing))
-                     for face, crop in _faces(frame, faces, detector)]
+            found = [PreparedFace(face, crop, resize_and_crop(Image.fromarray(crop), preprocessing), matrix)
+                     for face, crop, matrix in _faces(frame, faces, detector)]
             prepared.frames.append(PreparedFrame(frame.index, frame.timestamp, found,
                                                  frame.image if keep_frames else None))
     except ClipForensicsError as error:
@@ -125,12 +127,13 @@ def array_image(array: np.ndarray) -> Image.Image:
     return Image.fromarray(array.squeeze(-1) if array.ndim == 3 and channels == 1 else array)
 
 
-def _faces(frame: Frame, options: FaceOptions, detector: FaceDetector | None) -> list[tuple[Face | None, np.ndarray]]:
+def _faces(frame: Frame, options: FaceOptions,
+           detector: FaceDetector | None) -> list[tuple[Face | None, np.ndarray, np.ndarray | None]]:
     if detector is None:
-        return [(None, frame.image)]
-    chosen = choose_faces(detector.detect(frame.image), options.policy)
-    return [(face, align_face(frame.image, face.landmarks, options.recipe, options.crop_size, options.scale).crop)
-            for face in chosen]
+        return [(None, frame.image, None)]
+    aligned = [(face, align_face(frame.image, face.landmarks, options.recipe, options.crop_size, options.scale))
+               for face in choose_faces(detector.detect(frame.image), options.policy)]
+    return [(face, crop.crop, crop.matrix) for face, crop in aligned]
 
 
 def _report_faceless(prepared: Prepared) -> None:

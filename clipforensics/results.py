@@ -51,6 +51,16 @@ class Result:
     kind: str = "image"
     frames: list[FrameResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    """Files written for this input (``mask``, ``overlay``)."""
+    maps: list[np.ndarray] = field(default_factory=list, repr=False)
+    """From a localizer: per frame, the probability of manipulation of each pixel, float32 [H, W] at
+    the frame's size (outside the faces 0 when faces were found)."""
+
+    @property
+    def map(self) -> np.ndarray | None:
+        """The image's map (the first frame's for a video)."""
+        return self.maps[0] if self.maps else None
 
     @property
     def ok(self) -> bool:
@@ -80,8 +90,9 @@ class Result:
         }
 
     def to_dict(self) -> dict:
-        """The summary plus per-frame and per-face detail: what a JSONL row holds."""
-        return {**self.summary(), "detail": [_frame_dict(frame) for frame in self.frames]}
+        """The summary, the files written for the input, and per-frame and per-face detail: what a
+        JSONL row holds."""
+        return {**self.summary(), **self.files, "detail": [_frame_dict(frame) for frame in self.frames]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())

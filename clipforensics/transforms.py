@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 
+import cv2
 import numpy as np
 import torch
 from PIL import Image
@@ -67,6 +68,23 @@ def resize_mask(mask: np.ndarray, prep: Preprocessing, size: int) -> np.ndarray:
     levels = (np.clip(mask, 0.0, 1.0) * 255).round().astype(np.uint8)
     geometry = replace(prep, size=size, interpolation="bilinear")
     return resize_and_crop(Image.fromarray(levels).convert("RGB"), geometry)[..., 0].astype(np.float32) / 255
+
+
+def map_to_image(values: np.ndarray, prep: Preprocessing, shape: tuple[int, int]) -> np.ndarray:
+    """A map over the model's input (float [h, w]) back onto the image it came from ([H, W], bilinear):
+    stretched over the whole image for ``squash``, over the centre crop for ``crop`` (0 outside it)."""
+    height, width = shape
+    if prep.mode == "squash":
+        return cv2.resize(values, (width, height), interpolation=cv2.INTER_LINEAR)
+    short, long = sorted((width, height))
+    scale = short / prep.size
+    offset = (int(prep.size * long / short) - prep.size) // 2 * scale
+    side = round(prep.size * scale)
+    top, left = (round(offset), 0) if height > width else (0, round(offset))
+    placed = np.zeros(shape, np.float32)
+    crop = cv2.resize(values, (side, side), interpolation=cv2.INTER_LINEAR)
+    placed[top : top + side, left : left + side] = crop[: height - top, : width - left]
+    return placed
 
 
 def normalize(batch: np.ndarray | torch.Tensor, prep: Preprocessing) -> torch.Tensor:
