@@ -92,7 +92,7 @@ class Detector:
         return logits.float().cpu()
 
     @torch.inference_mode()
-    def _forward(self, pixels: torch.Tensor, maps: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward_batch(self, pixels: torch.Tensor, maps: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """p_fake [B] and, with ``maps``, probability maps [B, h, w] (CPU, float32) from one forward."""
         with autocast(self.device, self.precision):
             output = self.model(pixels.to(self.device))
@@ -126,7 +126,7 @@ class Detector:
         for the aligned crops and for the inputs drawn with boxes and scores. Inputs that fail get a
         row with ``error``. ``shard``: (rank, ranks) of a sharded run, which takes every ranks-th input
         from the rank-th (output paths are those of the whole run). ``maps``: results carry
-        manipulation maps (default: for a localizer; a detector needs a decoder); ``save_maps``: a
+        manipulation maps (default: whenever the model has a decoder); ``save_maps``: a
         folder for each input's ``.mask.png`` and ``.overlay.png`` (``.mask/`` and ``.overlay.mp4``
         for a video).
         """
@@ -184,7 +184,7 @@ class Detector:
         scores: list[float] = []
         face_maps: list[np.ndarray] = []
         for start in range(0, len(pixels), self.batch_size):
-            p_fake, probabilities = self._forward(normalize(pixels[start : start + self.batch_size],
+            p_fake, probabilities = self.forward_batch(normalize(pixels[start : start + self.batch_size],
                                                             self.preprocessing), maps)
             scores += p_fake.tolist()
             face_maps += list(probabilities.numpy()) if probabilities is not None else []
@@ -217,7 +217,7 @@ class Localizer(Detector):
     default_faces = "none"
 
     @torch.inference_mode()
-    def _forward(self, pixels: torch.Tensor, maps: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def forward_batch(self, pixels: torch.Tensor, maps: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         with autocast(self.device, self.precision):
             probabilities = torch.sigmoid(self.model(pixels.to(self.device)).logits.float())[:, 0].cpu()
         return probabilities.mean(dim=(1, 2)), probabilities if maps else None

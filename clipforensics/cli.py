@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--output-dir", required=True, type=Path,
                           help="gets predictions.csv, metrics.json, report.html, report.md, plots/")
     evaluate.add_argument("--name", help="the run's name in reports and comparisons (default: the output folder's)")
+    evaluate.add_argument("--task", choices=("detection", "localization"), default="detection",
+                          help="localization: maps against masks (IoU, F1, pixel AP) for a model with a decoder")
+    evaluate.add_argument("--split", help="keep one split of Dolos folders or DeepfakeBench JSON (train, valid, test)")
     evaluate.add_argument("--perturb", type=_perturbation, metavar="SPEC",
                           help="degrade frames first: jpeg:Q, blur:K,S (kernel, sigma) or resize:P (percent)")
     evaluate.add_argument("--batch-size", type=_positive_int, default=32, help="face crops per model call")
@@ -297,9 +300,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .api import load
     from .evaluation import Evaluation, evaluate, load_samples, predict_samples, write_evaluation
 
-    samples = load_samples(args.data)
+    samples = load_samples(args.data, args.split)
     shards = _shards(args)
     detector = load(args.model, str(shards.device) if shards else args.device, args.precision, args.batch_size)
+    if args.task == "localization":
+        return _evaluate_localization(args, detector, samples, shards)
     if shards is None:
         evaluation = evaluate(detector, samples, args.perturb)
     else:
@@ -320,6 +325,30 @@ def run_evaluate(args: argparse.Namespace) -> int:
         print(f"  failed: {prediction.error}", file=sys.stderr)
     if len(evaluation.failed) > 10:
         print(f"  ... and {len(evaluation.failed) - 10} more in {args.output_dir / 'predictions.csv'}", file=sys.stderr)
+    return EXIT_FAILED_INPUTS if evaluation.failed else EXIT_OK
+
+
+def _evaluate_localization(args: argparse.Namespace, model, samples: list, shards) -> int:
+    from .localization_evaluation import LocalizationEvaluation, evaluate_localization, write_localization
+
+    if not model.localizes:
+        raise ValueError(f"{args.model} has no decoder: --task localization needs a localizer")
+    evaluation = evaluate_localization(model, shards.share(samples) if shards else samples, args.perturb,
+                                       progress=shards.is_main if shards else None)
+    if shards:
+        predictions = shards.gather(evaluation.predictions)
+        if predictions is None:
+            return EXIT_OK
+        evaluation = LocalizationEvaluation(predictions, evaluation.model, evaluation.perturbation,
+                                            evaluation.examples)
+    write_localization(evaluation, args.output_dir, args.name or args.output_dir.resolve().name)
+    overall = evaluation.rows[0] if evaluation.rows else None
+    print(f"{len(evaluation.predictions)} images: {len(evaluation.failed)} failed"
+          + (f"; IoU {overall['iou']:.4f}, F1 {overall['f1']:.4f}, best F1 {overall['best_f1']:.4f}, "
+             f"pixel AP {overall['pixel_ap']:.4f} over {overall['masked']} masked fakes" if overall else "")
+          + f" -> {args.output_dir / 'report.html'}", file=sys.stderr)
+    for prediction in evaluation.failed[:10]:
+        print(f"  failed: {prediction.error}", file=sys.stderr)
     return EXIT_FAILED_INPUTS if evaluation.failed else EXIT_OK
 
 

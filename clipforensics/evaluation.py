@@ -170,12 +170,13 @@ class Evaluation:
                 "tables": {level: [row.to_dict() for row in rows] for level, rows in self.tables.items()}}
 
 
-def load_samples(specs: Sequence[str | Path]) -> list[Sample]:
-    """The frames of every folder, list file or manifest in ``specs``, in order."""
+def load_samples(specs: Sequence[str | Path], split: str | None = None) -> list[Sample]:
+    """The frames of every folder, list file or manifest in ``specs``, in order (``split``: see
+    ``load_manifest``)."""
     samples: list[Sample] = []
     for spec in specs:
         try:
-            found = load_manifest(spec)
+            found = load_manifest(spec, split)
         except FileNotFoundError as error:
             raise ValueError(str(error)) from None
         if not found:

@@ -5,7 +5,8 @@ and counts as manipulated above 0.5. Per image: IoU and F1 of the map thresholde
 image's best threshold, pixel AP; these are averaged over the fakes that have a mask (DeCLIP's
 localization numbers are means over fake images). The image score (mean of the sigmoid map) is also
 a detector's p_fake: image-level AUROC, AP, EER and accuracy come from it exactly as ``evaluate``'s
-frame tables do, each fake source against the reals of its dataset.
+frame tables do, each fake source against the reals of its dataset (a model with a detection head
+is ranked by its p_fake instead).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ MAP_PREDICTION_FIELDS = ("path", "dataset", "source", "label", "score", *PIXEL_M
 
 
 class MapModel(Protocol):
-    """What evaluation needs of a localizer."""
+    """What evaluation needs of a model that localizes (``api.Localizer``, or a ``Detector`` with a decoder)."""
 
     batch_size: int
     provenance: dict
@@ -47,7 +48,7 @@ class MapModel(Protocol):
     @property
     def preprocessing(self) -> Preprocessing: ...
 
-    def predict_tensor(self, pixels: torch.Tensor) -> torch.Tensor: ...
+    def forward_batch(self, pixels: torch.Tensor, maps: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]: ...
 
 
 ImageAndTruth = tuple[np.ndarray, np.ndarray | None]
@@ -131,22 +132,22 @@ def _predict(model: MapModel, samples: Sequence[Sample], perturb: Perturbation |
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         loaded = list(pool.map(lambda sample: _read(sample, model.preprocessing, perturb), samples))
     readable = [item for item in loaded if not isinstance(item, str)]
-    maps = iter(torch.sigmoid(model.predict_tensor(preprocess([image for image, _ in readable],
-                                                              model.preprocessing)))[:, 0].numpy()
-                if readable else [])
+    scores, maps = model.forward_batch(preprocess([image for image, _ in readable], model.preprocessing), True) \
+        if readable else (torch.empty(0), torch.empty(0))
+    outputs = zip(scores.tolist(), maps.numpy())
     predictions = []
     for sample, item in zip(samples, loaded):
         if isinstance(item, str):
             predictions.append(MapPrediction(sample.path, sample.dataset, sample.source, sample.label, None,
                                              error=item))
             continue
-        (image, truth), probabilities = item, next(maps)
-        scores = pixel_scores(probabilities, truth) if truth is not None else {}
+        (image, truth), (score, probabilities) = item, next(outputs)
+        pixel = pixel_scores(probabilities, truth) if truth is not None else {}
         if truth is not None and len(kept) < examples:
             shown = np.asarray(Image.fromarray(image).resize(truth.shape[::-1], Image.Resampling.BILINEAR)) / 255
             kept.append((sample.path, shown, truth.astype(np.float32), probabilities))
-        predictions.append(MapPrediction(sample.path, sample.dataset, sample.source, sample.label,
-                                         float(probabilities.mean()), **scores))
+        predictions.append(MapPrediction(sample.path, sample.dataset, sample.source, sample.label, score,
+                                         **pixel))
     return predictions
 
 

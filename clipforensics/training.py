@@ -70,7 +70,8 @@ class DataConfig:
     paired: bool = False
     """Each fake with a real frame of its source video in the same batch (GenD)."""
     fakes: str = "data"
-    """data: the manifests' fakes; sbi: self-blended pseudo-fakes of the real frames instead."""
+    """data: the manifests' fakes; sbi: self-blended pseudo-fakes of the real frames instead (in
+    training and validation)."""
     augment: bool = True
     """The GenD augmentation set on training frames."""
     train_split: str | None = None
@@ -224,7 +225,7 @@ class TrainingModule(L.LightningModule):
 
     def validation_step(self, batch: dict, batch_index: int) -> None:
         features, maps = forward_parts(self.model, batch["image"])
-        output = {"index": batch["index"]}
+        output = {"index": batch["index"], "label": batch["label"]}
         if features is not None:
             logits = self.model.forward_head(features).logits.float()
             output["p_fake"] = logits.softmax(1)[:, self.model.config.fake_index]
@@ -242,20 +243,26 @@ class TrainingModule(L.LightningModule):
         self._val_outputs.clear()
         order = sorted(dict(zip(gathered["index"], range(len(gathered["index"])))).items())
         rows = {key: [values[position] for _, position in order] for key, values in gathered.items()}
-        labels = np.array([self.val_samples[i].label for i in rows["index"]])
+        labels = np.array(rows["label"], dtype=int)
         if "p_fake" in rows:
             self._log_detection(rows["index"], labels, np.array(rows["p_fake"]))
         if "iou" in rows:
             self._log_localization(labels, rows)
 
     def _log_detection(self, indices: list[int], labels: np.ndarray, values: np.ndarray) -> None:
-        _, video_labels, video_scores = metrics.aggregate_videos([self.val_samples[i].path for i in indices],
-                                                                 labels, values)
+        _, video_labels, video_scores = metrics.aggregate_videos([self._val_path(i) for i in indices], labels, values)
         for level, (level_labels, level_scores) in {"frame": (labels, values),
                                                     "video": (video_labels, video_scores)}.items():
             for name, value in metrics.detection_metrics(level_labels, level_scores).items():
                 self.log(f"val/{level}_{name}", float(value), sync_dist=False)
         self.log("val/video_mAP", float(metrics.average_precision(video_labels, video_scores)), prog_bar=True)
+
+    def _val_path(self, index: int) -> str:
+        """A validation item's frame path; a self-blended fake (indices past the samples) gets its own
+        video folder, so that it is not averaged with the real frames it was made from."""
+        count = len(self.val_samples)
+        path = Path(self.val_samples[index % count].path)
+        return str(path) if index < count else str(path.parent.with_name(path.parent.name + "@sbi") / path.name)
 
     def _log_localization(self, labels: np.ndarray, rows: dict[str, list[float]]) -> None:
         """Pixel metrics averaged over the masked fakes (DeCLIP); image AP and accuracy from the map score."""
@@ -465,7 +472,7 @@ def fit(config: TrainConfig, model: Trainable | None = None) -> Path:
     augment = Augmenter(AugmentConfig()) if data.augment else None
     train_set = FrameDataset(train, preprocessing, augment, self_blend=data.fakes == "sbi", mask_size=mask_size)
     train_loader = _loader(train_set, micro, config, trainer, shuffle=True, paired=data.paired)
-    val_set = FrameDataset(val, preprocessing, mask_size=mask_size)
+    val_set = FrameDataset(val, preprocessing, self_blend=data.fakes == "sbi", mask_size=mask_size)
     val_loader = _loader(val_set, micro, config, trainer, shuffle=False) if val else None
     last = out / "checkpoints" / "last.ckpt"
     trainer.fit(TrainingModule(model.train(), config, val), train_loader, val_loader,

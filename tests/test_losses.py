@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from clipforensics.losses import alignment, slerp, slerp_augment, uniformity
+from clipforensics.losses import alignment, mask_bce, slerp, slerp_augment, uniformity
 
 
 def _unit_batch(seed: int, n: int = 7, dim: int = 5) -> torch.Tensor:
@@ -202,3 +202,19 @@ def test_slerp_augment_passes_gradients_to_the_features():
     slerp_augment(features, labels, generator=torch.Generator().manual_seed(0))[:, 0].sum().backward()
 
     assert torch.isfinite(features.grad).all() and features.grad.abs().sum() > 0
+
+
+def test_mask_bce_is_the_pixel_bce_of_the_images_that_have_a_mask_and_zero_without_any():
+    logits = torch.randn(3, 1, 8, 8, requires_grad=True)
+    target = torch.rand(3, 1, 8, 8)
+    has_mask = torch.tensor([True, False, True])
+
+    loss = mask_bce(logits, target, has_mask)
+    none = mask_bce(logits, target, torch.zeros(3, dtype=torch.bool))
+    none.backward()
+
+    expected = F.binary_cross_entropy_with_logits(logits[[0, 2]], target[[0, 2]])
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert none.item() == 0.0 and logits.grad.abs().max() == 0.0
+    small = mask_bce(torch.zeros(1, 1, 4, 4), torch.ones(1, 1, 8, 8), torch.ones(1, dtype=torch.bool))
+    assert small.item() == pytest.approx(math.log(2))  # the map is resized to the mask's size

@@ -137,3 +137,88 @@ def test_only_the_parameters_of_the_tuning_mode_change(real_faces, tmp_path, mod
     after = trained.state_dict()
     changed = {key for key in before if not torch.equal(before[key], after[key])}
     assert changed == {key for key in before if changes(key) and before[key].is_floating_point()}
+
+
+def _mean_iou(model, dataset: FrameDataset) -> float:
+    from clipforensics.localization_evaluation import pixel_scores
+
+    items = [dataset[i] for i in range(len(dataset))]
+    with torch.no_grad():
+        maps = torch.sigmoid(model(torch.stack([item["image"] for item in items])).logits)[:, 0].numpy()
+    return float(np.mean([pixel_scores(m, item["mask"][0].numpy() > 0.5)["iou"] for m, item in zip(maps, items)]))
+
+
+@pytest.fixture(scope="module")
+def blended_faces(real_faces, tmp_path_factory) -> Path:
+    """Self-blended fakes of the sample faces with their masks beside them (``<frame>_mask.png``: where
+    the blend weight passes 0.1, a binary truth; the soft blend itself is often below 0.5 everywhere)."""
+    from PIL import Image
+
+    from clipforensics.data.sbi import self_blend
+
+    root = tmp_path_factory.mktemp("blended") / "S"
+    rng = np.random.default_rng(0)
+    for sample in load_manifest(real_faces):
+        frame = Path(sample.path)
+        target = root / "SBI" / frame.parent.name / frame.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        landmarks = np.load(frame.with_name(f"{frame.stem}_lm68.npy"))
+        fake, blend = self_blend(np.asarray(Image.open(frame).convert("RGB")), landmarks, rng)
+        Image.fromarray(fake).save(target)
+        Image.fromarray(((blend > 0.1) * 255).astype(np.uint8)).save(target.with_name(f"{target.stem}_mask.png"))
+    return root
+
+
+def test_a_tiny_localizer_trained_on_self_blended_fakes_ends_with_a_higher_iou(blended_faces, tmp_path):
+    from clipforensics.models.localizer import create_localizer
+
+    torch.manual_seed(0)
+    model = create_localizer(TINY_BACKBONE, layer=1, decoder="linear")
+    apply_tuning(model, "linear-probe")
+    probe = FrameDataset(load_manifest(blended_faces), model.config.preprocessing, mask_size=224)
+    before = _mean_iou(model.eval(), probe)
+    config = load_config(None, [
+        "model.head=null", "model.decoder=linear", f"data.train=[{blended_faces}]", f"data.val=[{blended_faces}]",
+        "data.augment=false", "data.num_workers=0", "optim.lr=1e-2", "optim.scheduler=plateau",
+        "optim.batch_size=8", "trainer.epochs=8", "trainer.precision=32-true", "trainer.accelerator=cpu",
+        "trainer.devices=1", f"trainer.output_dir={tmp_path / 'run'}",
+    ])
+
+    out = fit(config, model=model)
+
+    trained, provenance = load_model(out / "best")
+    after = _mean_iou(trained.eval(), probe)
+    assert type(trained).__name__ == "ClipLocalizer" and "val_iou" in provenance
+    assert after > before + 0.1, (before, after)
+    with (out / "logs" / "version_0" / "metrics.csv").open() as file:
+        assert any(row.get("val/iou") for row in csv.DictReader(file))
+
+
+def test_the_declip_preset_loads_with_the_papers_numbers():
+    declip = load_config(Path(__file__).resolve().parents[1] / "configs" / "declip-l14-conv20.yaml")
+
+    assert (declip.model.head, declip.model.decoder, declip.model.layer, declip.model.tuning) == (
+        None, "conv-20", 20, "linear-probe")
+    assert (declip.optim.lr, declip.optim.scheduler, declip.optim.patience, declip.optim.min_lr) == (
+        1e-3, "plateau", 5, 1e-6)
+
+
+def test_the_joint_model_trains_on_both_losses_with_masks_and_on_detection_alone_without(blended_faces, real_faces,
+                                                                                         tmp_path):
+    config = load_config(None, [
+        "model.backbone={width: 64, layers: 2, mlp_width: 256, patch_size: 16, image_size: 224}",
+        "model.weights=null", "model.decoder=linear", "model.layer=1", "model.tuning=layernorm",
+        f"data.train=[{blended_faces}, {real_faces}]", f"data.val=[{blended_faces}, {real_faces}]",
+        "data.augment=false", "data.num_workers=0", "loss.slerp=false", "optim.batch_size=16", "trainer.epochs=1",
+        "trainer.precision=32-true", "trainer.accelerator=cpu", "trainer.devices=1",
+        f"trainer.output_dir={tmp_path / 'run'}",
+    ])
+
+    out = fit(config)
+
+    with (out / "logs" / "version_0" / "metrics.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert any(row.get("train/ce") for row in rows) and any(row.get("train/mask") for row in rows)
+    assert any(row.get("val/video_mAP") for row in rows) and any(row.get("val/iou") for row in rows)
+    trained, _ = load_model(out / "best")
+    assert type(trained).__name__ == "JointModel"
