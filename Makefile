@@ -25,6 +25,7 @@ bench: setup
 	$(BIN)/python bench/detect_crops.py
 	$(BIN)/python bench/video_pipeline.py
 	$(BIN)/python bench/train_step.py
+	$(BIN)/python bench/localize.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

@@ -1,5 +1,5 @@
 """An offline tour on built-in inputs: a detector is built, saved and reloaded, then photos, a video
-and a damaged file go through face detection, alignment and scoring."""
+and a damaged file go through face detection, alignment and scoring; a localizer then maps a face."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from .backbones import TINY_BACKBONE
 from .checkpoints import save_model
 from .cli import main as cli_main
 from .models.detector import create_detector
+from .models.localizer import create_localizer
 from .zoo import ZOO
 
 
@@ -65,4 +66,17 @@ def run(workdir: Path) -> int:
     print(f"\nRows: {results}; faces drawn with their scores: {workdir / 'annotated'}")
     print(f"Exit status {status}: 1 because the cat has no face and damaged.png cannot be decoded; "
           "every input still has its row.")
-    return 0 if status == 1 else 1
+    return 0 if status == 1 and _localize(workdir, inputs) == 0 else 1
+
+
+def _localize(workdir: Path, inputs: list[Path]) -> int:
+    """A tiny DeCLIP-style localizer (random weights) maps the astronaut's face, warped back onto the photo."""
+    torch.manual_seed(0)
+    model_dir = save_model(create_localizer(TINY_BACKBONE, layer=1, decoder="conv-4"), workdir / "tiny-localizer",
+                           provenance={"note": "random weights, demo only"})
+    command = ["localize", str(inputs[0]), "--faces", "auto", "--model", str(model_dir), "--output-dir",
+               str(workdir / "maps")]
+    print("\n$ clipforensics " + " ".join(command))
+    status = cli_main(command)
+    print(f"Mask and overlay (random weights: the map means nothing): {workdir / 'maps'}")
+    return status
