@@ -95,7 +95,8 @@ class Detector:
     def forward_batch(self, pixels: torch.Tensor, maps: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """p_fake [B] and, with ``maps``, probability maps [B, h, w] (CPU, float32) from one forward."""
         with autocast(self.device, self.precision):
-            output = self.model(pixels.to(self.device))
+            pixels = pixels.to(self.device)
+            output = self.model(pixels, maps=maps) if isinstance(self.model, JointModel) else self.model(pixels)
         p_fake = output.logits.float().softmax(dim=1)[:, self.config.fake_index].cpu()
         return p_fake, torch.sigmoid(output.maps.float())[:, 0].cpu() if maps else None
 

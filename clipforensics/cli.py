@@ -88,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     localize.add_argument("--precision", choices=PRECISIONS, default="auto",
                           help="auto: bf16 on CUDA and CPUs with AMX/AVX512-BF16, fp32 elsewhere")
     localize.add_argument("--threshold", type=float, default=0.5, help="score at or above which the label is fake")
+    _add_sharding_options(localize)
 
     preprocess = commands.add_parser("preprocess", help="videos and images to the training layout of face crops")
     preprocess.add_argument("inputs", nargs="+", help="video and image files, or folders (searched recursively)")
@@ -246,15 +247,24 @@ def run_localize(args: argparse.Namespace) -> int:
 
     from .api import load
 
-    localizer = load(args.model, args.device, args.precision, args.batch_size, args.threshold)
+    faces, sampler = _face_options(args)
+    shards = _shards(args)
+    localizer = load(args.model, str(shards.device) if shards else args.device, args.precision, args.batch_size,
+                     args.threshold)
     if not localizer.localizes:
         raise ValueError(f"{args.model} is a detector without a decoder: it cannot map manipulated pixels")
-    faces, sampler = _face_options(args)
     args.output_dir.mkdir(parents=True, exist_ok=True)
+    results = localizer.iter_predict(args.inputs, faces=faces, frames=sampler, save_maps=args.output_dir,
+                                     shard=(shards.rank, shards.world) if shards else None,
+                                     progress=shards.is_main if shards else None)
+    if shards:  # each process wrote its own files; only the rows travel
+        results = shards.gather([_without_maps(result) for result in results])
+        if results is None:
+            return EXIT_OK
     rows = args.output_dir / "results.jsonl"
     failed = total = 0
     with rows.open("w") as file:
-        for result in localizer.iter_predict(args.inputs, faces=faces, frames=sampler, save_maps=args.output_dir):
+        for result in results:
             total += 1
             failed += not result.ok
             row = {"path": result.path, "p_fake": result.p_fake, "label": result.label, "kind": result.kind,
@@ -264,6 +274,11 @@ def run_localize(args: argparse.Namespace) -> int:
             file.flush()
     print(f"{total} inputs: {total - failed} localized, {failed} failed -> {rows}", file=sys.stderr)
     return EXIT_FAILED_INPUTS if failed else EXIT_OK
+
+
+def _without_maps(result):
+    result.maps = []
+    return result
 
 
 def run_preprocess(args: argparse.Namespace) -> int:

@@ -128,9 +128,13 @@ def test_a_detector_with_a_decoder_returns_p_fake_and_a_map_from_one_call(tmp_pa
     detector = clipforensics.load(folder, device="cpu")
     face = sample_faces / "FF" / "real" / "000" / "000.png"
 
+    decoded = []
+    detector.model.decoder.register_forward_hook(lambda *_: decoded.append(True))
+
     result = detector.predict(face, faces="none", maps=True)[0]
     plain = detector.predict(face, faces="none", maps=False)[0]
 
+    assert decoded == [True], "the decoder ran once, for the call that asked for maps"
     assert isinstance(detector, clipforensics.Detector) and detector.localizes
     assert result.map.shape == Image.open(face).size[::-1] and plain.map is None
     assert result.p_fake == pytest.approx(plain.p_fake, abs=1e-6)

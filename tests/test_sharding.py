@@ -71,6 +71,26 @@ def test_sharded_detect_keeps_every_input_in_order_and_mirrors_output_paths(refe
     assert crops[1] == crops[0] and len(crops[1]) == 19
 
 
+def test_sharded_localize_writes_every_input_s_files_and_rows_in_order(reference, faces_with_a_corrupt_frame,
+                                                                       tmp_path):
+    common = ["localize", str(faces_with_a_corrupt_frame / "FF" / "DF"), str(faces_with_a_corrupt_frame / "FF" / "NT"),
+              "--model", str(reference / "declip-conv-4.pth"), "--precision", "fp32", "--device", "cpu"]
+
+    single = _run(*common, "--output-dir", str(tmp_path / "single"))
+    sharded = _run(*common, "--output-dir", str(tmp_path / "sharded"), "--devices", "2")
+
+    assert single.returncode == sharded.returncode == 1, sharded.stderr[-3000:]
+    rows = [[json.loads(line) for line in (tmp_path / run / "results.jsonl").open()] for run in ("single", "sharded")]
+    assert len(rows[1]) == 8 and [r["path"] for r in rows[1]] == [r["path"] for r in rows[0]]
+    assert [r["error"] is None for r in rows[1]] == [r["error"] is None for r in rows[0]]
+    assert [r["p_fake"] for r in rows[1]] == pytest.approx([r["p_fake"] for r in rows[0]], abs=1e-6, nan_ok=True)
+    for one, two in zip(*rows):
+        if two["mask"]:
+            assert Path(two["mask"]).is_file()
+            assert Path(two["mask"]).relative_to(tmp_path / "sharded") == Path(one["mask"]).relative_to(
+                tmp_path / "single")
+
+
 def test_more_than_one_device_takes_a_kind_of_device_not_one_device():
     assert not Devices.from_device("cuda:1", 1, 1, "ddp").sharded
     assert Devices.from_device("cuda", 4, 2, "ddp").sharded

@@ -58,10 +58,14 @@ class JointModel(ClipDetector):
         pooled, tokens = self.backbone.pooled_and_tokens(pixels, self.config.layer)
         return pooled, self.decoder(tokens)
 
-    def forward(self, pixels: torch.Tensor) -> JointOutput:
-        features, maps = self.forward_parts(pixels)
+    def forward(self, pixels: torch.Tensor, maps: bool = True) -> JointOutput | DetectorOutput:
+        """Logits, features and maps; with ``maps=False`` the detector's output alone (the decoder is
+        not run)."""
+        if not maps:
+            return super().forward(pixels)
+        features, logits_map = self.forward_parts(pixels)
         head = self.forward_head(features)
-        return JointOutput(head.logits, head.features, maps)
+        return JointOutput(head.logits, head.features, logits_map)
 
 
 def create_joint(backbone: str | BackboneConfig, head: str = "LinearNorm", layer: int = 20,
