@@ -145,3 +145,15 @@ def test_evaluate_localization_scores_maps_against_masks_per_generator(reference
     assert predictions[0] == "path,dataset,source,label,score,iou,f1,best_f1,pixel_ap,error" and len(predictions) == 6
     assert (out / "plots" / "examples.png").is_file() and "IoU@0.5" in (out / "report.md").read_text()
     assert "data:image/png;base64," in (out / "report.html").read_text()
+
+
+def test_a_map_goes_back_over_the_whole_image_when_squashed_and_over_the_centre_crop_otherwise():
+    from clipforensics.transforms import Preprocessing, map_to_image
+
+    ones = np.ones((16, 16), np.float32)
+
+    squashed = map_to_image(ones, Preprocessing(mode="squash", interpolation="bilinear"), (200, 300))
+    cropped = map_to_image(ones, Preprocessing(mode="crop"), (200, 300))
+
+    assert squashed.shape == cropped.shape == (200, 300) and squashed.min() == 1.0
+    assert cropped[:, 50:250].min() == 1.0 and cropped[:, :50].max() == 0.0 and cropped[:, 250:].max() == 0.0
