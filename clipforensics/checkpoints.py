@@ -58,7 +58,7 @@ def load_model(path: str | Path) -> tuple[Model, dict]:
                 config, state, provenance = read(path)
             except CheckpointError as error:
                 raise CheckpointError(f"{path} ({layout} layout): {error}") from None
-            model = build_model(config)
+            model = _untrained(config)
             _load_strict(model, state, path)
             return model.eval(), {"layout": layout, "source": str(path), **provenance}
     raise CheckpointError(
@@ -68,7 +68,7 @@ def load_model(path: str | Path) -> tuple[Model, dict]:
     )
 
 
-def build_model(config: Config) -> Model:
+def _untrained(config: Config) -> Model:
     """An untrained model of the config's kind."""
     if isinstance(config, JointConfig):
         return JointModel(config)
@@ -88,6 +88,18 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError) as error:
         raise CheckpointError(f"cannot read {path}: {error}") from None
+
+
+def _torch_load(path: Path) -> object:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises many types for a damaged or foreign file
+        raise CheckpointError(f"torch.load(weights_only=True) failed: {error}") from None
+
+
+def _tower(state: StateDict) -> StateDict:
+    """The backbone's tensors, keyed relative to the tower."""
+    return {k[len("backbone.vision.") :]: v for k, v in state.items() if k.startswith("backbone.vision.")}
 
 
 def _read_safetensors(path: Path) -> StateDict:
@@ -129,10 +141,7 @@ def _is_lightning(path: Path) -> bool:
 
 
 def _read_lightning(path: Path) -> tuple[DetectorConfig, StateDict, dict]:
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a damaged or foreign file
-        raise CheckpointError(f"torch.load(weights_only=True) failed: {error}") from None
+    checkpoint = _torch_load(path)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError("no 'state_dict' entry: not a Lightning checkpoint")
     hparams = checkpoint.get("hyper_parameters") or {}
@@ -212,8 +221,7 @@ def gend_filter(state: StateDict) -> StateDict:
 def _detector_config(state: StateDict, head: str, backbone_name: str) -> DetectorConfig:
     if head not in HEADS:
         raise CheckpointError(f"head {head!r} is not supported (supported: {', '.join(HEADS)})")
-    tower = {k[len("backbone.vision.") :]: v for k, v in state.items() if k.startswith("backbone.vision.")}
-    backbone = infer_backbone_config(tower, name=backbone_name)
+    backbone = infer_backbone_config(_tower(state), name=backbone_name)
     classes = state["head.weight"].shape[0] if "head.weight" in state else 2
     if classes != 2:
         raise CheckpointError(f"the head has {classes} outputs; only real/fake (2) heads are supported")
@@ -228,17 +236,13 @@ def _is_declip(path: Path) -> bool:
 
 
 def _read_declip(path: Path) -> tuple[LocalizerConfig, StateDict, dict]:
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a damaged or foreign file
-        raise CheckpointError(f"torch.load(weights_only=True) failed: {error}") from None
+    checkpoint = _torch_load(path)
     if not isinstance(checkpoint, dict) or not {"model", "feature_layer", "decoder_type"} <= checkpoint.keys():
         raise CheckpointError("expected DeCLIP's {'model', 'feature_layer', 'decoder_type', ...}")
     layer = _declip_layer(str(checkpoint["feature_layer"]))
     state = declip_filter(checkpoint["model"])
-    tower = {k[len("backbone.vision.") :]: v for k, v in state.items() if k.startswith("backbone.vision.")}
     try:
-        config = LocalizerConfig(infer_backbone_config(tower, name="declip-clip"), layer,
+        config = LocalizerConfig(infer_backbone_config(_tower(state), name="declip-clip"), layer,
                                  str(checkpoint["decoder_type"]))
     except ValueError as error:
         raise CheckpointError(str(error)) from None

@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -39,6 +39,8 @@ from .results import Result
 if TYPE_CHECKING:
     from .api import Detector
 
+T = TypeVar("T")
+R = TypeVar("R")
 PREDICTION_FIELDS = ("path", "dataset", "source", "video", "label", "p_fake", "error")
 PERTURBATION_HELP = "jpeg:Q (quality 1-100), blur:K,S (odd kernel K, sigma S > 0) or resize:P (percent, 0 < P <= 100)"
 
@@ -201,23 +203,30 @@ def predict_samples(
 ) -> list[Prediction]:
     """One ``Prediction`` per sample, in order (the per-frame half of ``evaluate``, which a sharded run
     calls on each rank's share)."""
+    chunk = max(8 * detector.batch_size, 64)
+    return in_chunks(samples, chunk, lambda part: _predict(detector, part, perturb), progress, "evaluate", "frame")
+
+
+def in_chunks(items: Sequence[T], size: int, work: Callable[[Sequence[T]], list[R]], progress: bool | None,
+              desc: str, unit: str) -> list[R]:
+    """``work`` over ``items`` ``size`` at a time, results joined in order, with a progress bar
+    (``progress`` None: when there are over 8 items)."""
     from tqdm import tqdm
 
-    chunk = max(8 * detector.batch_size, 64)
-    predictions: list[Prediction] = []
-    show = len(samples) > 8 if progress is None else progress
-    with tqdm(total=len(samples), disable=not show, unit="frame", desc="evaluate", leave=False) as bar:
-        for start in range(0, len(samples), chunk):
-            part = samples[start : start + chunk]
-            predictions += _predict(detector, part, perturb)
+    results: list[R] = []
+    show = len(items) > 8 if progress is None else progress
+    with tqdm(total=len(items), disable=not show, unit=unit, desc=desc, leave=False) as bar:
+        for start in range(0, len(items), size):
+            part = items[start : start + size]
+            results += work(part)
             bar.update(len(part))
-    return predictions
+    return results
 
 
 def _predict(detector: Detector, samples: Sequence[Sample], perturb: Callable | None) -> list[Prediction]:
     """Frames are decoded here (and perturbed) so that every manifest row maps to one model input."""
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        images = list(pool.map(lambda sample: _read(sample.path, perturb), samples))
+        images = list(pool.map(lambda sample: read_frame(sample.path, perturb), samples))
     readable = [image for image in images if not isinstance(image, str)]
     results = iter(detector.predict(readable, faces="none", progress=False) if readable else [])
     predictions = []
@@ -234,7 +243,7 @@ def _score(result: Result) -> tuple[float | None, str | None]:
     return None, result.error or "the model gave no score"
 
 
-def _read(path: str, perturb: Callable | None) -> np.ndarray | str:
+def read_frame(path: str, perturb: Callable | None) -> np.ndarray | str:
     """The decoded (and perturbed) frame, or the reason it cannot be read."""
     try:
         image = np.asarray(load_image(path))

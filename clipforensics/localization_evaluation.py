@@ -27,9 +27,7 @@ from PIL import Image
 
 from .data.dataset import read_mask
 from .data.manifest import Sample
-from .errors import MediaError
-from .evaluation import Perturbation, Prediction, metric_table
-from .media import load_image
+from .evaluation import Perturbation, Prediction, in_chunks, metric_table, read_frame
 from .metrics import best_f1, f1, iou, pixel_ap
 from .reports import write_localization_reports
 from .transforms import Preprocessing, preprocess, resize_mask
@@ -112,18 +110,11 @@ def evaluate_localization(model: MapModel, samples: Sequence[Sample], perturb: P
                           progress: bool | None = None, examples: int = 6) -> LocalizationEvaluation:
     """Maps for every image of ``samples`` scored against their masks; the first ``examples`` masked
     fakes are kept for the report."""
-    from tqdm import tqdm
-
     if not samples:
         raise ValueError("no images to evaluate")
-    predictions: list[MapPrediction] = []
     kept: list[Example] = []
-    show = len(samples) > 8 if progress is None else progress
-    with tqdm(total=len(samples), disable=not show, unit="image", desc="localize", leave=False) as bar:
-        for start in range(0, len(samples), model.batch_size):
-            part = samples[start : start + model.batch_size]
-            predictions += _predict(model, part, perturb, kept, examples)
-            bar.update(len(part))
+    predictions = in_chunks(samples, model.batch_size, lambda part: _predict(model, part, perturb, kept, examples),
+                            progress, "localize", "image")
     return LocalizationEvaluation(predictions, dict(model.provenance), str(perturb) if perturb else None, kept)
 
 
@@ -153,13 +144,14 @@ def _predict(model: MapModel, samples: Sequence[Sample], perturb: Perturbation |
 
 def _read(sample: Sample, prep: Preprocessing, perturb: Perturbation | None) -> ImageAndTruth | str:
     """The (perturbed) image and, for a fake with a mask, the boolean truth at the map's size; or why not."""
+    image = read_frame(sample.path, perturb)
+    if isinstance(image, str):
+        return image
     try:
-        image = np.asarray(load_image(sample.path))
         mask = read_mask(sample, image.shape[:2])
-    except (MediaError, OSError) as error:
+    except OSError as error:
         return str(error)
-    truth = resize_mask(mask, prep, MAP_SIZE) > 0.5 if mask is not None else None
-    return (perturb(image) if perturb else image), truth
+    return image, resize_mask(mask, prep, MAP_SIZE) > 0.5 if mask is not None else None
 
 
 def localization_table(predictions: Sequence[MapPrediction]) -> list[dict]:

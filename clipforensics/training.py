@@ -29,7 +29,7 @@ from .backbones import BackboneConfig, known_backbone
 from .checkpoints import save_model
 from .data.dataset import FrameDataset, PairedBatchSampler
 from .data.manifest import FAKE, Sample, frames_per_video, limit_files, load_manifest, split_readable
-from .localization_evaluation import MAP_SIZE
+from .localization_evaluation import MAP_SIZE, PIXEL_METRICS, pixel_scores
 from .models.detector import ClipDetector, create_detector
 from .models.joint import JointModel, create_joint
 from .models.localizer import ClipLocalizer, create_localizer
@@ -267,7 +267,7 @@ class TrainingModule(L.LightningModule):
     def _log_localization(self, labels: np.ndarray, rows: dict[str, list[float]]) -> None:
         """Pixel metrics averaged over the masked fakes (DeCLIP); image AP and accuracy from the map score."""
         masked = np.array(rows["masked"], dtype=bool)
-        for name in ("iou", "f1", "best_f1", "pixel_ap"):
+        for name in PIXEL_METRICS:
             values = np.array(rows[name])[masked]
             self.log(f"val/{name}", float(np.nanmean(values)) if masked.any() else math.nan, sync_dist=False,
                      prog_bar=name == "iou")
@@ -313,16 +313,13 @@ def forward_parts(model: Trainable, pixels: torch.Tensor) -> tuple[torch.Tensor 
 def map_scores(probabilities: torch.Tensor, truth: torch.Tensor, masked: torch.Tensor) -> dict[str, torch.Tensor]:
     """Per image: the map's score (its mean) and, for masked fakes, IoU and F1 at 0.5, best F1 and pixel
     AP (NaN elsewhere), as tensors on the maps' device, ready to gather across ranks."""
-    from .localization_evaluation import pixel_scores
-
     if probabilities.shape[-2:] != truth.shape[-2:]:
         probabilities = F.interpolate(probabilities[:, None], size=truth.shape[-2:], mode="bilinear",
                                       align_corners=False)[:, 0]
-    names = ("iou", "f1", "best_f1", "pixel_ap")
-    rows = [pixel_scores(p, t) if m else dict.fromkeys(names, math.nan)
+    rows = [pixel_scores(p, t) if m else dict.fromkeys(PIXEL_METRICS, math.nan)
             for p, t, m in zip(probabilities.cpu().numpy(), truth.cpu().numpy(), masked.tolist())]
     device = probabilities.device
-    scores = {name: torch.tensor([row[name] for row in rows], device=device) for name in names}
+    scores = {name: torch.tensor([row[name] for row in rows], device=device) for name in PIXEL_METRICS}
     return {**scores, "masked": masked.float(), "score": probabilities.mean(dim=(1, 2)).float()}
 
 
