@@ -60,7 +60,7 @@ T = TypeVar("T")
 
 def save_random_detector(folder: Path, seed: int) -> Path:
     """A seeded random-weight ViT-B/16 detector written in the project's own checkpoint format."""
-    from clipforensics.checkpoints import save_model
+    from clipforensics.hub.checkpoints import save_model
     from clipforensics.models.detector import create_detector
 
     torch.manual_seed(seed)
@@ -322,7 +322,7 @@ def print_report(report: dict) -> None:
 
 
 def benchmark(args: argparse.Namespace) -> int:
-    from clipforensics.backbones import known_backbone
+    from clipforensics.models.backbones import known_backbone
 
     start = time.perf_counter()
     arch = known_backbone(BACKBONE)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from clipforensics.backbones import BackboneConfig
+from clipforensics.models.backbones import BackboneConfig
 from clipforensics.models.localizer import create_localizer
 
 DECLIP_L14 = BackboneConfig("ViT-L/14 geometry", width=1024, layers=24, mlp_width=4096, patch_size=14,

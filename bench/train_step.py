@@ -2,7 +2,7 @@
 
 What is compared, on the same ViT-B/16 detector (random weights, seeded) and the same random batch
 (224x224 inputs, random real/fake labels), fp32 on the CPU: one training step exactly as the project
-takes it, for each of ``clipforensics.tuning.apply_tuning``'s modes ``full`` (the baseline),
+takes it, for each of ``clipforensics.models.tuning.apply_tuning``'s modes ``full`` (the baseline),
 ``layernorm``, ``lora`` and ``linear-probe``:
 
 * ``TrainingModule.training_step``: ``forward_features`` -> ``slerp_augment`` -> ``forward_head`` ->
@@ -127,8 +127,8 @@ def cpu_seconds() -> tuple[float, float]:
 def run_mode(mode: str, steps: int, batch_size: int, seed: int) -> dict:
     """Builds the detector tuned as ``mode`` and its optimizer, takes one warm-up step, then times ``steps``."""
     from clipforensics.models.detector import create_detector
-    from clipforensics.training import LossConfig, TrainConfig, TrainingModule
-    from clipforensics.tuning import apply_tuning
+    from clipforensics.training.fit import LossConfig, TrainConfig, TrainingModule
+    from clipforensics.models.tuning import apply_tuning
 
     config = TrainConfig(loss=LossConfig(uniformity=0.5, alignment=0.1))
     torch.manual_seed(seed)

@@ -58,8 +58,8 @@ from PIL import Image
 from skimage import data
 
 import clipforensics
-from clipforensics.api import Detector
-from clipforensics.checkpoints import save_model
+from clipforensics.inference.predictor import Detector
+from clipforensics.hub.checkpoints import save_model
 from clipforensics.faces.align import align_face
 from clipforensics.faces.detection import Face, FaceDetector, choose_faces, create_face_detector
 from clipforensics.media import Frame, Sampler, read_video

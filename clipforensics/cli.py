@@ -13,9 +13,9 @@ from .errors import ClipForensicsError
 from .faces.align import RECIPES
 from .faces.detection import BACKENDS
 from .media import Sampler
-from .pipeline import FACE_MODES, FaceOptions
-from .results import AGGREGATES
-from .runtime import PRECISIONS
+from .inference.prepare import FACE_MODES, FaceOptions
+from .inference.results import AGGREGATES
+from .inference.runtime import PRECISIONS
 
 EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
 
@@ -157,7 +157,7 @@ def _add_sharding_options(parser: argparse.ArgumentParser) -> None:
 
 def _shards(args: argparse.Namespace):
     """This process's place in a sharded run (Lightning launches the other processes), or None."""
-    from .sharding import Devices, Shards
+    from .inference.sharding import Devices, Shards
 
     devices = Devices.from_device(args.device, args.devices, args.num_nodes, args.strategy)
     return Shards(devices) if devices.sharded else None
@@ -171,7 +171,7 @@ def _face_options(args: argparse.Namespace) -> tuple[FaceOptions, Sampler]:
 
 
 def _perturbation(text: str):
-    from .evaluation import Perturbation
+    from .evaluation.detection import Perturbation
 
     try:
         return Perturbation.parse(text)
@@ -203,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def run_detect(args: argparse.Namespace) -> int:
-    from .api import load
+    from .inference.predictor import load
 
     if args.output and Path(args.output).suffix.lower() not in (".jsonl", ".csv"):
         raise ValueError(f"--output must end in .jsonl or .csv, not {args.output!r}")
@@ -222,7 +222,7 @@ def run_detect(args: argparse.Namespace) -> int:
 
 def _report_detections(results, output: str | None) -> int:
     """Writes results (to ``output`` or stdout) as they come; the exit status says whether any failed."""
-    from .results import ResultWriter
+    from .inference.results import ResultWriter
 
     failed = total = 0
     writer = ResultWriter(output) if output else None
@@ -245,7 +245,7 @@ def _report_detections(results, output: str | None) -> int:
 def run_localize(args: argparse.Namespace) -> int:
     import json
 
-    from .api import load
+    from .inference.predictor import load
 
     faces, sampler = _face_options(args)
     shards = _shards(args)
@@ -304,7 +304,7 @@ def run_preprocess(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from .training import fit, load_config
+    from .training.fit import fit, load_config
 
     out = fit(load_config(args.config, args.overrides))
     print(f"best and last models: {out / 'best'}, {out / 'last'}; logs: {out / 'logs'}", file=sys.stderr)
@@ -312,8 +312,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from .api import load
-    from .evaluation import Evaluation, evaluate, load_samples, predict_samples, write_evaluation
+    from .inference.predictor import load
+    from .evaluation.detection import Evaluation, evaluate, load_samples, predict_samples, write_evaluation
 
     samples = load_samples(args.data, args.split)
     shards = _shards(args)
@@ -344,7 +344,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluate_localization(args: argparse.Namespace, model, samples: list, shards) -> int:
-    from .localization_evaluation import LocalizationEvaluation, evaluate_localization, write_localization
+    from .evaluation.localization import LocalizationEvaluation, evaluate_localization, write_localization
 
     if not model.localizes:
         raise ValueError(f"{args.model} has no decoder: --task localization needs a localizer")
@@ -368,7 +368,7 @@ def _evaluate_localization(args: argparse.Namespace, model, samples: list, shard
 
 
 def run_compare(args: argparse.Namespace) -> int:
-    from .reports import comparison, load_runs, markdown_table, text_table
+    from .evaluation.reports import comparison, load_runs, markdown_table, text_table
 
     table = comparison(load_runs(args.runs), args.level)
     print(text_table(*table))
@@ -378,7 +378,7 @@ def run_compare(args: argparse.Namespace) -> int:
 
 
 def run_zoo(args: argparse.Namespace) -> int:
-    from .zoo import ZOO
+    from .hub.zoo import ZOO
 
     for entry in ZOO.values():
         print(f"{entry.name:<24} {entry.summary}\n{'':<24} {entry.address}")

@@ -10,13 +10,13 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .annotate import write_video
-from .backbones import TINY_BACKBONE
-from .checkpoints import save_model
+from .inference.writers import write_video
+from .models.backbones import TINY_BACKBONE
+from .hub.checkpoints import save_model
 from .cli import main as cli_main
 from .models.detector import create_detector
 from .models.localizer import create_localizer
-from .zoo import ZOO
+from .hub.zoo import ZOO
 
 
 def write_inputs(folder: Path) -> list[Path]:

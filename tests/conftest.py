@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from clipforensics.backbones import TINY_BACKBONE
+from clipforensics.models.backbones import TINY_BACKBONE
 from clipforensics.models.detector import ClipDetector, create_detector
 
 os.environ["HF_HUB_OFFLINE"] = "1"

@@ -8,7 +8,7 @@ import pytest
 import clipforensics
 from clipforensics import Detector, Result
 from clipforensics.errors import DownloadError
-from clipforensics.zoo import ZOO
+from clipforensics.hub.zoo import ZOO
 
 
 def test_threshold_decides_the_label(tiny_detector):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from clipforensics.augment import AugmentConfig, Augmenter, affine_matrix
+from clipforensics.data.augment import AugmentConfig, Augmenter, affine_matrix
 
 OFF = AugmentConfig.off()
 ONLY = {

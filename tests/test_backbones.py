@@ -4,7 +4,7 @@ import pytest
 import torch
 from transformers import CLIPConfig, CLIPModel
 
-from clipforensics.backbones import KNOWN_BACKBONES, BackboneConfig, infer_backbone_config, known_backbone
+from clipforensics.models.backbones import KNOWN_BACKBONES, BackboneConfig, infer_backbone_config, known_backbone
 from clipforensics.errors import CheckpointError
 from clipforensics.models.detector import ClipDetector, DetectorConfig, create_detector
 

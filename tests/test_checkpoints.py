@@ -8,9 +8,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import clipforensics
-from clipforensics.checkpoints import load_model, save_model
+from clipforensics.hub.checkpoints import load_model, save_model
 from clipforensics.errors import CheckpointError
-from clipforensics.tuning import apply_tuning
+from clipforensics.models.tuning import apply_tuning
 
 
 def _same_tensors(a: dict, b: dict) -> bool:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clipforensics.checkpoints import save_model
+from clipforensics.hub.checkpoints import save_model
 from clipforensics.cli import main
 
 

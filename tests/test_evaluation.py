@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from clipforensics.augment import gaussian_blur, jpeg
+from clipforensics.data.augment import gaussian_blur, jpeg
 from clipforensics.cli import main
-from clipforensics.evaluation import Evaluation, Perturbation, Prediction, write_evaluation
+from clipforensics.evaluation.detection import Evaluation, Perturbation, Prediction, write_evaluation
 from clipforensics.metrics import detection_metrics
 
 from .conftest import expected

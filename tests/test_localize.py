@@ -90,7 +90,7 @@ def test_a_video_gets_a_mask_per_sampled_frame_and_an_overlay_video(reference, d
 
 def test_a_declip_zoo_name_offline_fails_at_once_naming_the_address(monkeypatch, tmp_path, capsys):
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
-    monkeypatch.setattr("clipforensics.zoo.CACHE", tmp_path)
+    monkeypatch.setattr("clipforensics.hub.zoo.CACHE", tmp_path)
     started = time.monotonic()
 
     status = main(["localize", str(tmp_path), "--model", "declip-l14-lama", "--output-dir", str(tmp_path / "o")])

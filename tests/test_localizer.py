@@ -7,8 +7,8 @@ import torch
 from PIL import Image
 
 import clipforensics
-from clipforensics.backbones import TINY_BACKBONE, BackboneConfig
-from clipforensics.checkpoints import load_model, save_model
+from clipforensics.models.backbones import TINY_BACKBONE, BackboneConfig
+from clipforensics.hub.checkpoints import load_model, save_model
 from clipforensics.models.detector import create_detector
 from clipforensics.models.joint import create_joint
 from clipforensics.models.localizer import DecoderSpec, create_localizer

@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from clipforensics.losses import alignment, mask_bce, slerp, slerp_augment, uniformity
+from clipforensics.training.losses import alignment, mask_bce, slerp, slerp_augment, uniformity
 
 
 def _unit_batch(seed: int, n: int = 7, dim: int = 5) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 import torch
 
-from clipforensics.backbones import BackboneConfig, ClipBackbone, load_tower_weights, openai_visual_to_tower
+from clipforensics.models.backbones import BackboneConfig, ClipBackbone, load_tower_weights, openai_visual_to_tower
 
 CONFIG = BackboneConfig("openai-format-tiny", 64, 2, 256, 16, 64)
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import clipforensics
-from clipforensics import runtime
+from clipforensics.inference import runtime
 
 from .conftest import expected
 

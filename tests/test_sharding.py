@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from clipforensics.sharding import Devices
+from clipforensics.inference.sharding import Devices
 
 pytestmark = pytest.mark.slow
 

@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 import torch
 
-from clipforensics.backbones import TINY_BACKBONE
-from clipforensics.checkpoints import load_model
+from clipforensics.models.backbones import TINY_BACKBONE
+from clipforensics.hub.checkpoints import load_model
 from clipforensics.data.dataset import FrameDataset, PairedBatchSampler
 from clipforensics.data.manifest import FAKE, REAL, load_manifest
 from clipforensics.metrics import auroc
 from clipforensics.models.detector import create_detector
-from clipforensics.training import TrainConfig, fit, load_config
-from clipforensics.tuning import apply_tuning
+from clipforensics.training.fit import TrainConfig, fit, load_config
+from clipforensics.models.tuning import apply_tuning
 
 
 def _scores(model, dataset: FrameDataset) -> tuple[np.ndarray, np.ndarray]:
@@ -140,7 +140,7 @@ def test_only_the_parameters_of_the_tuning_mode_change(real_faces, tmp_path, mod
 
 
 def _mean_iou(model, dataset: FrameDataset) -> float:
-    from clipforensics.localization_evaluation import pixel_scores
+    from clipforensics.evaluation.localization import pixel_scores
 
     items = [dataset[i] for i in range(len(dataset))]
     with torch.no_grad():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from clipforensics.checkpoints import load_model
+from clipforensics.hub.checkpoints import load_model
 
 TINY = "model.backbone={width: 64, layers: 2, mlp_width: 256, patch_size: 16, image_size: 224}"
 

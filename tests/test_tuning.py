@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from clipforensics.backbones import TINY_BACKBONE, known_backbone
+from clipforensics.models.backbones import TINY_BACKBONE, known_backbone
 from clipforensics.models.detector import ClipDetector, DetectorConfig
-from clipforensics.tuning import LoraSettings, apply_tuning, count_parameters
+from clipforensics.models.tuning import LoraSettings, apply_tuning, count_parameters
 
 
 def _vit_l14_detector() -> ClipDetector:

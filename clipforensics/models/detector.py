@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..backbones import BackboneConfig, ClipBackbone, build_backbone, known_backbone
+from .backbones import BackboneConfig, ClipBackbone, build_backbone, known_backbone
 from ..transforms import Preprocessing
 
 HEADS = ("linear", "LinearNorm")

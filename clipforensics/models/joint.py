@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from ..backbones import BackboneConfig, build_backbone, known_backbone
+from .backbones import BackboneConfig, build_backbone, known_backbone
 from ..transforms import Preprocessing
 from .detector import ClipDetector, DetectorConfig, DetectorOutput
 from .localizer import DecoderSpec, build_decoder, initialise_decoder

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..backbones import BackboneConfig, ClipBackbone, build_backbone, known_backbone
+from .backbones import BackboneConfig, ClipBackbone, build_backbone, known_backbone
 from ..transforms import Preprocessing
 
 CONV_CHANNELS = (512, 256, 128, 64)

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DownloadError
+from ..errors import DownloadError
 
 DECLIP_URL = "https://storage.googleapis.com/bitdefender_ml_artifacts/declip/backbone_VIT/ViT_layer20_conv-20_{}.pth"
 CACHE = Path(os.environ.get("CLIPFORENSICS_CACHE", Path.home() / ".cache" / "clipforensics"))

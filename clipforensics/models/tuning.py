@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .models.detector import ClipDetector
+from .detector import ClipDetector
 
 TUNING_MODES = ("layernorm", "lora", "linear-probe", "full")
 LAYERNORM_NAMES = ("pre_layrnorm", "layer_norm1", "layer_norm2", "post_layernorm")

@@ -16,13 +16,13 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from .backbones import infer_backbone_config, openai_visual_to_tower
-from .errors import CheckpointError
-from .models.detector import HEADS, ClipDetector, DetectorConfig
-from .models.joint import JointConfig, JointModel
-from .models.localizer import ClipLocalizer, LocalizerConfig
-from .transforms import Preprocessing
-from .tuning import merged_state_dict
+from ..models.backbones import infer_backbone_config, openai_visual_to_tower
+from ..errors import CheckpointError
+from ..models.detector import HEADS, ClipDetector, DetectorConfig
+from ..models.joint import JointConfig, JointModel
+from ..models.localizer import ClipLocalizer, LocalizerConfig
+from ..transforms import Preprocessing
+from ..models.tuning import merged_state_dict
 
 FORMAT = "clipforensics"
 FORMAT_VERSION = 1

@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .errors import ClipForensicsError, MediaError
-from .faces.align import RECIPES, align_face
-from .faces.detection import BACKENDS, Face, FaceDetector, choose_faces, create_face_detector
-from .media import Frame, Media, Sampler, read_media, to_rgb
-from .transforms import Preprocessing, resize_and_crop
+from ..errors import ClipForensicsError, MediaError
+from ..faces.align import RECIPES, align_face
+from ..faces.detection import BACKENDS, Face, FaceDetector, choose_faces, create_face_detector
+from ..media import Frame, Media, Sampler, read_media, to_rgb
+from ..transforms import Preprocessing, resize_and_crop
 
 FACE_MODES = ("auto", "none")
 FACE_POLICIES = ("largest", "all", "mask")

@@ -25,12 +25,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data.dataset import read_mask
-from .data.manifest import Sample
-from .evaluation import Perturbation, Prediction, in_chunks, metric_table, read_frame
-from .metrics import best_f1, f1, iou, pixel_ap
+from ..data.dataset import read_mask
+from ..data.manifest import Sample
+from .detection import Perturbation, Prediction, in_chunks, metric_table, read_frame
+from ..metrics import best_f1, f1, iou, pixel_ap
 from .reports import write_localization_reports
-from .transforms import Preprocessing, preprocess, resize_mask
+from ..transforms import Preprocessing, preprocess, resize_mask
 
 MAP_SIZE = 256
 PIXEL_METRICS = ("iou", "f1", "best_f1", "pixel_ap")

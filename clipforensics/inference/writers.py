@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .pipeline import Prepared
+from .prepare import Prepared
 from .results import Result
 
 FAKE_COLOUR = (230, 40, 40)

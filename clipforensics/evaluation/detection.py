@@ -28,16 +28,16 @@ from typing import TYPE_CHECKING, TypeVar
 import numpy as np
 from PIL import Image
 
-from .augment import gaussian_blur, jpeg
-from .data.manifest import REAL, Sample, load_manifest
-from .errors import MediaError
-from .media import load_image
-from .metrics import aggregate_videos, detection_metrics, video_of
+from ..data.augment import gaussian_blur, jpeg
+from ..data.manifest import REAL, Sample, load_manifest
+from ..errors import MediaError
+from ..media import load_image
+from ..metrics import aggregate_videos, detection_metrics, video_of
 from .reports import write_reports
-from .results import Result
+from ..inference.results import Result
 
 if TYPE_CHECKING:
-    from .api import Detector
+    from ..inference.predictor import Detector
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -23,17 +23,18 @@ import torch.nn.functional as F
 import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 
-from . import losses, metrics
-from .augment import AugmentConfig, Augmenter
-from .backbones import BackboneConfig, known_backbone
-from .checkpoints import save_model
-from .data.dataset import FrameDataset, PairedBatchSampler
-from .data.manifest import FAKE, Sample, frames_per_video, limit_files, load_manifest, split_readable
-from .localization_evaluation import MAP_SIZE, PIXEL_METRICS, pixel_scores
-from .models.detector import ClipDetector, create_detector
-from .models.joint import JointModel, create_joint
-from .models.localizer import ClipLocalizer, create_localizer
-from .tuning import LoraSettings, apply_tuning
+from .. import metrics
+from . import losses
+from ..data.augment import AugmentConfig, Augmenter
+from ..models.backbones import BackboneConfig, known_backbone
+from ..hub.checkpoints import save_model
+from ..data.dataset import FrameDataset, PairedBatchSampler
+from ..data.manifest import FAKE, Sample, frames_per_video, limit_files, load_manifest, split_readable
+from ..evaluation.localization import MAP_SIZE, PIXEL_METRICS, pixel_scores
+from ..models.detector import ClipDetector, create_detector
+from ..models.joint import JointModel, create_joint
+from ..models.localizer import ClipLocalizer, create_localizer
+from ..models.tuning import LoraSettings, apply_tuning
 
 log = logging.getLogger(__name__)
 

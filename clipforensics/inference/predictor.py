@@ -13,19 +13,19 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import zoo
-from .annotate import annotate as draw
-from .annotate import save_crops as write_crops
-from .checkpoints import load_model, save_model
-from .localization import frame_maps, write_map_files
-from .media import MEDIA_SUFFIXES, Sampler, expand_sources
-from .models.detector import ClipDetector, DetectorConfig
-from .models.joint import JointModel
-from .models.localizer import ClipLocalizer, LocalizerConfig
-from .pipeline import FaceOptions, Prepared, prepare
+from ..hub import zoo
+from .writers import annotate as draw
+from .writers import save_crops as write_crops
+from ..hub.checkpoints import load_model, save_model
+from .maps import frame_maps, write_map_files
+from ..media import MEDIA_SUFFIXES, Sampler, expand_sources
+from ..models.detector import ClipDetector, DetectorConfig
+from ..models.joint import JointModel
+from ..models.localizer import ClipLocalizer, LocalizerConfig
+from .prepare import FaceOptions, Prepared, prepare
 from .results import FaceResult, FrameResult, Result, aggregate
 from .runtime import autocast, resolve_device, resolve_precision
-from .transforms import Preprocessing, normalize
+from ..transforms import Preprocessing, normalize
 
 Source = str | Path | Image.Image | np.ndarray
 

@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .annotate import write_video
-from .pipeline import Prepared
+from .writers import write_video
+from .prepare import Prepared
 from .results import Result
-from .transforms import Preprocessing, map_to_image
+from ..transforms import Preprocessing, map_to_image
 
 OVERLAY_FPS = 4
 OVERLAY_OPACITY = 0.5

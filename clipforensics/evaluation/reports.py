@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .metrics import auroc, average_precision, cumulative_counts
+from ..metrics import auroc, average_precision, cumulative_counts
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .evaluation import Evaluation
+    from .detection import Evaluation
 
 LEVELS = ("video", "frame")
 METRICS = {"auroc": "AUROC", "ap": "AP", "eer": "EER", "accuracy": "Acc@0.5", "balanced_accuracy": "BalAcc@0.5"}

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
-from .errors import CheckpointError
+from ..errors import CheckpointError
 
 HEAD_WIDTH = 64  # every OpenAI CLIP ViT uses 64-dimensional attention heads
 
@@ -216,6 +216,6 @@ def _read_weights_file(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def _hub_folder(repo_id: str) -> Path:
-    from .zoo import hub_snapshot
+    from ..hub.zoo import hub_snapshot
 
     return hub_snapshot(repo_id, ("config.json", "model.safetensors"))

@@ -1,0 +1,1 @@
+"""Scoring models over manifests: predictions, metric tables, perturbations and reports."""

@@ -1,0 +1,1 @@
+"""Named published weights and the checkpoint layouts the tool reads and writes."""

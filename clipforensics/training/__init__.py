@@ -1,0 +1,1 @@
+"""Everything to do with training: config, the Lightning module, callbacks, fit, losses."""
