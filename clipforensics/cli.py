@@ -13,8 +13,8 @@ from .errors import ClipForensicsError
 from .faces.align import RECIPES
 from .faces.detection import BACKENDS
 from .media import Sampler
-from .inference.prepare import FACE_MODES, FaceOptions
-from .inference.results import AGGREGATES
+from .faces.options import FACE_MODES, FaceOptions
+from .metrics import AGGREGATES
 from .inference.runtime import PRECISIONS
 
 EXIT_OK, EXIT_FAILED_INPUTS, EXIT_USAGE = 0, 1, 2
@@ -222,7 +222,7 @@ def run_detect(args: argparse.Namespace) -> int:
 
 def _report_detections(results, output: str | None) -> int:
     """Writes results (to ``output`` or stdout) as they come; the exit status says whether any failed."""
-    from .inference.results import ResultWriter
+    from .inference.writers import ResultWriter
 
     failed = total = 0
     writer = ResultWriter(output) if output else None

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .inference.writers import write_video
+from .media import write_video
 from .models.backbones import TINY_BACKBONE
 from .hub.checkpoints import save_model
 from .cli import main as cli_main

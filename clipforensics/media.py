@@ -244,3 +244,17 @@ def read_media(path: str | Path, sampler: Sampler = Sampler(), max_pixels: int =
         return read_video(path, sampler)
     image = np.asarray(load_image(path, max_pixels))
     return Media(str(path), "image", [Frame(0, None, image)])
+
+
+def write_video(frames: list[np.ndarray], path: Path, fps: int) -> None:
+    """RGB frames to an H.264 MP4 (sides cropped to even sizes, as yuv420p needs)."""
+    import av
+
+    height, width = (side - side % 2 for side in frames[0].shape[:2])
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for frame in frames:
+            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="rgb24")
+            container.mux(stream.encode(picture))
+        container.mux(stream.encode())

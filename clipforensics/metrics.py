@@ -13,7 +13,8 @@ from pathlib import Path, PurePath
 
 import numpy as np
 
-from .inference.results import aggregate
+AGGREGATES = ("mean", "median", "max")
+PIXEL_METRICS = ("iou", "f1", "best_f1", "pixel_ap")
 
 
 def _binary(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -123,6 +124,13 @@ def video_of(path: str | Path) -> str:
     return str(parent)
 
 
+def aggregate(scores: list[float], how: str = "mean") -> float:
+    """A video's p_fake from its frames' (mean as in the papers; median or max optional)."""
+    if how not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {AGGREGATES}, not {how!r}")
+    return float(getattr(np, how)(scores))
+
+
 def aggregate_videos(
     paths: Sequence[str | Path], labels: np.ndarray, scores: np.ndarray, how: str = "mean"
 ) -> tuple[list[str], np.ndarray, np.ndarray]:
@@ -197,6 +205,19 @@ def pixel_ap(prob_map: np.ndarray, true_mask: np.ndarray) -> float:
     if not true_mask.any():
         return float("nan")
     return _average_precision(true_mask.reshape(-1), scores.reshape(-1))
+
+
+def pixel_scores(probabilities: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    """IoU and F1 at 0.5, best F1 and pixel AP of one probability map against a boolean mask."""
+    called = probabilities > 0.5
+    return {"iou": iou(called, truth), "f1": f1(probabilities, truth), "best_f1": best_f1(probabilities, truth),
+            "pixel_ap": pixel_ap(probabilities, truth)}
+
+
+def map_score(probabilities):
+    """Per image, the score of a probability map (DeCLIP's image score, a localizer's p_fake): the mean
+    over its pixels. ``probabilities``: [B, ...] (numpy or torch); returns [B]."""
+    return probabilities.reshape(len(probabilities), -1).mean(1)
 
 
 def _masks(pred_mask: np.ndarray, true_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

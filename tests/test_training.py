@@ -140,7 +140,7 @@ def test_only_the_parameters_of_the_tuning_mode_change(real_faces, tmp_path, mod
 
 
 def _mean_iou(model, dataset: FrameDataset) -> float:
-    from clipforensics.evaluation.localization import pixel_scores
+    from clipforensics.metrics import pixel_scores
 
     items = [dataset[i] for i in range(len(dataset))]
     with torch.no_grad():

@@ -23,7 +23,7 @@ from ..errors import ClipForensicsError
 from ..faces.align import align_face, warp_mask
 from ..faces.detection import Face, choose_faces
 from ..media import MEDIA_SUFFIXES, VIDEO_SUFFIXES, Media, Sampler, expand_sources, read_media
-from ..inference.prepare import FaceOptions
+from ..faces.options import FaceOptions
 
 MANIFEST_FIELDS = ("path", "label", "dataset", "source", "video", "mask")
 DONE_FILE = ".done.json"

@@ -28,12 +28,11 @@ from PIL import Image
 from ..data.dataset import read_mask
 from ..data.manifest import Sample
 from .detection import Perturbation, Prediction, in_chunks, metric_table, read_frame
-from ..metrics import best_f1, f1, iou, pixel_ap
+from ..metrics import PIXEL_METRICS, pixel_scores
 from .reports import write_localization_reports
 from ..transforms import Preprocessing, preprocess, resize_mask
 
 MAP_SIZE = 256
-PIXEL_METRICS = ("iou", "f1", "best_f1", "pixel_ap")
 MAP_PREDICTION_FIELDS = ("path", "dataset", "source", "label", "score", *PIXEL_METRICS, "error")
 
 
@@ -97,13 +96,6 @@ class LocalizationEvaluation:
                   "masked": sum(p.masked for p in self.predictions)}
         return {"name": name, "task": "localization", "model": self.model, "perturbation": self.perturbation,
                 "counts": counts, "table": [_json_ready(row) for row in self.rows]}
-
-
-def pixel_scores(probabilities: np.ndarray, truth: np.ndarray) -> dict[str, float]:
-    """IoU and F1 at 0.5, best F1 and pixel AP of one probability map against a boolean mask."""
-    called = probabilities > 0.5
-    return {"iou": iou(called, truth), "f1": f1(probabilities, truth), "best_f1": best_f1(probabilities, truth),
-            "pixel_ap": pixel_ap(probabilities, truth)}
 
 
 def evaluate_localization(model: MapModel, samples: Sequence[Sample], perturb: Perturbation | None = None,

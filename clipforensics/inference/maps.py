@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .writers import write_video
+from ..media import write_video
 from .prepare import Prepared
 from .results import Result
 from ..transforms import Preprocessing, map_to_image

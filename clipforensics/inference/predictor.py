@@ -22,8 +22,10 @@ from ..media import MEDIA_SUFFIXES, Sampler, expand_sources
 from ..models.detector import ClipDetector, DetectorConfig
 from ..models.joint import JointModel
 from ..models.localizer import ClipLocalizer, LocalizerConfig
-from .prepare import FaceOptions, Prepared, prepare
-from .results import FaceResult, FrameResult, Result, aggregate
+from ..faces.options import FaceOptions
+from .prepare import Prepared, prepare
+from ..metrics import aggregate
+from .results import FaceResult, FrameResult, Result
 from .runtime import autocast, resolve_device, resolve_precision
 from ..transforms import Preprocessing, normalize
 

@@ -13,42 +13,11 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ClipForensicsError, MediaError
-from ..faces.align import RECIPES, align_face
-from ..faces.detection import BACKENDS, Face, FaceDetector, choose_faces, create_face_detector
+from ..faces.align import align_face
+from ..faces.detection import Face, FaceDetector, choose_faces
+from ..faces.options import FaceOptions
 from ..media import Frame, Media, Sampler, read_media, to_rgb
 from ..transforms import Preprocessing, resize_and_crop
-
-FACE_MODES = ("auto", "none")
-FACE_POLICIES = ("largest", "all", "mask")
-
-
-@dataclass(frozen=True)
-class FaceOptions:
-    """How faces are found and cut out. ``mode="none"``: every frame already is an aligned face crop."""
-
-    mode: str = "auto"
-    backend: str = "dlib-hog"
-    model_path: str | None = None
-    """The ONNX file for the retinaface backend."""
-    policy: str = "largest"
-    recipe: str = "deepfakebench"
-    crop_size: int | None = 256
-    """Side of the aligned crop; None keeps the face's native size (GenD recipe)."""
-    scale: float = 1.3
-    max_side: int | None = 640
-    """Frames are searched for faces at most this large (dlib backends); None searches full size."""
-
-    def __post_init__(self) -> None:
-        for name, value, valid in (("faces", self.mode, FACE_MODES), ("face detector", self.backend, BACKENDS),
-                                   ("face policy", self.policy, FACE_POLICIES), ("alignment", self.recipe, RECIPES)):
-            if value not in valid:
-                raise ValueError(f"{name} must be one of {valid}, not {value!r}")
-
-    def create_detector(self) -> FaceDetector | None:
-        if self.mode != "auto":
-            return None
-        return create_face_detector(self.backend, self.model_path, self.max_side)
-
 
 @dataclass
 class PreparedFace:

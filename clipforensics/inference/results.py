@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 
@@ -14,7 +12,6 @@ SUMMARY_FIELDS = (
     "path", "p_fake", "label", "kind", "faces", "frames", "frames_with_faces", "frames_without_faces",
     "error", "note",
 )
-AGGREGATES = ("mean", "median", "max")
 
 
 @dataclass
@@ -101,42 +98,3 @@ class Result:
 def _frame_dict(frame: FrameResult) -> dict:
     return {"index": frame.index, "timestamp": frame.timestamp, "p_fake": frame.p_fake,
             "faces": [asdict(face) for face in frame.faces]}
-
-
-def aggregate(scores: list[float], how: str = "mean") -> float:
-    """A video's p_fake from its frames' (mean as in the papers; median or max optional)."""
-    if how not in AGGREGATES:
-        raise ValueError(f"aggregate must be one of {AGGREGATES}, not {how!r}")
-    return float(getattr(np, how)(scores))
-
-
-class ResultWriter:
-    """Writes rows as they come (``.jsonl`` with detail, ``.csv`` with the summary), flushed, so a
-    stopped run keeps its rows."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        suffix = self.path.suffix.lower()
-        if suffix not in (".jsonl", ".csv"):
-            raise ValueError(f"output must end in .jsonl or .csv, not {self.path.name!r}")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] = self.path.open("w", newline="")
-        self._csv = csv.DictWriter(self._file, fieldnames=SUMMARY_FIELDS) if suffix == ".csv" else None
-        if self._csv:
-            self._csv.writeheader()
-
-    def write(self, result: Result) -> None:
-        if self._csv:
-            self._csv.writerow(result.summary())
-        else:
-            self._file.write(result.to_json() + "\n")
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> ResultWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -1,15 +1,18 @@
-"""Files written beside the verdicts: aligned crops, and inputs drawn with boxes and scores."""
+"""What inference writes: result rows (JSONL / CSV), aligned crops, inputs drawn with boxes and scores."""
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
+from typing import IO
 
 import cv2
 import numpy as np
 from PIL import Image
 
+from ..media import write_video
 from .prepare import Prepared
-from .results import Result
+from .results import SUMMARY_FIELDS, Result
 
 FAKE_COLOUR = (230, 40, 40)
 REAL_COLOUR = (40, 200, 60)
@@ -53,15 +56,33 @@ def _draw(image: np.ndarray, faces, threshold: float) -> np.ndarray:
     return canvas
 
 
-def write_video(frames: list[np.ndarray], path: Path, fps: int) -> None:
-    """RGB frames to an H.264 MP4 (sides cropped to even sizes, as yuv420p needs)."""
-    import av
+class ResultWriter:
+    """Writes rows as they come (``.jsonl`` with detail, ``.csv`` with the summary), flushed, so a
+    stopped run keeps its rows."""
 
-    height, width = (side - side % 2 for side in frames[0].shape[:2])
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for frame in frames:
-            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="rgb24")
-            container.mux(stream.encode(picture))
-        container.mux(stream.encode())
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        if suffix not in (".jsonl", ".csv"):
+            raise ValueError(f"output must end in .jsonl or .csv, not {self.path.name!r}")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] = self.path.open("w", newline="")
+        self._csv = csv.DictWriter(self._file, fieldnames=SUMMARY_FIELDS) if suffix == ".csv" else None
+        if self._csv:
+            self._csv.writeheader()
+
+    def write(self, result: Result) -> None:
+        if self._csv:
+            self._csv.writerow(result.summary())
+        else:
+            self._file.write(result.to_json() + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> ResultWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -30,7 +30,8 @@ from ..models.backbones import BackboneConfig, known_backbone
 from ..hub.checkpoints import save_model
 from ..data.dataset import FrameDataset, PairedBatchSampler
 from ..data.manifest import FAKE, Sample, frames_per_video, limit_files, load_manifest, split_readable
-from ..evaluation.localization import MAP_SIZE, PIXEL_METRICS, pixel_scores
+from ..evaluation.localization import MAP_SIZE
+from ..metrics import PIXEL_METRICS, pixel_scores
 from ..models.detector import ClipDetector, create_detector
 from ..models.joint import JointModel, create_joint
 from ..models.localizer import ClipLocalizer, create_localizer
