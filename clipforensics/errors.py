@@ -5,6 +5,11 @@ class ClipForensicsError(Exception):
     """Base class: the message says what went wrong and what to do."""
 
 
+class UsageError(ClipForensicsError, ValueError):
+    """A request that cannot be carried out as given (an option, a config field, a path of the wrong
+    kind): the command line answers it with exit status 2. Also a ``ValueError`` for API callers."""
+
+
 class CheckpointError(ClipForensicsError):
     """A checkpoint cannot be read or does not fit the model."""
 

@@ -25,6 +25,7 @@ from ..models.localizer import ClipLocalizer, LocalizerConfig
 from ..faces.options import FaceOptions
 from .prepare import Prepared, prepare
 from ..metrics import aggregate
+from ..progress import progress_bar
 from .results import FaceResult, FrameResult, Result
 from .runtime import autocast, resolve_device, resolve_precision
 from ..transforms import Preprocessing, normalize
@@ -156,7 +157,7 @@ class Detector:
                 write_crops(prepared, Path(save_crops), stems[number])
             return prepared
 
-        with _progress_bar(len(inputs), progress) as bar:
+        with progress_bar(len(inputs), progress, "detect") as bar:
             number = 0
             for group in _prepared_groups(len(inputs), work, self.batch_size, workers or min(4, os.cpu_count() or 1)):
                 for prepared, result in zip(group, self._score(group, aggregate_by, maps)):
@@ -279,10 +280,3 @@ def _prepared_in_order(count: int, work: Callable[[int], Prepared], workers: int
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
-
-
-def _progress_bar(total: int, enabled: bool | None):
-    from tqdm import tqdm
-
-    show = total > 8 if enabled is None else enabled
-    return tqdm(total=total, disable=not show, unit="input", desc="detect", leave=False)
