@@ -61,10 +61,11 @@ T = TypeVar("T")
 def save_random_detector(folder: Path, seed: int) -> Path:
     """A seeded random-weight ViT-B/16 detector written in the project's own checkpoint format."""
     from clipforensics.hub.checkpoints import save_model
-    from clipforensics.models.detector import create_detector
+    from clipforensics.models.factory import create_model
+    from clipforensics.models.model import ModelConfig
 
     torch.manual_seed(seed)
-    return save_model(create_detector(BACKBONE).eval(), folder)
+    return save_model(create_model(ModelConfig(BACKBONE)).eval(), folder)
 
 
 def copy_faces(folder: Path, count: int) -> Path:

@@ -27,7 +27,8 @@ from pathlib import Path
 import torch
 
 from clipforensics.models.backbones import BackboneConfig
-from clipforensics.models.localizer import create_localizer
+from clipforensics.models.factory import create_model
+from clipforensics.models.model import ModelConfig
 
 DECLIP_L14 = BackboneConfig("ViT-L/14 geometry", width=1024, layers=24, mlp_width=4096, patch_size=14,
                             image_size=224)
@@ -66,7 +67,7 @@ def all_blocks(model, pixels: torch.Tensor) -> torch.Tensor:
 
 
 def truncated(model, pixels: torch.Tensor) -> torch.Tensor:
-    return model(pixels).logits
+    return model(pixels).maps
 
 
 def timed(run, model, batches: list[torch.Tensor], repeats: int) -> tuple[float, torch.Tensor]:
@@ -90,7 +91,7 @@ def main() -> int:
     args = parser.parse_args()
 
     torch.manual_seed(0)
-    model = create_localizer(DECLIP_L14, LAYER, DECODER).eval()
+    model = create_model(ModelConfig(DECLIP_L14, head=None, decoder=DECODER, layer=LAYER)).eval()
     pixels = torch.randn(args.images, 3, 224, 224)
     batches = list(pixels.split(args.batch_size))
     blocks, decoder = block_flops(DECLIP_L14), decoder_flops(model, pixels)

@@ -126,13 +126,15 @@ def cpu_seconds() -> tuple[float, float]:
 
 def run_mode(mode: str, steps: int, batch_size: int, seed: int) -> dict:
     """Builds the detector tuned as ``mode`` and its optimizer, takes one warm-up step, then times ``steps``."""
-    from clipforensics.models.detector import create_detector
-    from clipforensics.training.fit import LossConfig, TrainConfig, TrainingModule
+    from clipforensics.models.factory import create_model
+    from clipforensics.models.model import ModelConfig
+    from clipforensics.training.config import LossConfig, TrainConfig
+    from clipforensics.training.module import TrainingModule
     from clipforensics.models.tuning import apply_tuning
 
     config = TrainConfig(loss=LossConfig(uniformity=0.5, alignment=0.1))
     torch.manual_seed(seed)
-    model = create_detector(BACKBONE)
+    model = create_model(ModelConfig(BACKBONE))
     counts = apply_tuning(model, mode)
     module = TrainingModule(model.train(), config, val_samples=[])
     optimizer = adamw(model, config.optim.lr, config.optim.weight_decay, tuple(config.optim.betas))

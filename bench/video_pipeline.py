@@ -58,12 +58,13 @@ from PIL import Image
 from skimage import data
 
 import clipforensics
-from clipforensics.inference.predictor import Detector
+from clipforensics.inference.predictor import Predictor
 from clipforensics.hub.checkpoints import save_model
 from clipforensics.faces.align import align_face
 from clipforensics.faces.detection import Face, FaceDetector, choose_faces, create_face_detector
 from clipforensics.media import Frame, Sampler, read_video
-from clipforensics.models.detector import create_detector
+from clipforensics.models.factory import create_model
+from clipforensics.models.model import ModelConfig
 from clipforensics.transforms import normalize, resize_and_crop
 
 BACKBONE = "openai/clip-vit-base-patch16"
@@ -147,7 +148,7 @@ def video_facts(path: Path) -> dict:
 def save_random_detector(folder: Path, seed: int) -> Path:
     """A seeded random-weight ViT-B/16 detector in the project's own checkpoint format."""
     torch.manual_seed(seed)
-    return save_model(create_detector(BACKBONE).eval(), folder)
+    return save_model(create_model(ModelConfig(BACKBONE)).eval(), folder)
 
 
 # --- the stages -----------------------------------------------------------------------------------
@@ -170,7 +171,7 @@ def detect_faces(detector: FaceDetector, frames: list[Frame]) -> list[Face | Non
     return [faces[0] if faces else None for faces in chosen]
 
 
-def align_and_preprocess(frames: list[Frame], faces: list[Face | None], detector: Detector) -> np.ndarray:
+def align_and_preprocess(frames: list[Frame], faces: list[Face | None], detector: Predictor) -> np.ndarray:
     """uint8 [N, 224, 224, 3]: each found face aligned to 256 px, then CLIP's resize and centre crop."""
     return np.stack([
         resize_and_crop(Image.fromarray(align_face(frame.image, face.landmarks, RECIPE, CROP_SIZE).crop),
@@ -179,13 +180,13 @@ def align_and_preprocess(frames: list[Frame], faces: list[Face | None], detector
     ])
 
 
-def score(detector: Detector, pixels: np.ndarray) -> list[float]:
+def score(detector: Predictor, pixels: np.ndarray) -> list[float]:
     """p_fake of every crop in one forward pass, as ``Detector._p_fake`` computes it."""
     logits = detector.predict_tensor(normalize(pixels, detector.config.preprocessing))
     return logits.softmax(dim=1)[:, detector.config.fake_index].tolist()
 
 
-def predict_video(detector: Detector, path: Path, count: int) -> clipforensics.Result:
+def predict_video(detector: Predictor, path: Path, count: int) -> clipforensics.Result:
     [result] = detector.predict([path], frames=count)
     if not result.ok:
         raise SystemExit(f"end to end failed: {result.error}")

@@ -14,8 +14,8 @@ from .media import write_video
 from .models.backbones import TINY_BACKBONE
 from .hub.checkpoints import save_model
 from .cli import main as cli_main
-from .models.detector import create_detector
-from .models.localizer import create_localizer
+from .models.factory import create_model
+from .models.model import ModelConfig
 from .hub.zoo import ZOO
 
 
@@ -47,7 +47,7 @@ def _walk(picture: np.ndarray, frames: int) -> list[np.ndarray]:
 
 def run(workdir: Path) -> int:
     torch.manual_seed(0)
-    model_dir = save_model(create_detector(TINY_BACKBONE), workdir / "tiny-detector",
+    model_dir = save_model(create_model(ModelConfig(TINY_BACKBONE)), workdir / "tiny-detector",
                            provenance={"note": "random weights, demo only"})
     inputs = write_inputs(workdir / "inputs")
     print(f"A tiny detector with RANDOM weights was saved in {model_dir}: its p_fake values mean nothing.")
@@ -72,7 +72,7 @@ def run(workdir: Path) -> int:
 def _localize(workdir: Path, inputs: list[Path]) -> int:
     """A tiny DeCLIP-style localizer (random weights) maps the astronaut's face, warped back onto the photo."""
     torch.manual_seed(0)
-    model_dir = save_model(create_localizer(TINY_BACKBONE, layer=1, decoder="conv-4"), workdir / "tiny-localizer",
+    model_dir = save_model(create_model(ModelConfig(TINY_BACKBONE, head=None, decoder="conv-4", layer=1)), workdir / "tiny-localizer",
                            provenance={"note": "random weights, demo only"})
     command = ["localize", str(inputs[0]), "--faces", "auto", "--model", str(model_dir), "--output-dir",
                str(workdir / "maps")]

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from clipforensics.models.backbones import TINY_BACKBONE
-from clipforensics.models.detector import ClipDetector, create_detector
+from clipforensics.models.factory import create_model
+from clipforensics.models.model import ForensicsModel, ModelConfig
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
@@ -42,9 +43,9 @@ def expected(reference: Path, name: str) -> dict:
 
 
 @pytest.fixture
-def tiny_detector() -> ClipDetector:
+def tiny_detector() -> ForensicsModel:
     torch.manual_seed(0)
-    return create_detector(TINY_BACKBONE).eval()
+    return create_model(ModelConfig(TINY_BACKBONE)).eval()
 
 
 @pytest.fixture(scope="session")

@@ -6,17 +6,17 @@ import numpy as np
 import pytest
 
 import clipforensics
-from clipforensics import Detector, Result
+from clipforensics import Predictor, Result
 from clipforensics.errors import DownloadError
 from clipforensics.hub.zoo import ZOO
 
 
 def test_threshold_decides_the_label(tiny_detector):
     image = np.full((224, 224, 3), 128, dtype=np.uint8)
-    [scored] = Detector(tiny_detector, precision="fp32").predict([image], faces="none")
+    [scored] = Predictor(tiny_detector, precision="fp32").predict([image], faces="none")
 
-    below = Detector(tiny_detector, precision="fp32", threshold=scored.p_fake + 1e-6).predict([image], faces="none")[0]
-    at = Detector(tiny_detector, precision="fp32", threshold=scored.p_fake).predict([image], faces="none")[0]
+    below = Predictor(tiny_detector, precision="fp32", threshold=scored.p_fake + 1e-6).predict([image], faces="none")[0]
+    at = Predictor(tiny_detector, precision="fp32", threshold=scored.p_fake).predict([image], faces="none")[0]
 
     assert (below.label, at.label) == ("real", "fake")
 
@@ -24,9 +24,9 @@ def test_threshold_decides_the_label(tiny_detector):
 def test_results_keep_input_order_across_batches(tiny_detector):
     rng = np.random.default_rng(1)
     images = [rng.integers(0, 256, (64, 80, 3), dtype=np.uint8) for _ in range(7)]
-    one_batch = Detector(tiny_detector, precision="fp32", batch_size=7).predict(images, faces="none")
+    one_batch = Predictor(tiny_detector, precision="fp32", batch_size=7).predict(images, faces="none")
 
-    many_batches = Detector(tiny_detector, precision="fp32", batch_size=2).predict(images, faces="none")
+    many_batches = Predictor(tiny_detector, precision="fp32", batch_size=2).predict(images, faces="none")
 
     np.testing.assert_allclose([r.p_fake for r in many_batches], [r.p_fake for r in one_batch], atol=1e-6)
 

@@ -6,7 +6,8 @@ from transformers import CLIPConfig, CLIPModel
 
 from clipforensics.models.backbones import KNOWN_BACKBONES, BackboneConfig, infer_backbone_config, known_backbone
 from clipforensics.errors import CheckpointError
-from clipforensics.models.detector import ClipDetector, DetectorConfig, create_detector
+from clipforensics.models.factory import create_model
+from clipforensics.models.model import ForensicsModel, ModelConfig
 
 
 @pytest.mark.parametrize(
@@ -34,7 +35,7 @@ def test_an_unknown_name_lists_the_known_ones():
 @pytest.mark.parametrize("name", list(KNOWN_BACKBONES))
 def test_config_inferred_from_tensors_equals_the_known_config(name):
     with torch.device("meta"):
-        model = ClipDetector(DetectorConfig(known_backbone(name)))
+        model = ForensicsModel(ModelConfig(known_backbone(name)))
 
     inferred = infer_backbone_config(model.backbone.vision.state_dict(), name=name)
 
@@ -55,7 +56,7 @@ def test_weights_come_from_a_local_hugging_face_clip_folder(tmp_path):
     ))
     clip.save_pretrained(tmp_path)
 
-    detector = create_detector(tower, weights=tmp_path)
+    detector = create_model(ModelConfig(tower), clip_weights=tmp_path)
 
     expected = clip.vision_model.state_dict()
     actual = detector.backbone.vision.state_dict()
@@ -66,4 +67,4 @@ def test_weights_come_from_a_local_hugging_face_clip_folder(tmp_path):
 
 def test_a_folder_without_clip_weights_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="neither model.safetensors nor pytorch_model.bin"):
-        create_detector(BackboneConfig("x", 64, 2, 256, 16, 64), weights=tmp_path)
+        create_model(ModelConfig(BackboneConfig("x", 64, 2, 256, 16, 64)), clip_weights=tmp_path)

@@ -40,7 +40,7 @@ def test_saved_folder_holds_a_readable_config_and_safetensors(tiny_detector, tmp
 
 
 def test_detector_save_round_trips_through_load(tiny_detector, tmp_path):
-    detector = clipforensics.Detector(tiny_detector, precision="fp32")
+    detector = clipforensics.Predictor(tiny_detector, precision="fp32")
     detector.save(tmp_path / "again")
 
     again = clipforensics.load(tmp_path / "again", precision="fp32")

@@ -6,14 +6,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clipforensics import Detector
+from clipforensics import Predictor
 from clipforensics.errors import MediaError
 from clipforensics.media import load_image
 
 
 @pytest.fixture
-def detector(tiny_detector) -> Detector:
-    return Detector(tiny_detector, precision="fp32")
+def detector(tiny_detector) -> Predictor:
+    return Predictor(tiny_detector, precision="fp32")
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ from PIL import Image
 import clipforensics
 from clipforensics.models.backbones import TINY_BACKBONE, BackboneConfig
 from clipforensics.hub.checkpoints import load_model, save_model
-from clipforensics.models.detector import create_detector
-from clipforensics.models.joint import create_joint
-from clipforensics.models.localizer import DecoderSpec, create_localizer
+from clipforensics.models.factory import create_model
+from clipforensics.models.localizer import DecoderSpec
+from clipforensics.models.model import ModelConfig
 
 from .conftest import expected
 
@@ -29,7 +29,7 @@ def test_the_declip_checkpoint_reproduces_the_authors_maps_from_their_inputs(dec
 
     probabilities = torch.sigmoid(declip.predict_tensor(inputs))[:, 0].numpy()
 
-    assert isinstance(declip, clipforensics.Localizer)
+    assert declip.config.kind == "localizer" and not declip.has_head and declip.has_decoder
     assert (declip.config.layer, declip.config.decoder) == (2, "conv-4")
     np.testing.assert_allclose(probabilities, maps[: len(inputs)], atol=1e-4)
 
@@ -48,7 +48,7 @@ def test_the_declip_checkpoint_reproduces_maps_and_image_scores_from_the_image_f
 
 def test_the_backbone_stops_at_the_tapped_block_and_gives_its_output():
     torch.manual_seed(0)
-    model = create_localizer(TINY_P14, layer=1, decoder="linear").eval()
+    model = create_model(ModelConfig(TINY_P14, head=None, decoder="linear", layer=1)).eval()
     pixels = torch.randn(2, 3, 224, 224)
     ran = []
     for number, block in enumerate(model.backbone.vision.encoder.layers):
@@ -66,17 +66,18 @@ def test_the_backbone_stops_at_the_tapped_block_and_gives_its_output():
 @pytest.mark.parametrize("decoder", ["conv-4", "conv-12", "conv-20", "linear", "attention"])
 @pytest.mark.parametrize(("backbone", "side"), [(TINY_P14, 256), (TINY_BACKBONE, 224)])
 def test_each_decoder_gives_sixteen_pixels_per_token(decoder, backbone, side):
-    model = create_localizer(backbone, layer=0, decoder=decoder).eval()
+    model = create_model(ModelConfig(backbone, head=None, decoder=decoder, layer=0)).eval()
 
     with torch.no_grad():
         output = model(torch.randn(2, 3, 224, 224))
 
-    assert output.logits.shape == (2, 1, side, side)
-    assert output.score.shape == (2,) and ((0 < output.score) & (output.score < 1)).all()
+    p_fake = model.p_fake(output)
+    assert output.maps.shape == (2, 1, side, side) and side == model.config.map_size
+    assert p_fake.shape == (2,) and ((0 < p_fake) & (p_fake < 1)).all()
 
 
 def test_conv_n_has_n_convolutions_before_the_final_one():
-    model = create_localizer(TINY_P14, layer=0, decoder="conv-12")
+    model = create_model(ModelConfig(TINY_P14, head=None, decoder="conv-12", layer=0))
     convolutions = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Conv2d)]
     assert len(convolutions) == 12 + 1
     assert [c.out_channels for c in convolutions[::3]] == [512, 256, 128, 64, 1]
@@ -89,8 +90,8 @@ def test_a_decoder_name_outside_the_known_forms_is_refused_with_them(name):
 
 
 @pytest.mark.parametrize("make", [
-    lambda: create_localizer(TINY_P14, layer=2, decoder="attention"),
-    lambda: create_joint(TINY_P14, layer=1, decoder="conv-4"),
+    lambda: create_model(ModelConfig(TINY_P14, head=None, decoder="attention", layer=2)),
+    lambda: create_model(ModelConfig(TINY_P14, decoder="conv-4", layer=1)),
 ])
 def test_a_saved_localizer_or_joint_model_loads_back_identical(make, tmp_path):
     torch.manual_seed(0)
@@ -102,29 +103,33 @@ def test_a_saved_localizer_or_joint_model_loads_back_identical(make, tmp_path):
 
     assert type(loaded) is type(model) and loaded.config == model.config and provenance["run"] == "unit"
     with torch.no_grad():
-        torch.testing.assert_close(loaded(pixels).logits, model(pixels).logits, rtol=0, atol=0)
+        again, before = loaded(pixels, maps=True), model(pixels, maps=True)
+    torch.testing.assert_close(again.maps, before.maps, rtol=0, atol=0)
+    assert (again.logits is None) == (before.logits is None) == (not model.has_head)
+    if model.has_head:
+        torch.testing.assert_close(again.logits, before.logits, rtol=0, atol=0)
 
 
 def test_the_joint_model_maps_as_the_localizer_and_scores_as_the_detector_with_the_same_weights():
     torch.manual_seed(0)
-    joint = create_joint(TINY_P14, layer=1, decoder="conv-4").eval()
-    localizer = create_localizer(TINY_P14, layer=1, decoder="conv-4").eval()
-    detector = create_detector(TINY_P14).eval()
+    joint = create_model(ModelConfig(TINY_P14, decoder="conv-4", layer=1)).eval()
+    localizer = create_model(ModelConfig(TINY_P14, head=None, decoder="conv-4", layer=1)).eval()
+    detector = create_model(ModelConfig(TINY_P14)).eval()
     localizer.backbone.load_state_dict(joint.backbone.state_dict())
     localizer.decoder.load_state_dict(joint.decoder.state_dict())
     detector.load_state_dict({k: v for k, v in joint.state_dict().items() if not k.startswith("decoder.")})
     pixels = torch.randn(2, 3, 224, 224)
 
     with torch.no_grad():
-        both = joint(pixels)
+        both = joint(pixels, maps=True)
 
-        torch.testing.assert_close(both.maps, localizer(pixels).logits, rtol=0, atol=1e-6)
+        torch.testing.assert_close(both.maps, localizer(pixels).maps, rtol=0, atol=1e-6)
         torch.testing.assert_close(both.logits, detector(pixels).logits, rtol=0, atol=1e-6)
 
 
 def test_a_detector_with_a_decoder_returns_p_fake_and_a_map_from_one_call(tmp_path, sample_faces):
     torch.manual_seed(0)
-    folder = save_model(create_joint(TINY_P14, layer=1, decoder="conv-4"), tmp_path / "joint")
+    folder = save_model(create_model(ModelConfig(TINY_P14, decoder="conv-4", layer=1)), tmp_path / "joint")
     detector = clipforensics.load(folder, device="cpu")
     face = sample_faces / "FF" / "real" / "000" / "000.png"
 
@@ -135,12 +140,12 @@ def test_a_detector_with_a_decoder_returns_p_fake_and_a_map_from_one_call(tmp_pa
     plain = detector.predict(face, faces="none", maps=False)[0]
 
     assert decoded == [True], "the decoder ran once, for the call that asked for maps"
-    assert isinstance(detector, clipforensics.Detector) and detector.localizes
+    assert detector.has_head and detector.has_decoder and detector.config.kind == "joint"
     assert result.map.shape == Image.open(face).size[::-1] and plain.map is None
     assert result.p_fake == pytest.approx(plain.p_fake, abs=1e-6)
 
 
 def test_asking_a_plain_detector_for_maps_is_refused(tiny_detector, sample_faces):
-    detector = clipforensics.Detector(tiny_detector)
+    detector = clipforensics.Predictor(tiny_detector)
     with pytest.raises(ValueError, match="no decoder"):
         detector.predict(sample_faces / "FF" / "real" / "000" / "000.png", faces="none", maps=True)

@@ -2,7 +2,8 @@
 
 import torch
 
-from clipforensics.models.backbones import BackboneConfig, ClipBackbone, load_tower_weights, openai_visual_to_tower
+from clipforensics.models.backbones import BackboneConfig, ClipBackbone, openai_visual_to_tower
+from clipforensics.models.factory import load_strict
 
 CONFIG = BackboneConfig("openai-format-tiny", 64, 2, 256, 16, 64)
 
@@ -49,7 +50,7 @@ def test_a_tower_loaded_from_openai_weights_computes_the_same_features():
     original = ClipBackbone(CONFIG).eval()
     fresh = ClipBackbone(CONFIG).eval()
 
-    load_tower_weights(fresh, openai_visual_to_tower(_openai_format(original)))
+    load_strict(fresh.vision, openai_visual_to_tower(_openai_format(original)), "the tower")
 
     pixels = torch.randn(2, 3, 64, 64)
     assert torch.equal(fresh(pixels), original(pixels))

@@ -12,8 +12,9 @@ from clipforensics.hub.checkpoints import load_model
 from clipforensics.data.dataset import FrameDataset, PairedBatchSampler
 from clipforensics.data.manifest import FAKE, REAL, load_manifest
 from clipforensics.metrics import auroc
-from clipforensics.models.detector import create_detector
-from clipforensics.training.fit import TrainConfig, fit, load_config
+from clipforensics.models.factory import create_model
+from clipforensics.models.model import ModelConfig
+from clipforensics.training import TrainConfig, fit, load_config
 from clipforensics.models.tuning import apply_tuning
 
 
@@ -27,7 +28,7 @@ def _scores(model, dataset: FrameDataset) -> tuple[np.ndarray, np.ndarray]:
 
 def test_a_few_dozen_steps_lower_the_loss_and_raise_the_auroc(real_faces, tmp_path):
     torch.manual_seed(0)
-    model = create_detector(TINY_BACKBONE)
+    model = create_model(ModelConfig(TINY_BACKBONE))
     apply_tuning(model, "full")
     probe = FrameDataset(load_manifest(real_faces), model.config.preprocessing, self_blend=True)
     labels, before = _scores(model.eval(), probe)
@@ -76,7 +77,7 @@ def _paired_dataset(root: Path) -> FrameDataset:
         for frame in range(3):
             (root / video).mkdir(parents=True, exist_ok=True)
             Image.new("RGB", (8, 8)).save(root / video / f"{frame}.png")
-    return FrameDataset(load_manifest(root), create_detector(TINY_BACKBONE).config.preprocessing)
+    return FrameDataset(load_manifest(root), ModelConfig(TINY_BACKBONE).preprocessing)
 
 
 def test_paired_batches_put_each_fake_beside_a_real_of_its_source_video(tmp_path):
@@ -122,7 +123,7 @@ def test_paired_batches_are_shared_out_across_ranks_equally_and_reshuffled_per_e
 )
 def test_only_the_parameters_of_the_tuning_mode_change(real_faces, tmp_path, mode, changes):
     torch.manual_seed(0)
-    model = create_detector(TINY_BACKBONE)
+    model = create_model(ModelConfig(TINY_BACKBONE))
     before = {key: value.clone() for key, value in model.state_dict().items()}
     apply_tuning(model, mode)
     config = load_config(None, [
@@ -144,7 +145,7 @@ def _mean_iou(model, dataset: FrameDataset) -> float:
 
     items = [dataset[i] for i in range(len(dataset))]
     with torch.no_grad():
-        maps = torch.sigmoid(model(torch.stack([item["image"] for item in items])).logits)[:, 0].numpy()
+        maps = torch.sigmoid(model(torch.stack([item["image"] for item in items])).maps)[:, 0].numpy()
     return float(np.mean([pixel_scores(m, item["mask"][0].numpy() > 0.5)["iou"] for m, item in zip(maps, items)]))
 
 
@@ -170,10 +171,9 @@ def blended_faces(real_faces, tmp_path_factory) -> Path:
 
 
 def test_a_tiny_localizer_trained_on_self_blended_fakes_ends_with_a_higher_iou(blended_faces, tmp_path):
-    from clipforensics.models.localizer import create_localizer
 
     torch.manual_seed(0)
-    model = create_localizer(TINY_BACKBONE, layer=1, decoder="linear")
+    model = create_model(ModelConfig(TINY_BACKBONE, head=None, decoder="linear", layer=1))
     apply_tuning(model, "linear-probe")
     probe = FrameDataset(load_manifest(blended_faces), model.config.preprocessing, mask_size=224)
     before = _mean_iou(model.eval(), probe)
@@ -188,7 +188,7 @@ def test_a_tiny_localizer_trained_on_self_blended_fakes_ends_with_a_higher_iou(b
 
     trained, provenance = load_model(out / "best")
     after = _mean_iou(trained.eval(), probe)
-    assert type(trained).__name__ == "ClipLocalizer" and "val_iou" in provenance
+    assert trained.config.kind == "localizer" and "val_iou" in provenance
     assert after > before + 0.1, (before, after)
     with (out / "logs" / "version_0" / "metrics.csv").open() as file:
         assert any(row.get("val/iou") for row in csv.DictReader(file))
@@ -221,4 +221,4 @@ def test_the_joint_model_trains_on_both_losses_with_masks_and_on_detection_alone
     assert any(row.get("train/ce") for row in rows) and any(row.get("train/mask") for row in rows)
     assert any(row.get("val/video_mAP") for row in rows) and any(row.get("val/iou") for row in rows)
     trained, _ = load_model(out / "best")
-    assert type(trained).__name__ == "JointModel"
+    assert trained.config.kind == "joint"

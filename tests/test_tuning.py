@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from clipforensics.models.backbones import TINY_BACKBONE, known_backbone
-from clipforensics.models.detector import ClipDetector, DetectorConfig
+from clipforensics.models.model import ForensicsModel, ModelConfig
 from clipforensics.models.tuning import LoraSettings, apply_tuning, count_parameters
 
 
-def _vit_l14_detector() -> ClipDetector:
+def _vit_l14_detector() -> ForensicsModel:
     with torch.device("meta"):
-        return ClipDetector(DetectorConfig(known_backbone("openai/clip-vit-large-patch14")))
+        return ForensicsModel(ModelConfig(known_backbone("openai/clip-vit-large-patch14")))
 
 
 HEAD_L14 = 1024 * 2 + 2
@@ -26,7 +26,7 @@ def test_layernorm_tuning_on_vit_l14_trains_102400_weights_plus_the_head():
 
 
 def test_layernorm_tuning_selects_every_layernorm_and_nothing_else():
-    model = ClipDetector(DetectorConfig(TINY_BACKBONE))
+    model = ForensicsModel(ModelConfig(TINY_BACKBONE))
 
     apply_tuning(model, "layernorm")
 
@@ -52,7 +52,7 @@ def test_full_tuning_trains_everything():
 
 
 def test_lora_trains_the_adapters_and_the_head():
-    model = ClipDetector(DetectorConfig(TINY_BACKBONE))
+    model = ForensicsModel(ModelConfig(TINY_BACKBONE))
     settings = LoraSettings(rank=4, targets=("q_proj", "v_proj"))
 
     counts = apply_tuning(model, "lora", settings)
@@ -60,12 +60,12 @@ def test_lora_trains_the_adapters_and_the_head():
     width, layers = TINY_BACKBONE.width, TINY_BACKBONE.layers
     adapters = layers * 2 * settings.rank * (width + width)
     assert counts.trainable == adapters + width * 2 + 2
-    assert counts.total == count_parameters(ClipDetector(DetectorConfig(TINY_BACKBONE))).total + adapters
+    assert counts.total == count_parameters(ForensicsModel(ModelConfig(TINY_BACKBONE))).total + adapters
 
 
 def test_an_unknown_mode_is_refused_with_the_valid_ones():
     with pytest.raises(ValueError, match="layernorm.*lora.*linear-probe.*full"):
-        apply_tuning(ClipDetector(DetectorConfig(TINY_BACKBONE)), "bitfit")
+        apply_tuning(ForensicsModel(ModelConfig(TINY_BACKBONE)), "bitfit")
 
 
 def test_counts_read_as_a_sentence():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from clipforensics import Detector
+from clipforensics import Predictor
 from clipforensics.errors import MediaError
 from clipforensics.media import Sampler, read_media, read_video
 
@@ -78,7 +78,7 @@ def test_an_image_of_20000_by_20000_pixels_is_refused(tmp_path):
 
 @pytest.fixture
 def detector(tiny_detector):
-    return Detector(tiny_detector, precision="fp32")
+    return Predictor(tiny_detector, precision="fp32")
 
 
 def test_detect_on_an_mp4_gives_one_video_row_with_per_frame_detail(detector, face_video):

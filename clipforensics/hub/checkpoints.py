@@ -4,7 +4,7 @@ Own format: a folder with ``config.json`` (the model's kind -- detector, localiz
 architecture, head or decoder, preprocessing, provenance) and ``model.safetensors``. Published
 layouts (deepfake-detection's Lightning .ckpt, GenD's Hugging Face folder, DeCLIP's .pth) are
 recognised from their contents and remapped by one filter function each; architecture always comes
-from the tensors, never from a download.
+from the tensors, never from a download. Every layout ends in ``create_model(config, state)``.
 """
 
 from __future__ import annotations
@@ -14,15 +14,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
-from ..models.backbones import infer_backbone_config, openai_visual_to_tower
 from ..errors import CheckpointError
-from ..models.detector import HEADS, ClipDetector, DetectorConfig
-from ..models.joint import JointConfig, JointModel
-from ..models.localizer import ClipLocalizer, LocalizerConfig
-from ..transforms import Preprocessing
-from ..models.tuning import merged_state_dict
+from ..models.backbones import infer_backbone_config, openai_visual_to_tower
+from ..models.detector import HEADS
+from ..models.factory import create_model
+from ..models.model import ForensicsModel, ModelConfig
+from ..models.tuning import merge_lora, merged_state_dict
+from .files import read_json, read_safetensors, torch_load
 
 FORMAT = "clipforensics"
 FORMAT_VERSION = 1
@@ -30,13 +29,12 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 
 StateDict = dict[str, torch.Tensor]
-Model = ClipDetector | ClipLocalizer | JointModel
-Config = DetectorConfig | LocalizerConfig | JointConfig
-CONFIGS: dict[str, type] = {"detector": DetectorConfig, "localizer": LocalizerConfig, "joint": JointConfig}
 
 
-def save_model(model: Model, folder: str | Path, provenance: dict | None = None) -> Path:
+def save_model(model: ForensicsModel, folder: str | Path, provenance: dict | None = None) -> Path:
     """Writes ``folder/config.json`` and ``folder/model.safetensors`` (LoRA adapters merged)."""
+    from safetensors.torch import save_file
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     config = {"format": FORMAT, "format_version": FORMAT_VERSION, **model.config.to_dict()}
@@ -47,7 +45,7 @@ def save_model(model: Model, folder: str | Path, provenance: dict | None = None)
     return folder
 
 
-def load_model(path: str | Path) -> tuple[Model, dict]:
+def load_model(path: str | Path) -> tuple[ForensicsModel, dict]:
     """Loads any known layout; returns the model (eval mode) and its provenance record."""
     path = Path(path)
     if not path.exists():
@@ -56,10 +54,9 @@ def load_model(path: str | Path) -> tuple[Model, dict]:
         if recognises(path):
             try:
                 config, state, provenance = read(path)
+                model = create_model(config, state)
             except CheckpointError as error:
                 raise CheckpointError(f"{path} ({layout} layout): {error}") from None
-            model = _untrained(config)
-            _load_strict(model, state, path)
             return model.eval(), {"layout": layout, "source": str(path), **provenance}
     raise CheckpointError(
         f"{path} is not a checkpoint this tool knows; layouts tried: {', '.join(LAYOUTS)} "
@@ -68,45 +65,9 @@ def load_model(path: str | Path) -> tuple[Model, dict]:
     )
 
 
-def _untrained(config: Config) -> Model:
-    """An untrained model of the config's kind."""
-    if isinstance(config, JointConfig):
-        return JointModel(config)
-    return ClipLocalizer(config) if isinstance(config, LocalizerConfig) else ClipDetector(config)
-
-
-def _load_strict(model: Model, state: StateDict, path: Path) -> None:
-    result = model.load_state_dict(state, strict=False)
-    problems = [f"missing: {key}" for key in result.missing_keys]
-    problems += [f"unexpected: {key}" for key in result.unexpected_keys]
-    if problems:
-        raise CheckpointError(f"{path}: tensors do not fit the model:\n  " + "\n  ".join(problems))
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise CheckpointError(f"cannot read {path}: {error}") from None
-
-
-def _torch_load(path: Path) -> object:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # torch raises many types for a damaged or foreign file
-        raise CheckpointError(f"torch.load(weights_only=True) failed: {error}") from None
-
-
 def _tower(state: StateDict) -> StateDict:
     """The backbone's tensors, keyed relative to the tower."""
     return {k[len("backbone.vision.") :]: v for k, v in state.items() if k.startswith("backbone.vision.")}
-
-
-def _read_safetensors(path: Path) -> StateDict:
-    try:
-        return load_file(str(path))
-    except Exception as error:  # safetensors raises its own opaque error types
-        raise CheckpointError(f"cannot read {path}: {error}") from None
 
 
 # --- own format ---------------------------------------------------------------------------------
@@ -116,14 +77,15 @@ def _is_own(path: Path) -> bool:
     return path.is_dir() and _json_field(path / CONFIG_FILE, "format") == FORMAT
 
 
-def _read_own(path: Path) -> tuple[Config, StateDict, dict]:
-    data = _read_json(path / CONFIG_FILE)
+def _read_own(path: Path) -> tuple[ModelConfig, StateDict, dict]:
+    data = read_json(path / CONFIG_FILE)
     if data.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError("written by a newer clipforensics; upgrade to read it")
-    kind = data.get("kind", "detector")
-    if kind not in CONFIGS:
-        raise CheckpointError(f"unknown model kind {kind!r} (known: {', '.join(CONFIGS)})")
-    return CONFIGS[kind].from_dict(data), _read_safetensors(path / WEIGHTS_FILE), data.get("provenance", {})
+    try:
+        config = ModelConfig.from_dict(data)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"config.json does not describe a model: {error}") from None
+    return config, read_safetensors(path / WEIGHTS_FILE), data.get("provenance", {})
 
 
 def _json_field(path: Path, key: str) -> object:
@@ -140,8 +102,8 @@ def _is_lightning(path: Path) -> bool:
     return path.is_file() and path.suffix == ".ckpt"
 
 
-def _read_lightning(path: Path) -> tuple[DetectorConfig, StateDict, dict]:
-    checkpoint = _torch_load(path)
+def _read_lightning(path: Path) -> tuple[ModelConfig, StateDict, dict]:
+    checkpoint = torch_load(path)
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise CheckpointError("no 'state_dict' entry: not a Lightning checkpoint")
     hparams = checkpoint.get("hyper_parameters") or {}
@@ -171,22 +133,14 @@ def lightning_filter(state: StateDict, peft: dict) -> StateDict:
 
 
 def _unwrap_peft(tower: StateDict, lora: dict) -> StateDict:
-    plain = {k: v for k, v in tower.items() if ".base_layer." not in k and ".ln_tuning_layers." not in k
-             and ".lora_" not in k}
-    for key, tensor in tower.items():
-        if ".ln_tuning_layers.default." in key:
-            plain[key.replace(".ln_tuning_layers.default.", ".")] = tensor
-        elif ".base_layer." in key:
-            plain.setdefault(key.replace(".base_layer.", "."), tensor)
-    for key in [k for k in tower if k.endswith(".lora_A.default.weight")]:
-        if lora.get("use_dora"):
-            raise CheckpointError("DoRA adapters are not supported; merge them before importing")
-        module = key[: -len(".lora_A.default.weight")]
-        rank = tower[key].shape[0]
-        scale = lora.get("alpha", rank) / (rank**0.5 if lora.get("use_rslora") else rank)
-        delta = tower[f"{module}.lora_B.default.weight"] @ tower[key]
-        plain[f"{module}.weight"] = plain[f"{module}.weight"] + scale * delta
-    return plain
+    """The tuned LayerNorm copies (``ln_tuning_layers``) replace the frozen ones they wrap; LoRA is merged."""
+    if lora.get("use_dora"):
+        raise CheckpointError("DoRA adapters are not supported; merge them before importing")
+    tuned = {key.replace(".ln_tuning_layers.default.", ".base_layer."): tensor for key, tensor in tower.items()
+             if ".ln_tuning_layers.default." in key}
+    wrapped = {key: tuned.get(key, tensor) for key, tensor in tower.items() if ".ln_tuning_layers." not in key}
+    alpha, rslora = lora.get("alpha"), lora.get("use_rslora")
+    return merge_lora(wrapped, lambda _, rank: (alpha or rank) / (rank**0.5 if rslora else rank))
 
 
 # --- GenD Hugging Face folder ---------------------------------------------------------------------
@@ -196,9 +150,9 @@ def _is_gend(path: Path) -> bool:
     return path.is_dir() and _json_field(path / CONFIG_FILE, "model_type") == "GenD"
 
 
-def _read_gend(path: Path) -> tuple[DetectorConfig, StateDict, dict]:
-    meta = _read_json(path / CONFIG_FILE)
-    state = gend_filter(_read_safetensors(path / WEIGHTS_FILE))
+def _read_gend(path: Path) -> tuple[ModelConfig, StateDict, dict]:
+    meta = read_json(path / CONFIG_FILE)
+    state = gend_filter(read_safetensors(path / WEIGHTS_FILE))
     config = _detector_config(state, meta.get("head", "linear"), meta.get("backbone", "unknown"))
     return config, state, {"backbone": meta.get("backbone")}
 
@@ -218,14 +172,14 @@ def gend_filter(state: StateDict) -> StateDict:
     return out
 
 
-def _detector_config(state: StateDict, head: str, backbone_name: str) -> DetectorConfig:
+def _detector_config(state: StateDict, head: str, backbone_name: str) -> ModelConfig:
     if head not in HEADS:
         raise CheckpointError(f"head {head!r} is not supported (supported: {', '.join(HEADS)})")
     backbone = infer_backbone_config(_tower(state), name=backbone_name)
     classes = state["head.weight"].shape[0] if "head.weight" in state else 2
     if classes != 2:
         raise CheckpointError(f"the head has {classes} outputs; only real/fake (2) heads are supported")
-    return DetectorConfig(backbone=backbone, head=head, preprocessing=Preprocessing(size=backbone.image_size))
+    return ModelConfig(backbone, head)
 
 
 # --- DeCLIP .pth -----------------------------------------------------------------------------------
@@ -235,15 +189,15 @@ def _is_declip(path: Path) -> bool:
     return path.is_file() and path.suffix == ".pth"
 
 
-def _read_declip(path: Path) -> tuple[LocalizerConfig, StateDict, dict]:
-    checkpoint = _torch_load(path)
+def _read_declip(path: Path) -> tuple[ModelConfig, StateDict, dict]:
+    checkpoint = torch_load(path)
     if not isinstance(checkpoint, dict) or not {"model", "feature_layer", "decoder_type"} <= checkpoint.keys():
         raise CheckpointError("expected DeCLIP's {'model', 'feature_layer', 'decoder_type', ...}")
     layer = _declip_layer(str(checkpoint["feature_layer"]))
     state = declip_filter(checkpoint["model"])
     try:
-        config = LocalizerConfig(infer_backbone_config(_tower(state), name="declip-clip"), layer,
-                                 str(checkpoint["decoder_type"]))
+        config = ModelConfig(infer_backbone_config(_tower(state), name="declip-clip"), head=None,
+                             decoder=str(checkpoint["decoder_type"]), layer=layer)
     except ValueError as error:
         raise CheckpointError(str(error)) from None
     return config, state, {"feature_layer": checkpoint["feature_layer"], "decoder_type": checkpoint["decoder_type"],
@@ -264,7 +218,7 @@ def declip_filter(state: StateDict) -> StateDict:
     return out
 
 
-Reader = Callable[[Path], tuple[Config, StateDict, dict]]
+Reader = Callable[[Path], tuple[ModelConfig, StateDict, dict]]
 LAYOUTS: dict[str, tuple[Callable[[Path], bool], Reader]] = {
     "clipforensics": (_is_own, _read_own),
     "deepfake-detection-lightning": (_is_lightning, _read_lightning),

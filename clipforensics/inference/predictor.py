@@ -1,4 +1,8 @@
-"""The public Python API: ``load(name_or_path)`` and the ``Detector`` or ``Localizer`` it returns."""
+"""The public Python API: ``load(name_or_path)`` and the ``Predictor`` it returns, for any model.
+
+A predictor asks its model what it can do: p_fake comes from the head when there is one, else from the
+map (its mean, as DeCLIP scores images); maps come whenever the model has a decoder.
+"""
 
 from __future__ import annotations
 
@@ -13,22 +17,21 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..hub import zoo
-from .writers import annotate as draw
-from .writers import save_crops as write_crops
-from ..hub.checkpoints import load_model, save_model
-from .maps import frame_maps, write_map_files
-from ..media import MEDIA_SUFFIXES, Sampler, expand_sources
-from ..models.detector import ClipDetector, DetectorConfig
-from ..models.joint import JointModel
-from ..models.localizer import ClipLocalizer, LocalizerConfig
 from ..faces.options import FaceOptions
-from .prepare import Prepared, prepare
+from ..hub import zoo
+from ..hub.checkpoints import load_model, save_model
+from ..media import MEDIA_SUFFIXES, Sampler, expand_sources
 from ..metrics import aggregate
+from ..models.model import ForensicsModel, ModelConfig
 from ..progress import progress_bar
+from ..transforms import Preprocessing, normalize
+from .maps import frame_maps
+from .prepare import Prepared, prepare
 from .results import FaceResult, FrameResult, Result
 from .runtime import autocast, resolve_device, resolve_precision
-from ..transforms import Preprocessing, normalize
+from .writers import annotate as draw
+from .writers import save_crops as write_crops
+from .writers import write_map_files
 
 Source = str | Path | Image.Image | np.ndarray
 
@@ -39,24 +42,21 @@ def load(
     precision: str = "auto",
     batch_size: int = 32,
     threshold: float = 0.5,
-) -> Detector:
+) -> Predictor:
     """A model from a zoo name (``clipforensics zoo``) or any checkpoint path the tool can read: a
-    ``Localizer`` for DeCLIP-style models, else a ``Detector`` (which also localizes when the model
-    carries a decoder)."""
+    detector, a DeCLIP-style localizer or a joint model, behind one ``Predictor``."""
     path = zoo.resolve(str(name_or_path)) if str(name_or_path) in zoo.ZOO else Path(name_or_path)
     model, provenance = load_model(path)
-    kind = Localizer if isinstance(model, ClipLocalizer) else Detector
-    return kind(model, device, precision, batch_size, threshold, provenance)
+    return Predictor(model, device, precision, batch_size, threshold, provenance)
 
 
-class Detector:
-    """Scores images and videos: ``predict(sources)`` gives one ``Result`` per input, in order."""
-
-    default_faces = "auto"
+class Predictor:
+    """Scores images and videos: ``predict(sources)`` gives one ``Result`` per input, in order, with
+    p_fake, per-frame and per-face detail and, from a model with a decoder, manipulation maps."""
 
     def __init__(
         self,
-        model: ClipDetector | ClipLocalizer,
+        model: ForensicsModel,
         device: str | None = None,
         precision: str = "auto",
         batch_size: int = 32,
@@ -71,7 +71,7 @@ class Detector:
         self.provenance = provenance or {}
 
     @property
-    def config(self) -> DetectorConfig | LocalizerConfig:
+    def config(self) -> ModelConfig:
         return self.model.config
 
     @property
@@ -79,28 +79,31 @@ class Detector:
         return self.model.config.preprocessing
 
     @property
-    def localizes(self) -> bool:
-        """Whether ``predict`` can give maps (a localizer, or a detector with a decoder)."""
-        return isinstance(self.model, (ClipLocalizer, JointModel))
+    def has_head(self) -> bool:
+        return self.model.has_head
+
+    @property
+    def has_decoder(self) -> bool:
+        """Whether ``predict`` can give maps (a localizer, or a detector trained with a decoder)."""
+        return self.model.has_decoder
 
     def save(self, folder: str | Path) -> Path:
         return save_model(self.model, folder, provenance=self.provenance)
 
     @torch.inference_mode()
     def predict_tensor(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Logits (float32, on CPU) for a preprocessed batch [B, 3, H, W]: [B, classes] for a detector,
-        the map [B, 1, h, w] for a localizer."""
+        """Logits (float32, on CPU) for a preprocessed batch [B, 3, H, W]: the head's [B, classes], or
+        the map's [B, 1, h, w] for a model without a head."""
         with autocast(self.device, self.precision):
-            logits = self.model(pixels.to(self.device)).logits
-        return logits.float().cpu()
+            output = self.model(pixels.to(self.device))
+        return (output.logits if output.logits is not None else output.maps).float().cpu()
 
     @torch.inference_mode()
     def forward_batch(self, pixels: torch.Tensor, maps: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """p_fake [B] and, with ``maps``, probability maps [B, h, w] (CPU, float32) from one forward."""
         with autocast(self.device, self.precision):
-            pixels = pixels.to(self.device)
-            output = self.model(pixels, maps=maps) if isinstance(self.model, JointModel) else self.model(pixels)
-        p_fake = output.logits.float().softmax(dim=1)[:, self.config.fake_index].cpu()
+            output = self.model(pixels.to(self.device), maps=maps)
+        p_fake = self.model.p_fake(output).float().cpu()
         return p_fake, torch.sigmoid(output.maps.float())[:, 0].cpu() if maps else None
 
     def predict(self, sources: Source | Iterable[Source], **options) -> list[Result]:
@@ -124,21 +127,21 @@ class Detector:
         """Yields one result per input, in input order, as soon as its crops are scored.
 
         ``faces``: ``"auto"`` finds and aligns faces (or a ``FaceOptions``), ``"none"`` takes each
-        image or frame as an aligned face crop (default: auto for a detector, none for a localizer).
-        ``frames``: how many frames of a video, spread uniformly, or a ``Sampler``. ``aggregate_by``:
-        a video's p_fake from its frames' (mean, median, max). ``save_crops`` / ``annotate``: folders
-        for the aligned crops and for the inputs drawn with boxes and scores. Inputs that fail get a
-        row with ``error``. ``shard``: (rank, ranks) of a sharded run, which takes every ranks-th input
-        from the rank-th (output paths are those of the whole run). ``maps``: results carry
-        manipulation maps (default: whenever the model has a decoder); ``save_maps``: a
-        folder for each input's ``.mask.png`` and ``.overlay.png`` (``.mask/`` and ``.overlay.mp4``
-        for a video).
+        image or frame as an aligned face crop (default: auto for a model with a head, none for a
+        localizer, which reads whole images as DeCLIP does). ``frames``: how many frames of a video,
+        spread uniformly, or a ``Sampler``. ``aggregate_by``: a video's p_fake from its frames' (mean,
+        median, max). ``save_crops`` / ``annotate``: folders for the aligned crops and for the inputs
+        drawn with boxes and scores. Inputs that fail get a row with ``error``. ``shard``: (rank, ranks)
+        of a sharded run, which takes every ranks-th input from the rank-th (output paths are those of
+        the whole run). ``maps``: results carry manipulation maps (default: whenever the model has a
+        decoder); ``save_maps``: a folder for each input's ``.mask.png`` and ``.overlay.png``
+        (``.mask/`` and ``.overlay.mp4`` for a video).
         """
-        maps = self.localizes if maps is None else maps or save_maps is not None
-        if maps and not self.localizes:
+        maps = self.has_decoder if maps is None else maps or save_maps is not None
+        if maps and not self.has_decoder:
             raise ValueError("this model has no decoder: it gives p_fake but no maps (load a localizer or a "
                              "detector trained with a decoder)")
-        faces = self.default_faces if faces is None else faces
+        faces = ("auto" if self.has_head else "none") if faces is None else faces
         options = faces if isinstance(faces, FaceOptions) else FaceOptions(mode=faces)
         sampler = frames if isinstance(frames, Sampler) else Sampler("uniform", frames)
         inputs = _expand(sources)
@@ -151,8 +154,9 @@ class Detector:
         def work(number: int) -> Prepared:
             if not hasattr(detectors, "face"):
                 detectors.face = options.create_detector()
-            prepared = prepare(inputs[number], self.preprocessing, options, detectors.face, sampler,
-                               keep_frames=annotate is not None or maps)
+            source = inputs[number]
+            keep = annotate is not None or maps or not isinstance(source, (str, Path))
+            prepared = prepare(source, self.preprocessing, options, detectors.face, sampler, keep_frames=keep)
             if save_crops is not None and prepared.error is None:
                 write_crops(prepared, Path(save_crops), stems[number])
             return prepared
@@ -160,13 +164,12 @@ class Detector:
         with progress_bar(len(inputs), progress, "detect") as bar:
             number = 0
             for group in _prepared_groups(len(inputs), work, self.batch_size, workers or min(4, os.cpu_count() or 1)):
-                for prepared, result in zip(group, self._score(group, aggregate_by, maps)):
+                for result in self._score(group, aggregate_by, maps):
                     if annotate is not None and result.ok:
-                        draw(prepared, result, Path(annotate), stems[number], self.threshold)
+                        draw(result, Path(annotate), stems[number], self.threshold)
                     if save_maps is not None and result.ok:
-                        images = [frame.image for frame in prepared.frames]
                         result.files["mask"], result.files["overlay"] = write_map_files(
-                            result, images, Path(save_maps), stems[number])
+                            result, Path(save_maps), stems[number])
                     number += 1
                     bar.update(1)
                     yield result
@@ -189,7 +192,7 @@ class Detector:
         face_maps: list[np.ndarray] = []
         for start in range(0, len(pixels), self.batch_size):
             p_fake, probabilities = self.forward_batch(normalize(pixels[start : start + self.batch_size],
-                                                            self.preprocessing), maps)
+                                                                 self.preprocessing), maps)
             scores += p_fake.tolist()
             face_maps += list(probabilities.numpy()) if probabilities is not None else []
         return scores, face_maps
@@ -205,26 +208,12 @@ class Detector:
                 )
                 for face in frame.faces
             ]))
+        result.images = [frame.image for frame in prepared.frames if frame.image is not None]
         frame_scores = [frame.p_fake for frame in result.frames if frame.p_fake is not None]
         if result.ok and frame_scores:
             result.p_fake = aggregate(frame_scores, aggregate_by)
             result.label = "fake" if result.p_fake >= self.threshold else "real"
         return result
-
-
-class Localizer(Detector):
-    """Maps manipulated pixels (DeCLIP): ``predict(sources)`` gives one ``Result`` per input with its
-    ``maps`` (per frame, at the frame's size) and ``p_fake`` = the image score, the mean of the map
-    (a video's: its frames' aggregated). Takes whole images by default (``faces="none"``); with
-    ``faces="auto"`` each aligned face is localized and its map warped back onto the image."""
-
-    default_faces = "none"
-
-    @torch.inference_mode()
-    def forward_batch(self, pixels: torch.Tensor, maps: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
-        with autocast(self.device, self.precision):
-            probabilities = torch.sigmoid(self.model(pixels.to(self.device)).logits.float())[:, 0].cpu()
-        return probabilities.mean(dim=(1, 2)), probabilities if maps else None
 
 
 def _expand(sources: Source | Iterable[Source]) -> list[Source]:

@@ -53,6 +53,8 @@ class Result:
     maps: list[np.ndarray] = field(default_factory=list, repr=False)
     """From a localizer: per frame, the probability of manipulation of each pixel, float32 [H, W] at
     the frame's size (outside the faces 0 when faces were found)."""
+    images: list[np.ndarray] = field(default_factory=list, repr=False)
+    """The sampled frames, RGB uint8, when kept: for in-memory inputs, and when annotating or mapping."""
 
     @property
     def map(self) -> np.ndarray | None:
@@ -93,6 +95,39 @@ class Result:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
+
+    def plot(self, threshold: float = 0.5) -> np.ndarray:
+        """A picture of the verdict, RGB uint8: for an image, the image with each face's box and p_fake
+        (over the map's heatmap when there is a map); for a video, its frames' p_fake over time."""
+        from .drawing import draw_faces, overlay, timeline
+
+        if self.kind == "video":
+            return timeline(self.frames, threshold, f"{self.path or 'video'}: p_fake {_shown(self.p_fake)}")
+        image = self.images[0] if self.images else self._reread()
+        if self.maps:
+            image = overlay(image, self.maps[0])
+        return draw_faces(image, self.frames[0].faces if self.frames else [], threshold)
+
+    def save(self, path: str | Path, threshold: float = 0.5) -> Path:
+        """Writes ``plot()`` as an image file (PNG, JPEG, ... by the suffix) and returns its path."""
+        from PIL import Image
+
+        path = Path(path)
+        if self.path is not None and path.resolve() == Path(self.path).resolve():
+            raise ValueError(f"{path} is the input itself: choose another file to save the plot to")
+        Image.fromarray(self.plot(threshold)).save(path)
+        return path
+
+    def _reread(self) -> np.ndarray:
+        from ..media import load_image
+
+        if self.path is None:
+            raise ValueError("this result kept no image to draw on")
+        return np.asarray(load_image(self.path))
+
+
+def _shown(p_fake: float | None) -> str:
+    return "n/a" if p_fake is None else f"{p_fake:.2f}"
 
 
 def _frame_dict(frame: FrameResult) -> dict:

@@ -1,4 +1,5 @@
-"""What inference writes: result rows (JSONL / CSV), aligned crops, inputs drawn with boxes and scores."""
+"""What inference writes: result rows (JSONL / CSV), aligned crops, inputs drawn with boxes and scores,
+and mask and overlay files of maps."""
 
 from __future__ import annotations
 
@@ -6,16 +7,13 @@ import csv
 from pathlib import Path
 from typing import IO
 
-import cv2
-import numpy as np
 from PIL import Image
 
 from ..media import write_video
+from .drawing import draw_faces, levels, overlay
 from .prepare import Prepared
 from .results import SUMMARY_FIELDS, Result
 
-FAKE_COLOUR = (230, 40, 40)
-REAL_COLOUR = (40, 200, 60)
 VIDEO_FPS = 4
 
 
@@ -28,32 +26,37 @@ def save_crops(prepared: Prepared, folder: Path, stem: Path) -> None:
             Image.fromarray(face.crop).save(target / f"{frame.index:06d}_{number}.png")
 
 
-def annotate(prepared: Prepared, result: Result, folder: Path, stem: Path, threshold: float) -> Path:
+def annotate(result: Result, folder: Path, stem: Path, threshold: float) -> Path:
     """The image (``<stem>.png``) or the sampled frames of a video (``<stem>.mp4``) with each face's
-    box and p_fake drawn; returns the file written."""
-    drawn = [_draw(frame.image, scored.faces, threshold)
-             for frame, scored in zip(prepared.frames, result.frames) if frame.image is not None]
-    target = folder / stem.with_suffix(".mp4" if prepared.kind == "video" else ".png")
+    box and p_fake drawn, from the frames the result kept; returns the file written."""
+    drawn = [draw_faces(image, frame.faces, threshold) for image, frame in zip(result.images, result.frames)]
+    target = folder / stem.with_suffix(".mp4" if result.kind == "video" else ".png")
     target.parent.mkdir(parents=True, exist_ok=True)
-    if prepared.kind == "video":
+    if result.kind == "video":
         write_video(drawn, target, VIDEO_FPS)
     else:
         Image.fromarray(drawn[0]).save(target)
     return target
 
 
-def _draw(image: np.ndarray, faces, threshold: float) -> np.ndarray:
-    canvas = np.ascontiguousarray(image).copy()
-    thickness = max(2, round(max(canvas.shape[:2]) / 400))
-    for face in faces:
-        if face.box is None or face.p_fake is None:
-            continue
-        colour = FAKE_COLOUR if face.p_fake >= threshold else REAL_COLOUR
-        x0, y0, x1, y1 = (int(round(v)) for v in face.box)
-        cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness)
-        cv2.putText(canvas, f"p_fake {face.p_fake:.2f}", (x0, max(y0 - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX,
-                    thickness / 3, colour, thickness)
-    return canvas
+def write_map_files(result: Result, folder: Path, stem: Path) -> tuple[str, str]:
+    """``<stem>.mask.png`` (8-bit probability) and ``<stem>.overlay.png`` for an image; for a video,
+    ``<stem>.mask/<frame>.png`` per sampled frame and ``<stem>.overlay.mp4``. Returns both paths."""
+    base = folder / stem
+    base.parent.mkdir(parents=True, exist_ok=True)
+    drawn = [overlay(image, values) for image, values in zip(result.images, result.maps)]
+    if result.kind == "video":
+        masks = base.with_name(base.name + ".mask")
+        masks.mkdir(exist_ok=True)
+        for frame, values in zip(result.frames, result.maps):
+            Image.fromarray(levels(values)).save(masks / f"{frame.index:06d}.png")
+        overlaid = base.with_name(base.name + ".overlay.mp4")
+        write_video(drawn, overlaid, VIDEO_FPS)
+        return str(masks), str(overlaid)
+    mask, overlaid = base.with_name(base.name + ".mask.png"), base.with_name(base.name + ".overlay.png")
+    Image.fromarray(levels(result.maps[0])).save(mask)
+    Image.fromarray(drawn[0]).save(overlaid)
+    return str(mask), str(overlaid)
 
 
 class ResultWriter:

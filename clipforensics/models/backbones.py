@@ -38,6 +38,11 @@ class BackboneConfig:
         """Patch tokens per side."""
         return self.image_size // self.patch_size
 
+    def check_layer(self, layer: int) -> None:
+        """A block a decoder can read: 0-based, within the tower."""
+        if not 0 <= layer < self.layers:
+            raise ValueError(f"layer must be in 0..{self.layers - 1} for this backbone, not {layer}")
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -119,8 +124,7 @@ class ClipBackbone(nn.Module):
     def tokens(self, pixels: torch.Tensor, layer: int) -> torch.Tensor:
         """Output of transformer block ``layer`` (0-based, before any final LayerNorm), class token
         first, [B, 1 + grid^2, width]; the blocks after it are not run."""
-        if not 0 <= layer < self.config.layers:
-            raise ValueError(f"layer must be in 0..{self.config.layers - 1}, not {layer}")
+        self.config.check_layer(layer)
         hidden = self.vision.pre_layrnorm(self.vision.embeddings(pixels))
         for block in self.vision.encoder.layers[: layer + 1]:
             hidden = block(hidden, None)
@@ -133,28 +137,6 @@ class ClipBackbone(nn.Module):
         for block in self.vision.encoder.layers[layer + 1 :]:
             hidden = block(hidden, None)
         return self.vision.post_layernorm(hidden[:, 0]), tapped
-
-
-def build_backbone(config: BackboneConfig, weights: str | Path | None = None) -> ClipBackbone:
-    """A tower with random weights, or with a CLIP's vision weights from a local folder or the hub.
-
-    ``weights`` is a folder holding a Hugging Face CLIP (``model.safetensors`` or
-    ``pytorch_model.bin``), or ``"hub"`` to fetch ``config.name`` from the Hugging Face hub.
-    """
-    backbone = ClipBackbone(config)
-    if weights is not None:
-        folder = _hub_folder(config.name) if str(weights) == "hub" else Path(weights)
-        load_tower_weights(backbone, read_clip_vision_weights(folder))
-    return backbone
-
-
-def load_tower_weights(backbone: ClipBackbone, tower_state: dict[str, torch.Tensor]) -> None:
-    """Strict load of tower tensors (keys relative to the tower); lists every mismatch."""
-    result = backbone.vision.load_state_dict(tower_state, strict=False)
-    problems = [f"missing: {key}" for key in result.missing_keys]
-    problems += [f"unexpected: {key}" for key in result.unexpected_keys]
-    if problems:
-        raise CheckpointError("vision tower weights do not fit:\n  " + "\n  ".join(problems))
 
 
 _OPENAI_NAMES = {
@@ -195,27 +177,21 @@ def openai_visual_to_tower(state: dict[str, torch.Tensor], prefix: str = "visual
     return tower
 
 
-def read_clip_vision_weights(folder: Path) -> dict[str, torch.Tensor]:
-    """The ``vision_model.*`` tensors of a Hugging Face CLIP folder, prefix removed."""
-    state = _read_weights_file(folder)
+def read_clip_vision_weights(folder: str | Path, repo_id: str) -> dict[str, torch.Tensor]:
+    """The ``vision_model.*`` tensors of a Hugging Face CLIP, prefix removed: from a local folder
+    (``model.safetensors`` or ``pytorch_model.bin``), or ``"hub"`` to fetch ``repo_id``."""
+    from ..hub.files import read_safetensors, torch_load
+    from ..hub.zoo import hub_snapshot
+
+    folder = hub_snapshot(repo_id, ("config.json", "model.safetensors")) if str(folder) == "hub" else Path(folder)
+    if (folder / "model.safetensors").is_file():
+        state = read_safetensors(folder / "model.safetensors")
+    elif (folder / "pytorch_model.bin").is_file():
+        state = torch_load(folder / "pytorch_model.bin")
+    else:
+        raise CheckpointError(f"{folder} has neither model.safetensors nor pytorch_model.bin")
     prefix = "vision_model."
     tower = {key[len(prefix) :]: value for key, value in state.items() if key.startswith(prefix)}
     if not tower:
         raise CheckpointError(f"{folder} holds no 'vision_model.*' tensors: not a Hugging Face CLIP")
     return tower
-
-
-def _read_weights_file(folder: Path) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
-    if (folder / "model.safetensors").is_file():
-        return load_file(folder / "model.safetensors")
-    if (folder / "pytorch_model.bin").is_file():
-        return torch.load(folder / "pytorch_model.bin", map_location="cpu", weights_only=True)
-    raise CheckpointError(f"{folder} has neither model.safetensors nor pytorch_model.bin")
-
-
-def _hub_folder(repo_id: str) -> Path:
-    from ..hub.zoo import hub_snapshot
-
-    return hub_snapshot(repo_id, ("config.json", "model.safetensors"))

@@ -1,4 +1,4 @@
-"""DeCLIP: a frozen CLIP ViT's patch tokens at one block, decoded to a map of manipulated pixels.
+"""DeCLIP's decoders: a frozen CLIP ViT's patch tokens at one block, decoded to a map of manipulated pixels.
 
 The backbone runs up to block ``layer`` only (DeCLIP's released models read block 20 of ViT-L/14's 24);
 its patch tokens, class token dropped, form the ``grid x grid`` feature map a decoder turns into logits
@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import BackboneConfig, ClipBackbone, build_backbone, known_backbone
 from ..transforms import Preprocessing
 
 CONV_CHANNELS = (512, 256, 128, 64)
@@ -56,49 +54,6 @@ class DecoderSpec:
 
     def __str__(self) -> str:
         return f"conv-{4 * self.convs_per_stage}" if self.kind == "conv" else self.kind
-
-
-@dataclass(frozen=True)
-class LocalizerConfig:
-    """Everything needed to rebuild the localizer and its input pipeline."""
-
-    backbone: BackboneConfig
-    layer: int = 20
-    decoder: str = "conv-20"
-    preprocessing: Preprocessing = field(default_factory=declip_preprocessing)
-
-    def __post_init__(self) -> None:
-        DecoderSpec.parse(self.decoder)
-        if not 0 <= self.layer < self.backbone.layers:
-            raise ValueError(f"layer must be in 0..{self.backbone.layers - 1} for this backbone, not {self.layer}")
-
-    @property
-    def map_size(self) -> int:
-        return self.backbone.grid * PIXELS_PER_TOKEN
-
-    def to_dict(self) -> dict:
-        return {"kind": "localizer", "backbone": self.backbone.to_dict(), "layer": self.layer,
-                "decoder": self.decoder, "preprocessing": self.preprocessing.to_dict()}
-
-    @classmethod
-    def from_dict(cls, data: dict) -> LocalizerConfig:
-        return cls(BackboneConfig.from_dict(data["backbone"]), data["layer"], data["decoder"],
-                   Preprocessing.from_dict(data["preprocessing"]))
-
-
-@dataclass
-class LocalizerOutput:
-    logits: torch.Tensor
-    """[B, 1, map, map] logits of "manipulated" per pixel."""
-
-    @property
-    def probabilities(self) -> torch.Tensor:
-        return torch.sigmoid(self.logits.float())
-
-    @property
-    def score(self) -> torch.Tensor:
-        """[B] image score: the mean of the sigmoid map (DeCLIP's)."""
-        return self.probabilities.mean(dim=(1, 2, 3))
 
 
 class ConvDecoder(nn.Module):
@@ -183,31 +138,6 @@ def build_decoder(name: str, width: int) -> nn.Module:
     if spec.kind == "conv":
         return ConvDecoder(width, spec.convs_per_stage)
     return LinearDecoder(width) if spec.kind == "linear" else AttentionDecoder(width)
-
-
-class ClipLocalizer(nn.Module):
-    """CLIP tower truncated after block ``layer``, and a decoder."""
-
-    def __init__(self, config: LocalizerConfig):
-        super().__init__()
-        self.config = config
-        self.backbone = ClipBackbone(config.backbone)
-        self.decoder = build_decoder(config.decoder, config.backbone.width)
-
-    def forward(self, pixels: torch.Tensor) -> LocalizerOutput:
-        return LocalizerOutput(self.decoder(self.backbone.tokens(pixels, self.config.layer)))
-
-
-def create_localizer(backbone: str | BackboneConfig, layer: int = 20, decoder: str = "conv-20",
-                     weights: str | Path | None = None) -> ClipLocalizer:
-    """A localizer from a backbone name or config; ``weights`` as ``create_detector``'s (the decoder is
-    always freshly initialised: normal(0, 0.02) weights, as DeCLIP does)."""
-    backbone_config = known_backbone(backbone) if isinstance(backbone, str) else backbone
-    model = ClipLocalizer(LocalizerConfig(backbone_config, layer, decoder))
-    if weights is not None:
-        model.backbone = build_backbone(backbone_config, weights)
-    initialise_decoder(model.decoder)
-    return model
 
 
 def initialise_decoder(decoder: nn.Module) -> None:

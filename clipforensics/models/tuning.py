@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from .detector import ClipDetector
 
 TUNING_MODES = ("layernorm", "lora", "linear-probe", "full")
 LAYERNORM_NAMES = ("pre_layrnorm", "layer_norm1", "layer_norm2", "post_layernorm")
@@ -31,7 +31,7 @@ class ParameterCounts:
         return f"{self.trainable:,} trainable of {self.total:,} parameters ({share:.3f} %)"
 
 
-def apply_tuning(model: ClipDetector, mode: str, lora: LoraSettings | None = None) -> ParameterCounts:
+def apply_tuning(model: nn.Module, mode: str, lora: LoraSettings | None = None) -> ParameterCounts:
     """Freezes everything but what ``mode`` trains; the head and the decoder always train."""
     if mode not in TUNING_MODES:
         raise ValueError(f"tuning mode must be one of {TUNING_MODES}, not {mode!r}")
@@ -52,7 +52,7 @@ def _trains(name: str, mode: str) -> bool:
     return False
 
 
-def _inject_lora(model: ClipDetector, settings: LoraSettings) -> None:
+def _inject_lora(model: nn.Module, settings: LoraSettings) -> None:
     from peft import LoraConfig, inject_adapter_in_model
 
     config = LoraConfig(
@@ -74,15 +74,19 @@ def count_parameters(model: nn.Module) -> ParameterCounts:
 
 def merged_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     """The model's tensors with any LoRA adapters folded into the weights they adapt."""
-    from peft.tuners.lora import LoraLayer
+    scales = {name: module.scaling[adapter] for name, module in model.named_modules()
+              if isinstance(getattr(module, "lora_A", None), nn.ModuleDict) and not module.merged
+              for adapter in module.active_adapters}
+    return merge_lora(model.state_dict(), lambda name, rank: scales.get(name, 0.0))
 
-    state = {
-        name.replace(".base_layer.", "."): tensor
-        for name, tensor in model.state_dict().items()
-        if ".lora_" not in name
-    }
-    for name, module in model.named_modules():
-        if isinstance(module, LoraLayer) and not module.merged:
-            for adapter in module.active_adapters:
-                state[f"{name}.weight"] = state[f"{name}.weight"] + module.get_delta_weight(adapter)
-    return state
+
+def merge_lora(state: dict[str, torch.Tensor], scale: Callable[[str, int], float]) -> dict[str, torch.Tensor]:
+    """PEFT's wrapped tensors as plain ones: ``X.base_layer.weight`` becomes ``X.weight``, with
+    ``scale(X, rank) * lora_B @ lora_A`` of its (default) adapter added; the adapters are dropped."""
+    plain = {key.replace(".base_layer.", "."): tensor for key, tensor in state.items() if ".lora_" not in key}
+    suffix = ".lora_A.default.weight"
+    for key in [k for k in state if k.endswith(suffix)]:
+        module = key[: -len(suffix)]
+        down, up = state[key], state[f"{module}.lora_B.default.weight"]
+        plain[f"{module}.weight"] = plain[f"{module}.weight"] + scale(module, down.shape[0]) * (up @ down)
+    return plain

@@ -1,0 +1,57 @@
+"""``create_model(config)``: the one place a model is built, for loading, importing and training.
+
+With a state dict, the model is built without random initialisation (its parameters on the meta
+device) and the loaded tensors are assigned as they are, so loading holds one copy of the weights.
+Without one, the model starts from random weights (DeCLIP's normal(0, 0.02) for a decoder), and its
+CLIP tower optionally from a Hugging Face CLIP folder or the hub.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError
+from .backbones import read_clip_vision_weights
+from .localizer import initialise_decoder
+from .model import ForensicsModel, ModelConfig
+
+StateDict = dict[str, torch.Tensor]
+
+
+def create_model(config: ModelConfig, state: StateDict | None = None,
+                 clip_weights: str | Path | None = None) -> ForensicsModel:
+    """A model for ``config``: with ``state`` (the whole model's tensors, e.g. from a checkpoint) loaded
+    strictly and without a second copy; else freshly initialised, the tower from ``clip_weights`` (a
+    local Hugging Face CLIP folder, or ``"hub"``) when given."""
+    if state is not None:
+        from accelerate import init_empty_weights
+
+        with init_empty_weights(include_buffers=False):
+            model = ForensicsModel(config)
+        load_strict(model, _as_float32(state), "the model", assign=True)
+        return model
+    model = ForensicsModel(config)
+    if config.has_decoder:
+        initialise_decoder(model.decoder)
+    if clip_weights is not None:
+        load_strict(model.backbone.vision, read_clip_vision_weights(clip_weights, config.backbone.name),
+                    "the CLIP vision tower")
+    return model
+
+
+def load_strict(module: nn.Module, state: StateDict, what: str, assign: bool = False) -> None:
+    """Loads ``state`` into ``module``; any missing or unexpected tensor is an error that lists them all."""
+    result = module.load_state_dict(state, strict=False, assign=assign)
+    problems = [f"missing: {key}" for key in result.missing_keys]
+    problems += [f"unexpected: {key}" for key in result.unexpected_keys]
+    if problems:
+        raise CheckpointError(f"tensors do not fit {what}:\n  " + "\n  ".join(problems))
+
+
+def _as_float32(state: StateDict) -> StateDict:
+    """Half-precision checkpoints are widened, so that an assigned model computes as a freshly built one."""
+    return {key: tensor.float() if tensor.is_floating_point() and tensor.dtype != torch.float32 else tensor
+            for key, tensor in state.items()}

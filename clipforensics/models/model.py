@@ -1,0 +1,161 @@
+"""The one model contract: a CLIP vision tower with a detection head, a DeCLIP decoder, or both.
+
+What a model does follows from its config: a head alone is the LN-tuned detector (p_fake from the
+softmax of the head), a decoder alone is DeCLIP's localizer (the backbone runs up to block ``layer``
+only; p_fake is the mean of the sigmoid map), both is the joint model (p_fake from the head on the final
+class token and a map from block ``layer``'s tokens of the same pass). Every model answers the same
+questions (``has_head``, ``has_decoder``, ``p_fake``) and returns one output type, so nothing outside
+asks which class it is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..metrics import map_score
+from ..transforms import Preprocessing
+from .backbones import BackboneConfig, ClipBackbone, known_backbone
+from .detector import HEADS, ClassifierHead
+from .localizer import PIXELS_PER_TOKEN, DecoderSpec, build_decoder, declip_preprocessing
+
+KINDS = ("detector", "localizer", "joint")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a model and its input pipeline.
+
+    ``backbone``: an architecture, or one of the OpenAI CLIP ViT names. ``head``: linear | LinearNorm,
+    or None for a localizer. ``decoder``: conv-N | linear | attention reading block ``layer``, or None
+    for a detector. ``preprocessing`` defaults to CLIP's crop with a head, DeCLIP's resize without.
+    """
+
+    backbone: BackboneConfig | str
+    head: str | None = "LinearNorm"
+    decoder: str | None = None
+    layer: int = 20
+    labels: tuple[str, ...] = ("real", "fake")
+    preprocessing: Preprocessing | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.backbone, str):
+            object.__setattr__(self, "backbone", known_backbone(self.backbone))
+        if self.head is None and self.decoder is None:
+            raise ValueError("a model needs a head, a decoder or both; it has neither")
+        if self.head is not None and self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}, not {self.head!r}")
+        if self.decoder is not None:
+            DecoderSpec.parse(self.decoder)
+            self.backbone.check_layer(self.layer)
+        if "fake" not in self.labels:
+            raise ValueError(f"labels must name a 'fake' class, got {self.labels}")
+        if self.preprocessing is None:
+            size = self.backbone.image_size
+            default = Preprocessing(size=size) if self.has_head else declip_preprocessing(size)
+            object.__setattr__(self, "preprocessing", default)
+
+    @property
+    def has_head(self) -> bool:
+        return self.head is not None
+
+    @property
+    def has_decoder(self) -> bool:
+        return self.decoder is not None
+
+    @property
+    def kind(self) -> str:
+        return "joint" if self.has_head and self.has_decoder else "detector" if self.has_head else "localizer"
+
+    @property
+    def fake_index(self) -> int:
+        return self.labels.index("fake")
+
+    @property
+    def map_size(self) -> int:
+        """Side of the decoder's map: 16 pixels per token (256 for a 16 x 16 grid)."""
+        return self.backbone.grid * PIXELS_PER_TOKEN
+
+    def to_dict(self) -> dict:
+        data: dict = {"kind": self.kind, "backbone": self.backbone.to_dict()}
+        if self.has_head:
+            data.update(head=self.head, labels=list(self.labels))
+        if self.has_decoder:
+            data.update(layer=self.layer, decoder=self.decoder)
+        return {**data, "preprocessing": self.preprocessing.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ModelConfig:
+        kind = data.get("kind", "detector")
+        if kind not in KINDS:
+            raise ValueError(f"unknown model kind {kind!r} (known: {', '.join(KINDS)})")
+        return cls(
+            backbone=BackboneConfig.from_dict(data["backbone"]),
+            head=data["head"] if kind != "localizer" else None,
+            decoder=data["decoder"] if kind != "detector" else None,
+            layer=data.get("layer", 20),
+            labels=tuple(data.get("labels", ("real", "fake"))),
+            preprocessing=Preprocessing.from_dict(data["preprocessing"]),
+        )
+
+
+@dataclass
+class ModelOutput:
+    logits: torch.Tensor | None
+    """[B, classes] from the head; None without one."""
+    maps: torch.Tensor | None
+    """[B, 1, map, map] logits of "manipulated" per pixel; None when not asked for or without a decoder."""
+    features: torch.Tensor | None
+    """[B, width], L2-normalised: the points on the hypersphere the metric losses act on (with a head)."""
+
+
+class ForensicsModel(nn.Module):
+    """CLIP tower, then a classifier head on the pooled class token and/or a decoder on block ``layer``."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.backbone = ClipBackbone(config.backbone)
+        if config.has_head:
+            self.head = ClassifierHead(config.backbone.width, len(config.labels), config.head)
+        if config.has_decoder:
+            self.decoder = build_decoder(config.decoder, config.backbone.width)
+
+    @property
+    def has_head(self) -> bool:
+        return self.config.has_head
+
+    @property
+    def has_decoder(self) -> bool:
+        return self.config.has_decoder
+
+    def forward_features(self, pixels: torch.Tensor, maps: bool = False) -> tuple[torch.Tensor | None,
+                                                                                   torch.Tensor | None]:
+        """One pass through the backbone: the pooled feature (with a head) and, when ``maps`` are asked for
+        (always without a head), the decoder's map logits. Blocks past ``layer`` run only for a head."""
+        if maps and not self.has_decoder:
+            raise ValueError("this model has no decoder: it gives p_fake but no maps (load a localizer or a "
+                             "detector trained with a decoder)")
+        if not self.has_decoder or not (maps or not self.has_head):
+            return self.backbone(pixels), None
+        if not self.has_head:
+            return None, self.decoder(self.backbone.tokens(pixels, self.config.layer))
+        pooled, tokens = self.backbone.pooled_and_tokens(pixels, self.config.layer)
+        return pooled, self.decoder(tokens)
+
+    def forward_head(self, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits and the L2-normalised feature from the pooled feature (training slerps in between)."""
+        return self.head(pooled)
+
+    def forward(self, pixels: torch.Tensor, maps: bool = False) -> ModelOutput:
+        pooled, map_logits = self.forward_features(pixels, maps)
+        logits, features = self.forward_head(pooled) if pooled is not None else (None, None)
+        return ModelOutput(logits, map_logits, features)
+
+    def p_fake(self, output: ModelOutput) -> torch.Tensor:
+        """[B] probability of fake: the head's softmax when there is a head, else the map's score."""
+        if output.logits is not None:
+            return output.logits.float().softmax(dim=1)[:, self.config.fake_index]
+        return map_score(torch.sigmoid(output.maps.float()))
