@@ -1,19 +1,24 @@
-"""Resident memory of this process, for the benchmarks (Linux /proc and getrusage)."""
+"""Resident memory of this process, for the benchmarks (Linux /proc)."""
 
-import resource
 from pathlib import Path
 
 
 def current_rss_mb() -> float:
-    status = Path("/proc/self/status").read_text()
-    line = next(line for line in status.splitlines() if line.startswith("VmRSS:"))
-    return int(line.split()[1]) / 1024
+    return _status_mb("VmRSS:")
 
 
 def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """VmHWM, not getrusage's ru_maxrss: the latter survives exec, so a child started by a parent that
+    once held more memory would report the parent's peak."""
+    return _status_mb("VmHWM:")
+
+
+def _status_mb(field: str) -> float:
+    status = Path("/proc/self/status").read_text()
+    line = next(line for line in status.splitlines() if line.startswith(field))
+    return int(line.split()[1]) / 1024
 
 
 def reset_peak_rss() -> None:
-    """Linux: writing 5 to clear_refs resets the peak RSS (VmHWM, and with it ru_maxrss)."""
+    """Linux: writing 5 to clear_refs resets the peak RSS (VmHWM)."""
     Path("/proc/self/clear_refs").write_text("5")

@@ -22,8 +22,9 @@ from PIL import Image
 from ..errors import ClipForensicsError
 from ..faces.align import align_face, warp_mask
 from ..faces.detection import Face, choose_faces
-from ..media import MEDIA_SUFFIXES, VIDEO_SUFFIXES, Media, Sampler, expand_sources, read_media
 from ..faces.options import FaceOptions
+from ..media import MEDIA_SUFFIXES, VIDEO_SUFFIXES, Media, Sampler, expand_sources, read_media
+from .manifest import REAL, label_of
 
 MANIFEST_FIELDS = ("path", "label", "dataset", "source", "video", "mask")
 DONE_FILE = ".done.json"
@@ -62,7 +63,7 @@ def plan_jobs(inputs: list[str | Path], out: Path, dataset: str, source: str | N
         jobs.append(PreprocessJob(
             media=str(path),
             folder=str(out / dataset / own_source / path.stem),
-            label=label or ("real" if "real" in own_source.lower() else "fake"),
+            label=label or ("real" if label_of(own_source) == REAL else "fake"),
             dataset=dataset,
             source=own_source,
             mask=str(mask) if mask else None,
