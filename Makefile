@@ -22,6 +22,7 @@ test: setup
 	$(BIN)/python -m pytest
 
 bench: setup
+	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/detect_crops.py
 	$(BIN)/python bench/video_pipeline.py
 	$(BIN)/python bench/train_step.py

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import torch
 import pytest
 
 import clipforensics
@@ -52,3 +53,79 @@ def test_zoo_names_fail_offline_naming_the_source_and_the_local_path_way(name, m
     message = str(error.value)
     assert ZOO[name].repo_id in message and ZOO[name].files[0] in message
     assert "--model PATH" in message
+
+
+def test_an_image_result_plots_its_faces_boxed_and_saves_as_a_picture(tiny_detector, tmp_path):
+    from PIL import Image
+    from skimage import data
+
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(photo)
+    [result] = Predictor(tiny_detector, precision="fp32").predict([photo])
+
+    picture = result.plot()
+    saved = result.save(tmp_path / "verdict.png")
+
+    assert picture.shape == data.astronaut().shape and picture.dtype == np.uint8
+    x0, y0, x1, y1 = (int(v) for v in result.frames[0].faces[0].box)
+    assert not np.array_equal(picture[y0 - 2 : y1 + 2, x0 - 2 : x1 + 2], data.astronaut()[y0 - 2 : y1 + 2, x0 - 2 : x1 + 2])
+    assert np.array_equal(picture[-20:, :20], data.astronaut()[-20:, :20])  # away from the face: untouched
+    assert np.array_equal(np.asarray(Image.open(saved)), picture)
+
+
+def test_saving_a_plot_over_its_own_input_is_refused(tiny_detector, tmp_path):
+    from PIL import Image
+
+    photo = tmp_path / "crop.png"
+    Image.fromarray(np.full((64, 64, 3), 90, dtype=np.uint8)).save(photo)
+    [result] = Predictor(tiny_detector, precision="fp32").predict([photo], faces="none")
+
+    with pytest.raises(ValueError, match="is the input itself"):
+        result.save(photo)
+    assert np.asarray(Image.open(photo)).max() == 90
+
+
+def test_a_map_result_plots_the_heatmap_over_the_image():
+    from clipforensics.models.backbones import TINY_BACKBONE
+    from clipforensics.models.factory import create_model
+    from clipforensics.models.model import ModelConfig
+
+    image = np.full((120, 160, 3), 128, dtype=np.uint8)
+    localizer = Predictor(create_model(ModelConfig(TINY_BACKBONE, head=None, decoder="linear", layer=1)),
+                          precision="fp32")
+    [result] = localizer.predict([image])
+
+    picture = result.plot()
+
+    assert result.map.shape == (120, 160) and picture.shape == (120, 160, 3)
+    assert not np.array_equal(picture, image)  # the map is drawn; there are no boxes (the image was the input)
+
+
+def test_a_video_result_plots_p_fake_over_time():
+    from clipforensics.inference.results import FaceResult, FrameResult
+
+    result = Result("clip.mp4", p_fake=0.4, kind="video", frames=[
+        FrameResult(0, 0.0, [FaceResult([0, 0, 9, 9], 0.9, 0.2)]),
+        FrameResult(5, 0.2, []),
+        FrameResult(10, 0.4, [FaceResult([0, 0, 9, 9], 0.9, 0.6)]),
+    ])
+
+    picture = result.plot()
+
+    assert picture.ndim == 3 and picture.shape[2] == 3 and picture.shape[1] > picture.shape[0]
+    assert len(np.unique(picture.reshape(-1, 3), axis=0)) > 10  # a drawn chart, not a blank canvas
+
+
+def test_a_loaded_model_holds_the_checkpoints_tensors_themselves(tiny_detector, tmp_path):
+    from clipforensics.hub.checkpoints import save_model
+    from clipforensics.hub.files import read_safetensors
+    from clipforensics.models.factory import create_model
+
+    folder = save_model(tiny_detector, tmp_path / "saved")
+    state = read_safetensors(folder / "model.safetensors")
+
+    model = create_model(tiny_detector.config, state)
+
+    assert all(parameter.device.type == "cpu" for parameter in model.parameters())
+    assert model.head.weight.data_ptr() == state["head.weight"].data_ptr()  # assigned, not copied
+    assert all(torch.equal(model.state_dict()[key], tensor) for key, tensor in state.items())
