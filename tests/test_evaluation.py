@@ -1,18 +1,27 @@
-"""`clipforensics evaluate | compare`: per-frame predictions, frame- and video-level tables overall, per dataset
-and per source, reports, perturbations, and runs side by side."""
+"""`clipforensics evaluate | compare` and the evaluation API: per-frame predictions, frame- and video-level
+tables overall, per dataset and per source, localization metrics against masks, the reports of both tasks
+from one template, perturbations, and runs side by side."""
 
 import csv
 import json
+import math
 import shutil
+from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from PIL import Image
 
+import clipforensics.evaluation
 from clipforensics.data.augment import gaussian_blur, jpeg
 from clipforensics.cli import main
-from clipforensics.evaluation.detection import Evaluation, Perturbation, Prediction, write_evaluation
+from clipforensics.errors import UsageError
+from clipforensics.evaluation import (Evaluation, Example, MapPrediction, Perturbation, Prediction, evaluate,
+                                      load_samples, predict_samples, write_evaluation)
 from clipforensics.metrics import detection_metrics
+from clipforensics.transforms import Preprocessing
 
 from .conftest import expected
 
@@ -167,12 +176,11 @@ def test_perturbations_degrade_the_decoded_image_as_the_training_augmentations_d
 @pytest.mark.parametrize("spec", ["jpeg", "jpeg:0", "jpeg:50.5", "blur:6,1", "blur:7", "blur:7,0", "resize:0",
                                   "resize:150", "noise:0.1", "jpeg:high"])
 def test_a_bad_perturbation_is_a_usage_error_that_shows_the_valid_forms(spec, capsys):
-    with pytest.raises(ValueError, match="jpeg:Q"):
+    with pytest.raises(UsageError, match="jpeg:Q"):
         Perturbation.parse(spec)
-    with pytest.raises(SystemExit) as exit_:
-        main(["evaluate", "--model", "m", "--data", "d", "--output-dir", "o", "--perturb", spec])
+    status = main(["evaluate", "--model", "m", "--data", "d", "--output-dir", "o", "--perturb", spec])
 
-    assert exit_.value.code == 2 and "blur:K,S" in capsys.readouterr().err
+    assert status == 2 and "blur:K,S" in capsys.readouterr().err
 
 
 def test_missing_data_is_a_usage_error(reference, tmp_path, capsys):
@@ -188,7 +196,7 @@ def _synthetic(tmp_path: Path, shift: float) -> Evaluation:
         for dataset, source, label in (("A", "real", 0), ("A", "swap", 1), ("B", "swap", 1))
         for video in range(2) for frame in range(2)
     ]
-    return Evaluation(predictions)
+    return Evaluation("detection", predictions)
 
 
 def test_a_fake_source_without_reals_in_its_dataset_gets_undefined_ranking_metrics(tmp_path):
@@ -217,3 +225,219 @@ def test_compare_prints_one_column_per_run_and_their_difference(tmp_path, capsys
     ]
     markdown = (tmp_path / "compare.md").read_text()
     assert "| dataset | source | metric | baseline | shifted | difference |" in markdown
+
+
+def test_predict_samples_scores_face_crops_exactly_as_predict_does(reference, sample_faces):
+    from clipforensics import load
+
+    detector = load(reference / "gend-hf", device="cpu", precision="fp32", batch_size=4)
+    samples = load_samples([sample_faces])[:6]
+
+    rows = predict_samples(detector, samples)
+
+    results = detector.predict([sample.path for sample in samples], faces="none", progress=False)
+    assert [row.path for row in rows] == [sample.path for sample in samples]
+    assert [row.p_fake for row in rows] == pytest.approx([result.p_fake for result in results], abs=1e-6)
+
+
+def test_missing_data_or_an_unknown_task_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError, match="nowhere"):
+        load_samples([tmp_path / "nowhere"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UsageError, match="no frames found"):
+        load_samples([tmp_path / "empty"])
+    with pytest.raises(UsageError, match="detection, localization"):
+        Evaluation("segmentation", [])
+
+
+class HalfMaps:
+    """A stand-in localizer with 64 x 64 maps: every map calls the left half of the image manipulated."""
+
+    batch_size = 2
+    provenance = {"source": "half-maps"}
+    preprocessing = Preprocessing(mode="squash", interpolation="bilinear")
+    config = type("Config", (), {"map_size": 64})()
+    has_decoder = True
+
+    def forward_batch(self, pixels: torch.Tensor, maps: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        probabilities = torch.full((len(pixels), 64, 64), 0.1)
+        probabilities[:, :, :32] = 0.9
+        return probabilities.mean(dim=(1, 2)), probabilities if maps else None
+
+
+def _synthetic_dolos(root: Path, fakes: int = 3, reals: int = 2) -> Path:
+    """Dolos layout, random 96 x 80 images; each fake's (inverted) mask marks its left half inpainted."""
+    rng = np.random.default_rng(0)
+    untouched = np.full((80, 96), 255, np.uint8)
+    untouched[:, :48] = 0
+    for number in range(fakes):
+        for folder, picture in (("images", rng.integers(0, 256, (80, 96, 3), np.uint8)), ("masks", untouched)):
+            target = root / "fake" / "lama" / folder / "test" / f"{number}.png"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(picture).save(target)
+    for number in range(reals):
+        (root / "real" / "test").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, (80, 96, 3), np.uint8)).save(root / "real" / "test" / f"{number}.png")
+    return root
+
+
+def test_localization_scores_maps_at_the_models_map_size_and_keeps_a_row_per_image(tmp_path):
+    data = _synthetic_dolos(tmp_path / "dolos")
+    broken = data / "fake" / "lama" / "images" / "test" / "0.png"
+    broken.write_bytes(b"\x89PNG broken")
+    samples = load_samples([data], "test")
+
+    evaluation = evaluate(HalfMaps(), samples, "localization")
+
+    rows = evaluation.rows
+    assert [row.path for row in rows] == [sample.path for sample in samples] and len(rows) == 5
+    assert all(isinstance(row, MapPrediction) for row in rows)
+    failed, = evaluation.failed
+    assert failed.path == str(broken) and failed.score is None and str(broken) in failed.error
+    masked = [row for row in rows if row.masked]
+    assert len(masked) == 2 and all(row.label == 1 for row in masked)
+    assert [(row.iou, row.f1, row.best_f1, row.pixel_ap) for row in masked] == [(1.0, 1.0, 1.0, 1.0)] * 2
+    assert all(row.score == pytest.approx(0.5) for row in rows if row.error is None)
+    assert [path for path, _ in evaluation.examples] == [row.path for row in masked]
+    example = evaluation.examples[0][1]
+    assert example.image.shape == (64, 64, 3) and example.truth.shape == example.probabilities.shape == (64, 64)
+    assert evaluation.to_dict("run")["counts"] == {"images": 5, "scored": 4, "failed": 1, "masked": 2}
+    assert evaluation.summary_lines(tmp_path)[0].startswith("5 images: 1 failed; IoU 1.0000, F1 1.0000")
+
+
+def test_localization_needs_a_model_with_a_decoder(tmp_path):
+    detector = HalfMaps()
+    detector.has_decoder = False
+
+    with pytest.raises(UsageError, match="no decoder"):
+        predict_samples(detector, load_samples([_synthetic_dolos(tmp_path)], "test"), "localization")
+
+
+def test_summary_lines_show_ten_failures_and_count_the_rest(tmp_path):
+    rows = [Prediction(f"/d/A/real/v/{i}.png", "A", "real", "A/real/v", 0, None, f"cannot read {i}")
+            for i in range(12)]
+
+    lines = Evaluation("detection", rows).summary_lines(tmp_path)
+
+    assert lines[0] == f"12 frames: 0 scored, 12 failed; 0 videos -> {tmp_path / 'report.html'}"
+    assert lines[1:11] == [f"  failed: cannot read {i}" for i in range(10)]
+    assert lines[11] == f"  ... and 2 more in {tmp_path / 'predictions.csv'}"
+
+
+class _Page(HTMLParser):
+    """Headings, tables and images of a page, and whether every opened element was closed."""
+
+    VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.open: list[str] = []
+        self.headings: list[str] = []
+        self.tables: list[str | None] = []
+        self.images: list[str] = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "table":
+            self.tables.append(attributes.get("class"))
+        if tag == "img":
+            self.images.append(attributes["src"])
+        if tag not in self.VOID:
+            self.open.append(tag)
+
+    def handle_endtag(self, tag):
+        assert self.open and self.open.pop() == tag, f"</{tag}> closes <{self.open[-1] if self.open else None}>"
+
+    def handle_data(self, data):
+        if self.open and self.open[-1] == "h2":
+            self.headings.append(data)
+
+
+def test_detection_and_localization_reports_come_from_one_template(tmp_path):
+    odd = "/data/<b>odd</b>/0.png"
+    failed = Prediction(odd, "A", "real", "A/real/x", 0, None, "bad <png>")
+    detection = Evaluation("detection", [*_synthetic(tmp_path, 0.0).rows, failed])
+    localization = evaluate(HalfMaps(), load_samples([_synthetic_dolos(tmp_path / "dolos")], "test"), "localization")
+    localization = Evaluation("localization", [*localization.rows, MapPrediction(odd, "dolos", "real", 0, None,
+                                                                                 error="bad <png>")])
+
+    write_evaluation(detection, tmp_path / "detection", "det")
+    write_evaluation(localization, tmp_path / "localization", "loc")
+
+    pages = {task: (tmp_path / task / "report.html").read_text() for task in ("detection", "localization")}
+    parsed = {task: _Page(page) for task, page in pages.items()}
+    assert parsed["detection"].headings == ["Video level", "Frame level", "Plots", "Failed frames (1)"]
+    assert parsed["localization"].headings == ["Image and pixel metrics", "Examples", "Failed images (1)"]
+    assert parsed["detection"].tables == ["summary", None, None] and parsed["localization"].tables == ["summary", None]
+    assert len(parsed["detection"].images) == 4 and len(parsed["localization"].images) == 1
+    for page, html in zip(parsed.values(), pages.values()):
+        assert not page.open and all(src.startswith("data:image/png;base64,") for src in page.images)
+        assert "<b>odd</b>" not in html and "&lt;b&gt;odd&lt;/b&gt;" in html and "bad &lt;png&gt;" in html
+        assert html.splitlines()[0] == "<!doctype html>" and "<p class=note>" in html
+    markdown = {task: (tmp_path / task / "report.md").read_text() for task in ("detection", "localization")}
+    assert "| dataset | source | against | real | fake | AUROC |" in markdown["detection"]
+    assert "| dataset | source | real | fake | masked | IoU@0.5 |" in markdown["localization"]
+    assert "## Failed images (1)\n\n- `/data/<b>odd</b>/0.png`: bad <png>" in markdown["localization"]
+    assert "![" in markdown["localization"] and "(plots/examples.png)" in markdown["localization"]
+    templates = Path(clipforensics.evaluation.__file__).parent / "templates"
+    assert sorted(path.name for path in templates.iterdir()) == ["report.html.j2", "report.md.j2"]
+
+
+def test_predictions_csv_keeps_each_tasks_columns_with_nan_as_empty(tmp_path):
+    localization = Evaluation("localization", [
+        MapPrediction("/d/real/0.png", "d", "real", 0, 0.25),
+        MapPrediction("/d/fake/0.png", "d", "lama", 1, 0.75, 0.5, 0.6, 0.7, 0.8,
+                      example=Example(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), bool), np.zeros((4, 4)))),
+    ])
+
+    write_evaluation(localization, tmp_path, "loc")
+
+    assert (tmp_path / "predictions.csv").read_text().splitlines() == [
+        "path,dataset,source,label,score,iou,f1,best_f1,pixel_ap,error",
+        "/d/real/0.png,d,real,0,0.25,,,,,",
+        "/d/fake/0.png,d,lama,1,0.75,0.5,0.6,0.7,0.8,",
+    ]
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert list(metrics) == ["name", "task", "model", "perturbation", "counts", "table"]
+    assert metrics["table"][0]["iou"] == 0.5 and not math.isnan(metrics["table"][0]["auroc"])
+
+
+def _dolos(sample_faces: Path, root: Path) -> Path:
+    """A Dolos-layout dataset from the sample faces: the left half of each fake marked inpainted."""
+    for number, face in enumerate(sorted((sample_faces / "FF" / "DF").rglob("*.png"))[:3]):
+        target = root / "fake" / "lama" / "images" / "test" / f"{number}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(face, target)
+        untouched = np.full((256, 256), 255, np.uint8)
+        untouched[:, :128] = 0
+        mask = root / "fake" / "lama" / "masks" / "test" / f"{number}.png"
+        mask.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(untouched).save(mask)
+    for number, face in enumerate(sorted((sample_faces / "FF" / "real").rglob("*.png"))[:2]):
+        (root / "real" / "test").mkdir(parents=True, exist_ok=True)
+        shutil.copy(face, root / "real" / "test" / f"{number}.png")
+    return root
+
+
+def test_evaluate_localization_scores_maps_against_masks_per_generator(reference, sample_faces, tmp_path):
+    data = _dolos(sample_faces, tmp_path / "celebahq")
+    out = tmp_path / "eval"
+
+    status = main(["evaluate", "--task", "localization", "--model", str(reference / "declip-conv-4.pth"), "--data",
+                   str(data), "--split", "test", "--output-dir", str(out), "--precision", "fp32"])
+
+    assert status == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["task"] == "localization" and metrics["counts"] == {"images": 5, "scored": 5, "failed": 0,
+                                                                      "masked": 3}
+    rows = {(r["dataset"], r["source"]): r for r in metrics["table"]}
+    lama = rows[("celebahq", "lama")]
+    assert lama["masked"] == 3 and lama["against"] == ["real"] and (lama["real"], lama["fake"]) == (2, 3)
+    assert all(0 <= lama[key] <= 1 for key in ("iou", "f1", "best_f1", "pixel_ap", "ap"))
+    assert rows[("celebahq", "real")]["masked"] == 0 and rows[("celebahq", "real")]["iou"] is None
+    predictions = (out / "predictions.csv").read_text().splitlines()
+    assert predictions[0] == "path,dataset,source,label,score,iou,f1,best_f1,pixel_ap,error" and len(predictions) == 6
+    assert (out / "plots" / "examples.png").is_file() and "IoU@0.5" in (out / "report.md").read_text()
+    assert "data:image/png;base64," in (out / "report.html").read_text()

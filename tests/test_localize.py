@@ -1,6 +1,6 @@
-"""`clipforensics localize` and `evaluate --task localization`: mask and overlay files mirroring the
-inputs' paths, a row per input (errors included), faces warped back onto whole photos, videos, the
-DeCLIP zoo offline, and localization metrics against masks."""
+"""`clipforensics localize`: mask and overlay files mirroring the inputs' paths, a row per input (errors
+included), faces warped back onto whole photos, videos, the DeCLIP zoo offline, and maps back over the
+image (localization metrics against masks: test_evaluation.py)."""
 
 import json
 import shutil
@@ -106,45 +106,6 @@ def test_localize_with_a_detector_without_a_decoder_is_a_usage_error(reference, 
     status = main(["localize", str(sample_faces), "--model", str(reference / "gend-hf"), "--output-dir",
                    str(tmp_path)])
     assert status == 2 and "without a decoder" in capsys.readouterr().err
-
-
-def _dolos(sample_faces: Path, root: Path) -> Path:
-    """A Dolos-layout dataset from the sample faces: the left half of each fake marked inpainted."""
-    for number, face in enumerate(sorted((sample_faces / "FF" / "DF").rglob("*.png"))[:3]):
-        target = root / "fake" / "lama" / "images" / "test" / f"{number}.png"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy(face, target)
-        untouched = np.full((256, 256), 255, np.uint8)
-        untouched[:, :128] = 0
-        mask = root / "fake" / "lama" / "masks" / "test" / f"{number}.png"
-        mask.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(untouched).save(mask)
-    for number, face in enumerate(sorted((sample_faces / "FF" / "real").rglob("*.png"))[:2]):
-        (root / "real" / "test").mkdir(parents=True, exist_ok=True)
-        shutil.copy(face, root / "real" / "test" / f"{number}.png")
-    return root
-
-
-def test_evaluate_localization_scores_maps_against_masks_per_generator(reference, sample_faces, tmp_path):
-    data = _dolos(sample_faces, tmp_path / "celebahq")
-    out = tmp_path / "eval"
-
-    status = main(["evaluate", "--task", "localization", "--model", str(reference / "declip-conv-4.pth"), "--data",
-                   str(data), "--split", "test", "--output-dir", str(out), "--precision", "fp32"])
-
-    assert status == 0
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["task"] == "localization" and metrics["counts"] == {"images": 5, "scored": 5, "failed": 0,
-                                                                      "masked": 3}
-    rows = {(r["dataset"], r["source"]): r for r in metrics["table"]}
-    lama = rows[("celebahq", "lama")]
-    assert lama["masked"] == 3 and lama["against"] == ["real"] and (lama["real"], lama["fake"]) == (2, 3)
-    assert all(0 <= lama[key] <= 1 for key in ("iou", "f1", "best_f1", "pixel_ap", "ap"))
-    assert rows[("celebahq", "real")]["masked"] == 0 and rows[("celebahq", "real")]["iou"] is None
-    predictions = (out / "predictions.csv").read_text().splitlines()
-    assert predictions[0] == "path,dataset,source,label,score,iou,f1,best_f1,pixel_ap,error" and len(predictions) == 6
-    assert (out / "plots" / "examples.png").is_file() and "IoU@0.5" in (out / "report.md").read_text()
-    assert "data:image/png;base64," in (out / "report.html").read_text()
 
 
 def test_a_map_goes_back_over_the_whole_image_when_squashed_and_over_the_centre_crop_otherwise():

@@ -1,0 +1,69 @@
+"""Detection runs side by side: the AUROC, AP and EER of several ``metrics.json``, one column per run."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import UsageError
+from .reports import DETECTION_METRICS, numeric, percent
+
+COMPARED = ("auroc", "ap", "eer")
+Table = tuple[list[str], list[list[str]]]
+
+
+def load_runs(paths: Sequence[str | Path]) -> list[tuple[str, dict]]:
+    """Each run's name and ``metrics.json`` (a folder means the one inside); repeated names get the path."""
+    runs = []
+    for path in map(Path, paths):
+        file = path / "metrics.json" if path.is_dir() else path
+        try:
+            data = json.loads(file.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise UsageError(f"{file}: cannot read it as metrics.json ({error})") from None
+        if not isinstance(data, dict) or "tables" not in data:
+            raise UsageError(f"{file}: not a metrics.json written by `clipforensics evaluate` (detection task)")
+        runs.append((str(data.get("name") or file.parent.name), data))
+    names = [name for name, _ in runs]
+    return [(f"{name} ({path})" if names.count(name) > 1 else name, data)
+            for (name, data), path in zip(runs, paths)]
+
+
+def comparison(runs: Sequence[tuple[str, dict]], level: str = "video") -> Table:
+    """One row per dataset, source and metric (AUROC, AP, EER in %), one column per run, and the difference
+    (second minus first) when there are two runs; n/a where a run lacks the row or the metric is undefined.
+    Rows undefined in every run (a real source alone) are left out."""
+    tables = [{(row["dataset"], row["source"]): row for row in data["tables"][level]} for _, data in runs]
+    keys = dict.fromkeys(key for table in tables for key in table)
+    header = ["dataset", "source", "metric", *(name for name, _ in runs)] + (["difference"] if len(runs) == 2 else [])
+    body = []
+    for dataset, source in keys:
+        for metric in COMPARED:
+            values = [table.get((dataset, source), {}).get(metric) for table in tables]
+            if all(value is None or math.isnan(value) for value in values):
+                continue
+            cells = [dataset or "all", source or "all", DETECTION_METRICS[metric], *map(percent, values)]
+            if len(runs) == 2:
+                known = all(v is not None and not math.isnan(v) for v in values)
+                cells.append(f"{100 * (values[1] - values[0]):+.2f}" if known else "n/a")
+            body.append(cells)
+    return header, body
+
+
+def markdown_table(header: list[str], body: list[list[str]]) -> str:
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    return "\n".join([line(header), line(["---"] * len(header)), *(line(row) for row in body)])
+
+
+def text_table(header: list[str], body: list[list[str]]) -> str:
+    """Columns aligned with spaces, numbers to the right."""
+    widths = [max(len(row[i]) for row in [header, *body]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.rjust(w) if numeric(cell) else cell.ljust(w) for cell, w in zip(cells, widths))
+
+    return "\n".join(line(row).rstrip() for row in [header, *body])
