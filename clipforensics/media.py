@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import MediaError
+from .errors import MediaError, UsageError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
@@ -119,9 +119,9 @@ class Sampler:
 
     def __post_init__(self) -> None:
         if self.kind not in self.KINDS:
-            raise ValueError(f"frame sampler must be one of {self.KINDS}, not {self.kind!r}")
+            raise UsageError(f"frame sampler must be one of {self.KINDS}, not {self.kind!r}")
         if self.count < 1:
-            raise ValueError(f"the sampler's count must be at least 1, not {self.count}")
+            raise UsageError(f"the sampler's count must be at least 1, not {self.count}")
 
     def pick(self, total: int) -> list[int]:
         """Sorted frame indices to keep out of ``total``."""

@@ -1,4 +1,5 @@
-"""`clipforensics detect | zoo | demo`: one row per input, exit status 0 / 1 / 2, helpful usage errors."""
+"""`clipforensics detect | zoo | demo`: one row per input; exit status 0 (all inputs done), 1 (some failed, or
+a clear error), 2 (usage: answered with the closest valid word), 3 (an internal error, named)."""
 
 import csv
 import json
@@ -76,30 +77,88 @@ def test_an_unreadable_model_is_one_clear_message_and_status_1(faces, tmp_path, 
 
     status = main(["detect", str(faces), "--model", str(tmp_path / "model.ckpt")])
 
+    error = capsys.readouterr().err
     assert status == 1
-    assert capsys.readouterr().err.startswith(f"clipforensics: {tmp_path / 'model.ckpt'}")
+    assert error.startswith(f"clipforensics: {tmp_path / 'model.ckpt'}") and "Traceback" not in error
 
 
 @pytest.mark.parametrize(
     ("argv", "hint"),
     [
-        (["detcet", "x"], "did you mean detect?"),
-        (["detect", "x", "--model", "m", "--thresold", "0.3"], "did you mean --threshold?"),
-        (["detect", "x", "--model", "m", "--precision", "bf61"], "did you mean bf16?"),
+        (["detcet", "x"], "did you mean 'detect'?"),
+        (["zo"], "did you mean 'zoo'?"),
+        (["detect", "x", "--model", "m", "--thresold", "0.3"], "did you mean '--threshold'?"),
+        (["detect", "x", "--model", "m", "--precision", "bf61"], "did you mean 'bf16'?"),
+        (["detect", "x", "--model", "m", "--sampler", "unifrom"], "did you mean 'uniform'?"),
+        (["evaluate", "--model", "m", "--data", "d", "--output-dir", "o", "--task", "localisation"],
+         "did you mean 'localization'?"),
     ],
 )
 def test_usage_errors_exit_2_with_the_closest_valid_word(argv, hint, capsys):
-    with pytest.raises(SystemExit) as exit_:
-        main(argv)
+    status = main(argv)
 
-    assert exit_.value.code == 2
-    assert hint in capsys.readouterr().err
+    assert status == 2
+    assert hint in capsys.readouterr().err.lower()
+
+
+def test_a_usage_error_names_the_command_and_how_to_get_help(capsys):
+    status = main(["detect", "x"])
+
+    error = capsys.readouterr().err
+    assert status == 2
+    assert "Usage: clipforensics detect" in error and "--model" in error and "--help" in error
 
 
 def test_an_output_with_an_unknown_suffix_is_a_usage_error(model_dir, faces, tmp_path, capsys):
     status = main(["detect", str(faces), "--model", str(model_dir), "--output", str(tmp_path / "out.xlsx")])
 
     assert status == 2 and ".jsonl or .csv" in capsys.readouterr().err
+
+
+def test_a_usage_error_from_the_library_exits_2_without_a_traceback(faces, capsys):
+    status = main(["detect", str(faces), "--model", "m", "--devices", "2", "--device", "cuda:1"])
+
+    error = capsys.readouterr().err
+    assert status == 2
+    assert error.startswith("clipforensics: ") and "--device must be one of" in error and "Traceback" not in error
+
+
+def test_an_unexpected_error_is_an_internal_error_with_status_3(faces, monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise ValueError("shapes do not match")
+
+    monkeypatch.setattr("clipforensics.inference.predictor.load", broken)
+    monkeypatch.delenv("CLIPFORENSICS_DEBUG", raising=False)
+
+    status = main(["detect", str(faces), "--model", "m"])
+
+    error = capsys.readouterr().err
+    assert status == 3
+    assert "clipforensics: internal error: ValueError: shapes do not match" in error
+    assert "CLIPFORENSICS_DEBUG=1" in error and "Traceback" not in error
+
+
+def test_clipforensics_debug_lets_an_internal_error_raise(faces, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("shapes do not match")
+
+    monkeypatch.setattr("clipforensics.inference.predictor.load", broken)
+    monkeypatch.setenv("CLIPFORENSICS_DEBUG", "1")
+
+    with pytest.raises(ValueError, match="shapes do not match"):
+        main(["detect", str(faces), "--model", "m"])
+
+
+def test_version_and_help(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == "clipforensics 0.1.0"
+
+    assert main(["--help"]) == 0
+    listing = capsys.readouterr().out
+    assert all(command in listing for command in
+               ("detect", "localize", "preprocess", "train", "evaluate", "compare", "zoo", "demo"))
+    assert "Exit status" in listing and "CLIPFORENSICS_DEBUG" in listing
+    assert "`" not in listing
 
 
 def test_zoo_lists_the_published_weights(capsys):

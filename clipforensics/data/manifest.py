@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import UsageError
 from ..media import IMAGE_SUFFIXES
 
 REAL, FAKE = 0, 1
@@ -43,6 +44,7 @@ class Sample:
 
 
 def label_of(source: str) -> int:
+    """The one label-from-source rule: a source whose name contains ``real`` is real."""
     return REAL if "real" in source.lower() else FAKE
 
 
@@ -52,14 +54,14 @@ def _label(text: str) -> int:
         return REAL
     if text in ("1", "fake"):
         return FAKE
-    raise ValueError(f"label must be 0/1 or real/fake, not {text!r}")
+    raise UsageError(f"label must be 0/1 or real/fake, not {text!r}")
 
 
 def sample_from_path(path: Path, root: Path | None = None, label: int | None = None) -> Sample:
     """A frame of the layout: the last four parts of its path are dataset, source, video, frame."""
     parts = path.relative_to(root).parts if root else path.parts
     if len(parts) < 4:
-        raise ValueError(f"{path}: expected <dataset>/<source>/<video>/<frame>")
+        raise UsageError(f"{path}: expected <dataset>/<source>/<video>/<frame>")
     dataset, source, video = parts[-4:-1]
     return Sample(str(path), label_of(source) if label is None else label, dataset, source,
                   f"{dataset}/{source}/{video}")
@@ -171,7 +173,7 @@ def load_manifest(spec: str | Path, split: str | None = None) -> list[Sample]:
     if path.suffix == ".json":
         return from_deepfakebench_json(path, split=split)
     if path.suffix not in loaders:
-        raise ValueError(f"{path}: data must be a folder, .txt, .csv or .json, not {path.suffix!r}")
+        raise UsageError(f"{path}: data must be a folder, .txt, .csv or .json, not {path.suffix!r}")
     return loaders[path.suffix](path)
 
 

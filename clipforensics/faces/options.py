@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import UsageError
 from .align import RECIPES
 from .detection import BACKENDS, FaceDetector, create_face_detector
 
@@ -31,7 +32,7 @@ class FaceOptions:
         for name, value, valid in (("faces", self.mode, FACE_MODES), ("face detector", self.backend, BACKENDS),
                                    ("face policy", self.policy, FACE_POLICIES), ("alignment", self.recipe, RECIPES)):
             if value not in valid:
-                raise ValueError(f"{name} must be one of {valid}, not {value!r}")
+                raise UsageError(f"{name} must be one of {valid}, not {value!r}")
 
     def create_detector(self) -> FaceDetector | None:
         if self.mode != "auto":

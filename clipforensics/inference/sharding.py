@@ -15,6 +15,8 @@ from typing import TypeVar
 
 import torch
 
+from ..errors import UsageError
+
 T = TypeVar("T")
 ACCELERATORS = ("auto", "cpu", "cuda", "mps")
 
@@ -36,7 +38,7 @@ class Devices:
     def from_device(cls, device: str, devices: int, num_nodes: int, strategy: str) -> Devices:
         """From the CLI: ``--device`` names the accelerator when ``--devices``/``--num-nodes`` ask for more."""
         if devices * num_nodes > 1 and device not in ACCELERATORS:
-            raise ValueError(f"with --devices or --num-nodes, --device must be one of {', '.join(ACCELERATORS)} "
+            raise UsageError(f"with --devices or --num-nodes, --device must be one of {', '.join(ACCELERATORS)} "
                              f"(each process takes its own device), not {device!r}")
         return cls(device, devices, num_nodes, strategy)
 

@@ -138,7 +138,7 @@ class ForensicsModel(nn.Module):
         if maps and not self.has_decoder:
             raise ValueError("this model has no decoder: it gives p_fake but no maps (load a localizer or a "
                              "detector trained with a decoder)")
-        if not self.has_decoder or not (maps or not self.has_head):
+        if not (maps or not self.has_head):  # a model without a head scores by its map
             return self.backbone(pixels), None
         if not self.has_head:
             return None, self.decoder(self.backbone.tokens(pixels, self.config.layer))

@@ -1,0 +1,55 @@
+"""``preprocess``: raw videos and images to the training layout of aligned face crops."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from . import options
+from .status import status_of
+from .suggestions import Choice, Command
+
+if TYPE_CHECKING:
+    from ..faces.options import FaceOptions
+    from ..media import Sampler
+
+
+@click.command(cls=Command, short_help="Videos and images to the training layout of face crops.")
+@options.inputs
+@click.option("--output", required=True, type=click.Path(path_type=Path), metavar="DIR",
+              help="root of <dataset>/<source>/<video>/<frame>.png, with manifest.csv and summary.json")
+@click.option("--dataset", required=True, metavar="NAME", help="dataset name, e.g. FF or CDFv2")
+@click.option("--source", metavar="NAME", help="source name (default: the folder holding each video)")
+@click.option("--label", type=Choice(("real", "fake")),
+              help="default: real when the source's name says so, else fake")
+@click.option("--masks", type=click.Path(path_type=Path), metavar="DIR",
+              help="folder of manipulation-mask videos named like the inputs")
+@click.option("--crop-size", type=options.CropSize(), default=256, show_default=True,
+              help="side of the crops in pixels, or native (GenD keeps the face's own size)")
+@click.option("--workers", type=options.POSITIVE, metavar="N", default=1, show_default=True,
+              help="videos processed in parallel")
+@options.faces(None)
+def preprocess(inputs: tuple[str, ...], output: Path, dataset: str, source: str | None, label: str | None,
+               masks: Path | None, crop_size: int | None, workers: int, faces: FaceOptions, frames: Sampler) -> int:
+    """Turn videos and images (files, or folders searched recursively) into aligned face crops in the
+    training layout, with a manifest; a rerun resumes where a killed one stopped."""
+    import dataclasses
+    import json
+
+    from ..data.preprocess import DONE_FILE, VideoOutcome, plan_jobs, run_jobs, write_manifest
+
+    faces = dataclasses.replace(faces, crop_size=crop_size, policy="mask" if masks else faces.policy)
+    jobs = plan_jobs(inputs, output, dataset, source, label, masks)
+    outcomes = list(run_jobs(jobs, faces, frames, workers=workers))
+    everything = [VideoOutcome(**json.loads(done.read_text())) for done in sorted(output.rglob(DONE_FILE))]
+    summary = write_manifest(everything, output / "manifest.csv")
+    (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    failed = [outcome for outcome in outcomes if outcome.error]
+    click.echo(f"{len(outcomes)} inputs: {sum(len(o.rows) for o in outcomes)} frames kept, "
+               f"{sum(o.faceless for o in outcomes)} frames without a face, {len(failed)} inputs failed "
+               f"-> {output / 'manifest.csv'}", err=True)
+    for outcome in failed:
+        click.echo(f"  {outcome.media}: {outcome.error}", err=True)
+    return status_of(len(failed))

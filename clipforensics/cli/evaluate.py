@@ -1,0 +1,70 @@
+"""``evaluate`` and ``compare``: a model scored over a dataset, and runs side by side."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from ..errors import UsageError
+from . import options
+from .processes import Sharding
+from .status import EXIT_OK, status_of
+from .suggestions import Choice, Command
+
+if TYPE_CHECKING:
+    from ..evaluation import Perturbation
+
+
+@click.command(cls=Command, short_help="Score a dataset of face crops: predictions, metrics, report.")
+@options.model
+@click.option("--data", required=True, multiple=True, metavar="SPEC",
+              help="<dataset>/<source>/<video>/<frame> folders, Dolos folders, list files (.txt) or manifests "
+                   "(.csv, .json); repeat for several")
+@click.option("--output-dir", required=True, type=click.Path(path_type=Path), metavar="DIR",
+              help="gets predictions.csv, metrics.json, report.html, report.md and plots/")
+@click.option("--name", metavar="NAME", help="the run's name in reports and comparisons (default: the output folder's)")
+@click.option("--task", type=Choice(("detection", "localization")), default="detection", show_default=True,
+              help="localization: maps against masks (IoU, F1, pixel AP), for a model with a decoder")
+@click.option("--split", metavar="NAME",
+              help="keep one split of Dolos folders or DeepfakeBench JSON (train, valid, test)")
+@click.option("--perturb", type=options.PerturbationSpec(), metavar="SPEC",
+              help="degrade frames first: jpeg:Q, blur:K,S (kernel, sigma) or resize:P (percent)")
+@options.runtime(32, "face crops per model call")
+@options.sharding
+def evaluate(model: str, data: tuple[str, ...], output_dir: Path, name: str | None, task: str, split: str | None,
+             perturb: Perturbation | None, device: str, precision: str, batch_size: int, sharding: Sharding) -> int:
+    """Score a model over datasets of face crops: predictions, frame- and video-level metrics per dataset
+    and source (or, for localization, map metrics against masks), and an HTML and Markdown report."""
+    from ..evaluation import Evaluation, load_samples, predict_samples, write_evaluation
+    from ..inference.predictor import load
+
+    samples = load_samples(data, split)
+    processes = sharding.start(device)
+    predictor = load(model, processes.device, precision, batch_size)
+    if task == "localization" and not predictor.has_decoder:
+        raise UsageError(f"{model} has no decoder: --task localization needs a localizer (see: clipforensics zoo)")
+    mine = predict_samples(predictor, processes.share(samples), task, perturb, processes.progress)
+    evaluation = Evaluation(task, list(processes.gather(mine)), model=dict(predictor.provenance),
+                            perturbation=str(perturb) if perturb else None)
+    write_evaluation(evaluation, output_dir, name or output_dir.resolve().name)
+    for line in evaluation.summary_lines(output_dir):
+        click.echo(line, err=True)
+    return status_of(len(evaluation.failed))
+
+
+@click.command(cls=Command, short_help="Runs' metrics side by side (AUROC, AP, EER).")
+@click.argument("runs", nargs=-1, required=True, metavar="METRICS...")
+@click.option("--level", type=Choice(("video", "frame")), default="video", show_default=True,
+              help="which table to compare")
+@click.option("--output", type=click.Path(path_type=Path), metavar="F.md", help="also write the table as Markdown")
+def compare(runs: tuple[str, ...], level: str, output: Path | None) -> int:
+    """Put runs side by side: their metrics.json files, or the folders holding them (what evaluate wrote)."""
+    from ..evaluation.compare import comparison, load_runs, markdown_table, text_table
+
+    table = comparison(load_runs(list(runs)), level)
+    click.echo(text_table(*table))
+    if output:
+        output.write_text(f"# {level.capitalize()}-level metrics (%)\n\n{markdown_table(*table)}\n")
+    return EXIT_OK

@@ -1,0 +1,167 @@
+"""Options shared by several commands, as decorators, and the parameter types they need. Choices come
+from the modules that own them (none of which imports torch)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ..faces.align import RECIPES
+from ..faces.detection import BACKENDS
+from ..faces.options import FACE_MODES
+from ..inference.runtime import PRECISIONS
+from ..media import Sampler
+from ..metrics import AGGREGATES
+from .processes import Sharding
+from .suggestions import Choice
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+class CropSize(click.ParamType):
+    """A side in pixels, or ``native`` (None): the face's own size, as GenD's recipe keeps it."""
+
+    name = "px|native"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | None:
+        if value is None or value == "native":
+            return None
+        try:
+            size = int(value)
+        except ValueError:
+            self.fail(f"{value!r} is neither a number of pixels nor 'native'", param, ctx)
+        if size < 1:
+            self.fail(f"must be at least 1, not {size}", param, ctx)
+        return size
+
+
+class PerturbationSpec(click.ParamType):
+    """jpeg:Q, blur:K,S or resize:P, parsed by the evaluation package (loaded only when the option is given)."""
+
+    name = "spec"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from ..evaluation import Perturbation
+
+        if isinstance(value, Perturbation):
+            return value
+        try:
+            return Perturbation.parse(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+POSITIVE = click.IntRange(min=1)
+
+inputs = click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+"""INPUT...: one or more files or folders; each command's help says which kinds."""
+
+
+def model(command: Command) -> Command:
+    """--model, required."""
+    return click.option("--model", required=True, metavar="NAME|PATH",
+                        help="zoo name (see: clipforensics zoo) or checkpoint path")(command)
+
+
+def runtime(batch_size: int, batch_help: str) -> Callable[[Command], Command]:
+    """--device, --precision and --batch-size (whose default and meaning differ between commands)."""
+    return _options(
+        click.option("--device", default="auto", metavar="DEVICE", show_default=True,
+                     help="auto, cpu, cuda, cuda:1, ..."),
+        click.option("--precision", type=Choice(PRECISIONS), default="auto", show_default=True,
+                     help="auto: bf16 on CUDA and on CPUs with AMX or AVX512-BF16, fp32 elsewhere"),
+        click.option("--batch-size", type=POSITIVE, metavar="N", default=batch_size, show_default=True,
+                     help=batch_help),
+    )
+
+
+def threshold(help: str) -> Callable[[Command], Command]:
+    """--threshold: the p_fake (or map score) from which an input is labelled fake."""
+    return click.option("--threshold", type=float, metavar="P", default=0.5, show_default=True, help=help)
+
+
+def faces(mode: str | None, mode_help: str = "") -> Callable[[Command], Command]:
+    """How faces are found, aligned and sampled from videos; with ``mode``, also --faces (auto | none) and
+    its default. The command receives them as ``faces`` (a FaceOptions) and ``frames`` (a Sampler)."""
+    options = [
+        click.option("--frames", type=POSITIVE, metavar="N", default=32, show_default=True,
+                     help="frames sampled per video"),
+        click.option("--sampler", type=Choice(Sampler.KINDS), default="uniform", show_default=True,
+                     help="uniform: --frames spread evenly; stride: every --frames-th frame; spread: GenD's "
+                          "order, from the middle outwards; all: every frame"),
+        click.option("--all-faces", is_flag=True, help="score every face, not only the largest"),
+        click.option("--face-detector", type=Choice(BACKENDS), default="dlib-hog", show_default=True,
+                     help="how faces are found"),
+        click.option("--face-model", metavar="ONNX", help="det_10g.onnx for --face-detector retinaface"),
+        click.option("--face-max-side", type=click.IntRange(min=0), default=640, show_default=True, metavar="PX",
+                     help="search frames downscaled to this side (dlib finds faces over about 80 px there); "
+                          "0: full size"),
+        click.option("--align", type=Choice(RECIPES), default="deepfakebench", show_default=True,
+                     help="five-point alignment recipe"),
+    ]
+    if mode is not None:
+        options.insert(0, click.option("--faces", type=Choice(FACE_MODES), default=mode, show_default=True,
+                                       help=mode_help))
+    keys = ("faces", "frames", "sampler", "all_faces", "face_detector", "face_model", "face_max_side", "align")
+    bundle = _bundle(keys if mode is not None else keys[1:], _face_settings)
+    return _options(*options, bundle)
+
+
+def _face_settings(frames: int, sampler: str, all_faces: bool, face_detector: str, face_model: str | None,
+                   face_max_side: int, align: str, faces: str = "auto") -> dict[str, Any]:
+    from ..faces.options import FaceOptions
+    from ..media import Sampler
+
+    options = FaceOptions(mode=faces, backend=face_detector, model_path=face_model,
+                          policy="all" if all_faces else "largest", recipe=align, max_side=face_max_side or None)
+    return {"faces": options, "frames": Sampler(sampler, frames)}
+
+
+def sharding(command: Command) -> Command:
+    """--devices, --num-nodes, --strategy; the command receives them as ``sharding`` (a Sharding)."""
+    return _options(
+        click.option("--devices", type=POSITIVE, metavar="N", default=1, show_default=True,
+                     help="sharding: processes on this machine, one device each (--device: their kind); "
+                          "results are merged in input order"),
+        click.option("--num-nodes", type=POSITIVE, metavar="N", default=1, show_default=True,
+                     help="sharding: machines (MASTER_ADDR and NODE_RANK set)"),
+        click.option("--strategy", default="ddp", metavar="NAME", show_default=True,
+                     help="sharding: the Lightning strategy that launches the processes"),
+        _bundle(("devices", "num_nodes", "strategy"), lambda **given: {"sharding": Sharding(**given)}),
+    )(command)
+
+
+def results_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Callback of an --output that writes results rows: JSONL or CSV, told by the suffix."""
+    if value is not None and Path(value).suffix.lower() not in (".jsonl", ".csv"):
+        raise click.BadParameter(f"must end in .jsonl or .csv, not {value!r}", ctx, param)
+    return value
+
+
+def _options(*decorators: Callable[[Command], Command]) -> Callable[[Command], Command]:
+    """One decorator from several; options show in --help in the order given."""
+
+    def decorate(command: Command) -> Command:
+        for decorator in reversed(decorators):
+            command = decorator(command)
+        return command
+
+    return decorate
+
+
+def _bundle(keys: Iterable[str], build: Callable[..., dict[str, Any]]) -> Callable[[Command], Command]:
+    """Replaces the command's keyword arguments ``keys`` by those ``build`` makes of them, when it runs."""
+    keys = tuple(keys)
+
+    def decorate(command: Command) -> Command:
+        @functools.wraps(command)
+        def run(**arguments: Any) -> Any:
+            arguments.update(build(**{key: arguments.pop(key) for key in keys}))
+            return command(**arguments)
+
+        return run  # type: ignore[return-value]
+
+    return decorate

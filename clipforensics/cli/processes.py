@@ -1,0 +1,74 @@
+"""One process's part in a command that may run sharded: several processes, one device each, on one or
+more machines (Lightning starts the others by re-running the command line).
+
+Every sharded command goes the same way: ``start`` gives this process its device, ``share`` (or the
+predictor's ``shard``) its part of the inputs, and ``gather`` everyone's results, in input order, to the
+main process, which writes them; the other processes end there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
+
+import click
+
+from .status import EXIT_OK
+
+if TYPE_CHECKING:
+    from ..inference.sharding import Shards
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Sharding:
+    """--devices, --num-nodes and --strategy as given."""
+
+    devices: int = 1
+    num_nodes: int = 1
+    strategy: str = "ddp"
+
+    def start(self, device: str) -> Processes:
+        """This process's part: the whole run on ``device`` when one process does it all, else its rank
+        among the processes launched now (``device`` then names their kind: auto, cpu, cuda)."""
+        from ..inference.sharding import Devices, Shards
+
+        devices = Devices.from_device(device, self.devices, self.num_nodes, self.strategy)
+        return Processes(device, Shards(devices) if devices.sharded else None)
+
+
+@dataclass(frozen=True)
+class Processes:
+    """The device this process loads the model on, its share of the inputs, the gathering of results."""
+
+    requested_device: str
+    shards: Shards | None
+
+    @property
+    def device(self) -> str:
+        return str(self.shards.device) if self.shards else self.requested_device
+
+    @property
+    def shard(self) -> tuple[int, int] | None:
+        """(rank, ranks) for ``Predictor.iter_predict``, None when not sharded."""
+        return (self.shards.rank, self.shards.world) if self.shards else None
+
+    @property
+    def progress(self) -> bool | None:
+        """Only the main process draws a progress bar (None: the library's default)."""
+        return self.shards.is_main if self.shards else None
+
+    def share(self, items: Sequence[T]) -> Sequence[T]:
+        return self.shards.share(items) if self.shards else items
+
+    def gather(self, mine: Iterable[T]) -> Iterable[T]:
+        """Everyone's results, in input order: ``mine`` itself, still streaming, when not sharded. A process
+        other than the main one ends here with status 0, its results handed to the main one."""
+        if self.shards is None:
+            return mine
+        everyone = self.shards.gather(list(mine))
+        if everyone is None:
+            raise click.exceptions.Exit(EXIT_OK)
+        return everyone
