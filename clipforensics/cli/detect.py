@@ -52,7 +52,7 @@ def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceO
     results = predictor.iter_predict(inputs, faces=faces, frames=frames, aggregate_by=aggregate,
                                      save_crops=save_crops, annotate=annotate, workers=workers, save_maps=localize,
                                      shard=processes.shard, progress=processes.progress)
-    return _write_detections(processes.gather(results), output)
+    return _write_detections(processes.gather(result.without_arrays() for result in results), output)
 
 
 def _write_detections(results: Iterable[Result], output: str | None) -> int:
@@ -102,13 +102,8 @@ def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceO
     results = predictor.iter_predict(inputs, faces=faces, frames=frames, save_maps=output_dir,
                                      shard=processes.shard, progress=processes.progress)
     # each process has written its own map files: only the rows travel
-    rows = processes.gather(_without_maps(result) for result in results)
+    rows = processes.gather(result.without_arrays() for result in results)
     return _write_localizations(rows, output_dir / "results.jsonl")
-
-
-def _without_maps(result: Result) -> Result:
-    result.maps = []
-    return result
 
 
 def _write_localizations(results: Iterable[Result], path: Path) -> int:

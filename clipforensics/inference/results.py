@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -95,6 +95,10 @@ class Result:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
+
+    def without_arrays(self) -> Result:
+        """The row alone, its maps and frames dropped: what travels between processes or is kept in bulk."""
+        return replace(self, maps=[], images=[])
 
     def plot(self, threshold: float = 0.5) -> np.ndarray:
         """A picture of the verdict, RGB uint8: for an image, the image with each face's box and p_fake
