@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,7 +52,7 @@ def _check_size(image: Image.Image, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise MediaError(
             f"{image.filename}: {width}x{height} pixels exceeds the limit of {max_pixels:,} "
-            "(raise it with max_pixels if the file is trusted)"
+            "(if the file is trusted, raise the limit with --max-pixels, or max_pixels= in Python)"
         )
 
 
@@ -70,15 +72,61 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 
 def expand_sources(sources: Iterable[str | Path], suffixes: frozenset[str]) -> list[Path]:
-    """Files stay as given; a folder becomes its files with a known suffix, recursive and sorted."""
+    """The inputs as files: a file stays as given; a folder becomes its files with a known suffix,
+    recursive and sorted; ``@list.txt`` becomes the paths it lists (see ``read_path_list``), each
+    expanded in turn.
+
+    Nothing is dropped without a word: a link that cannot be resolved (dangling, or a loop) is kept,
+    given directly or found in a folder, and so is a folder with no media in it, so that reading each
+    fails with its own error while the other inputs go on.
+    """
     paths: list[Path] = []
     for source in sources:
-        path = Path(source)
-        if path.is_dir():
-            paths.extend(sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes))
+        if isinstance(source, str) and source.startswith(LIST_PREFIX):
+            for listed in read_path_list(Path(source[len(LIST_PREFIX) :])):
+                paths.extend(_expand_one(listed, suffixes))
         else:
-            paths.append(path)
+            paths.extend(_expand_one(Path(source), suffixes))
     return paths
+
+
+LIST_PREFIX = "@"
+"""``@list.txt`` as an input: the paths listed in the file."""
+
+
+def read_path_list(path: Path) -> list[Path]:
+    """The paths of a list file, one a line; blank lines and ``#`` comments are skipped and relative
+    paths are taken against the list file's folder. A list that cannot be read is a ``UsageError``."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise UsageError(f"{LIST_PREFIX}{path}: cannot read the list file ({reason}); give a text file "
+                         "with one path a line") from None
+    return [path.parent / line for line in parse_path_lines(text)]
+
+
+def parse_path_lines(text: str) -> list[str]:
+    """Paths one a line, without blank lines and ``#`` comments, as written (relative ones unresolved)."""
+    return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+
+
+def _expand_one(path: Path, suffixes: frozenset[str]) -> list[Path]:
+    if not path.is_dir():
+        return [path]
+    found = sorted(p for p in path.rglob("*") if _is_media(p, suffixes) or _is_broken_link(p, suffixes))
+    return found or [path]
+
+
+def _is_media(path: Path, suffixes: frozenset[str]) -> bool:
+    return path.suffix.lower() in suffixes and path.is_file()
+
+
+def _is_broken_link(path: Path, suffixes: frozenset[str]) -> bool:
+    """A link that leads nowhere (dangling, or a loop) and names a media file, by its own name or its target's."""
+    if not path.is_symlink() or path.exists():
+        return False
+    return path.suffix.lower() in suffixes or Path(os.readlink(path)).suffix.lower() in suffixes
 
 
 @dataclass(frozen=True)
@@ -93,12 +141,14 @@ class Frame:
 
 @dataclass
 class Media:
-    """The frames kept from one input, with what a reader should know about how they were got."""
+    """The frames kept from one input, with what a reader should know about how they were got. From
+    ``open_media`` a video's ``frames`` are decoded as they are iterated, and its ``notes`` are complete once
+    they are exhausted; from ``read_media`` they are a list."""
 
-    path: str
+    path: str | None
     kind: str
     """'image' or 'video'."""
-    frames: list[Frame]
+    frames: Iterable[Frame]
     total_frames: int = 1
     notes: list[str] = field(default_factory=list)
 
@@ -149,46 +199,76 @@ def spread_order(total: int, count: int | None = None) -> list[int]:
     return order
 
 
-def read_video(path: str | Path, sampler: Sampler = Sampler(), max_frames: int = MAX_VIDEO_FRAMES) -> Media:
-    """Decodes a video once, front to back, keeping only the sampled frames.
-
-    A stream damaged part-way keeps what was decoded before the damage, and says so in ``notes``.
-    """
+def open_video(path: str | Path, sampler: Sampler = Sampler(), max_frames: int = MAX_VIDEO_FRAMES) -> Media:
+    """A video whose sampled frames are decoded once, front to back, as they are iterated: memory holds one
+    frame at a time, however many are sampled. What cannot be opened raises ``MediaError`` here; a stream
+    damaged or cut short part-way keeps what was decoded and says so in ``notes`` when exhausted."""
     import av
 
     path = Path(path)
     try:
         container = av.open(str(path))
     except FileNotFoundError:
-        raise MediaError(f"{path}: no such file") from None
+        raise MediaError(f"{path}: no such file", "video") from None
     except av.FFmpegError as error:
         what = "empty file" if path.stat().st_size == 0 else f"unreadable video ({error})"
-        raise MediaError(f"{path}: {what}") from None
-    with container:
+        raise MediaError(f"{path}: {what}", "video") from None
+    try:
         if not container.streams.video:
-            raise MediaError(f"{path}: no video stream")
+            kind = "audio" if container.streams.audio else "video"
+            raise MediaError(f"{path}: {'an audio file: ' if kind == 'audio' else ''}no video stream", kind)
         stream = container.streams.video[0]
         total = stream.frames or _count_packets(path)
         if total > max_frames:
-            raise MediaError(f"{path}: {total:,} frames exceeds the limit of {max_frames:,}")
-        wanted = sampler.pick(total)
-        media = Media(str(path), "video", [], total_frames=total)
-        decoded, damage = _decode_wanted(container, stream, set(wanted), media.frames)
-    if damage:
-        media.notes.append(f"damaged stream: decoding stopped after frame {decoded} ({damage})")
-    missing = len(wanted) - len(media.frames)
-    if missing:
-        if not damage:
-            media.notes.append(f"the stream ended after {decoded} of {total} frames")
-        media.notes.append(f"{missing} of {len(wanted)} sampled frames could not be decoded")
-    if not media.frames:
-        raise MediaError(f"{path}: no frame could be decoded ({'; '.join(media.notes)})")
+            raise MediaError(f"{path}: {total:,} frames exceeds the limit of {max_frames:,}", "video")
+    except BaseException:
+        container.close()
+        raise
+    media = Media(str(path), "video", [], total_frames=total)
+    media.frames = _sampled_frames(container, stream, sampler.pick(total), _declared_frames(container, stream),
+                                   media)
     return media
 
 
-def _decode_wanted(container, stream, wanted: set[int], kept: list[Frame]) -> tuple[int, str | None]:
-    """Decodes packet by packet up to the last wanted frame; returns frames decoded and the error
-    that stopped it. After an error, the frames the decoder still holds are drained and kept.
+def _sampled_frames(container, stream, wanted: list[int], declared: int | None, media: Media) -> Iterator[Frame]:
+    """The wanted frames as they decode; then the notes on what was not decoded."""
+    kept = 0
+    with container:
+        decoding = _decode_wanted(container, stream, set(wanted))
+        while True:
+            try:
+                frame = next(decoding)
+            except StopIteration as end:
+                decoded, damage = end.value
+                break
+            kept += 1
+            yield frame
+    if damage:
+        media.notes.append(f"damaged stream: decoding stopped after frame {decoded} ({damage})")
+    elif declared and media.total_frames < declared - 1:
+        media.notes.append(f"the file holds {media.total_frames} of the {declared} frames its header declares "
+                           "(cut short?): scored on the frames it holds")
+    missing = len(wanted) - kept
+    if missing:
+        if not damage and decoded < media.total_frames:
+            media.notes.append(f"the stream ended after {decoded} of {media.total_frames} frames")
+        media.notes.append(f"{missing} of {len(wanted)} sampled frames could not be decoded")
+    if not kept:
+        raise MediaError(f"{media.path}: no frame could be decoded ({'; '.join(media.notes)})", "video")
+
+
+def _declared_frames(container, stream) -> int | None:
+    """Frames the header promises (its duration times the frame rate), to tell a cut-short file."""
+    if stream.frames:
+        return stream.frames
+    if container.duration and stream.average_rate:
+        return round(container.duration / 1_000_000 * float(stream.average_rate))
+    return None
+
+
+def _decode_wanted(container, stream, wanted: set[int]) -> Generator[Frame, None, tuple[int, str | None]]:
+    """Decodes packet by packet up to the last wanted frame, yielding the wanted ones; returns the frames
+    decoded and the error that stopped it. After an error, the frames the decoder still holds are drained.
 
     A frame's index comes from its timestamp where the stream has a frame rate, so a frame the
     decoder drops does not shift the indices of those after it; otherwise frames are counted.
@@ -200,25 +280,25 @@ def _decode_wanted(container, stream, wanted: set[int], kept: list[Frame]) -> tu
     start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     decoded = 0
 
-    def take(frames) -> bool:
+    def take(frames) -> Iterator[Frame]:
         nonlocal decoded
         for frame in frames:
             time = float(frame.pts * stream.time_base) if frame.pts is not None else None
             index = round((time - start) * rate) if rate and time is not None else decoded
             if index in wanted:
-                kept.append(Frame(index, time, frame.to_ndarray(format="rgb24")))
+                yield Frame(index, time, frame.to_ndarray(format="rgb24"))
             decoded = max(decoded, index) + 1
             if decoded > last:
-                return False
-        return True
+                return
 
     try:
         for packet in container.demux(stream):
-            if not take(packet.decode()):
+            yield from take(packet.decode())
+            if decoded > last:
                 return decoded, None
     except av.FFmpegError as error:
         try:
-            take(stream.codec_context.decode(None))
+            yield from take(stream.codec_context.decode(None))
         except av.FFmpegError:
             pass
         return decoded, str(error)
@@ -237,24 +317,92 @@ def _count_packets(path: Path) -> int:
             return 0
 
 
-def read_media(path: str | Path, sampler: Sampler = Sampler(), max_pixels: int = MAX_IMAGE_PIXELS) -> Media:
-    """An image (one frame) or a video (its sampled frames), chosen by the file's suffix."""
+def open_media(path: str | Path, sampler: Sampler = Sampler(), max_pixels: int | None = None) -> Media:
+    """An image (one frame) or a video (its sampled frames, decoded as they are iterated), by the file's
+    suffix; a file of another suffix is tried as an image, then as a video or an audio file."""
     path = Path(path)
+    max_pixels = max_pixels or MAX_IMAGE_PIXELS
+    problem = _unreachable(path)
+    if problem:
+        raise MediaError(f"{path}: {problem}", "video" if path.suffix.lower() in VIDEO_SUFFIXES else "image")
     if path.suffix.lower() in VIDEO_SUFFIXES:
-        return read_video(path, sampler)
-    image = np.asarray(load_image(path, max_pixels))
+        return open_video(path, sampler)
+    try:
+        image = np.asarray(load_image(path, max_pixels))
+    except MediaError as error:
+        if path.suffix.lower() in IMAGE_SUFFIXES or not _has_streams(path):
+            raise
+        return open_video(path, sampler)
     return Media(str(path), "image", [Frame(0, None, image)])
 
 
-def write_video(frames: list[np.ndarray], path: Path, fps: int) -> None:
-    """RGB frames to an H.264 MP4 (sides cropped to even sizes, as yuv420p needs)."""
+def _unreachable(path: Path) -> str | None:
+    """Why ``path`` leads to no file to decode (a link loop, a broken link, a folder, nothing), or None."""
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:  # Python 3.11 reports a link loop so
+        return "a symbolic link loop: it cannot be resolved"
+    except FileNotFoundError:
+        return f"a broken link to {os.readlink(path)}" if path.is_symlink() else "no such file"
+    except OSError as error:
+        return "a symbolic link loop: it cannot be resolved" if error.errno == errno.ELOOP else error.strerror
+    if path.is_dir():
+        return "a folder with no images or videos in it (searched recursively)"
+    return None
+
+
+def _has_streams(path: Path) -> bool:
+    """Whether FFmpeg reads the file as a container of audio or video streams."""
     import av
 
-    height, width = (side - side % 2 for side in frames[0].shape[:2])
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        for frame in frames:
-            picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame[:height, :width]), format="rgb24")
-            container.mux(stream.encode(picture))
-        container.mux(stream.encode())
+    try:
+        with av.open(str(path)) as container:
+            return bool(container.streams.video or container.streams.audio)
+    except (av.FFmpegError, OSError):
+        return False
+
+
+def read_video(path: str | Path, sampler: Sampler = Sampler(), max_frames: int = MAX_VIDEO_FRAMES) -> Media:
+    """``open_video`` with every sampled frame decoded into a list."""
+    media = open_video(path, sampler, max_frames)
+    media.frames = list(media.frames)
+    return media
+
+
+def read_media(path: str | Path, sampler: Sampler = Sampler(), max_pixels: int | None = None) -> Media:
+    """``open_media`` with every sampled frame decoded into a list."""
+    media = open_media(path, sampler, max_pixels)
+    media.frames = list(media.frames)
+    return media
+
+
+class VideoWriter:
+    """RGB frames to an H.264 MP4 as they come (sides cropped to even sizes, as yuv420p needs)."""
+
+    def __init__(self, path: Path, fps: int):
+        self.path, self.fps = path, fps
+        self._container = self._stream = None
+
+    def write(self, frame: np.ndarray) -> None:
+        import av
+
+        if self._container is None:
+            self._container = av.open(str(self.path), "w", format="mp4")
+            self._stream = self._container.add_stream("libx264", rate=self.fps)
+            height, width = (side - side % 2 for side in frame.shape[:2])
+            self._stream.width, self._stream.height, self._stream.pix_fmt = width, height, "yuv420p"
+        picture = np.ascontiguousarray(frame[: self._stream.height, : self._stream.width])
+        self._container.mux(self._stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.mux(self._stream.encode())
+            self._container.close()
+
+
+def write_video(frames: Iterable[np.ndarray], path: Path, fps: int) -> None:
+    """RGB frames to an H.264 MP4 (sides cropped to even sizes, as yuv420p needs)."""
+    writer = VideoWriter(path, fps)
+    for frame in frames:
+        writer.write(frame)
+    writer.close()

@@ -161,3 +161,47 @@ def test_crops_and_annotations_mirror_the_inputs_paths(detector, face_video, tmp
     assert len(list(crops.rglob("*.png"))) == 2 + 3
     assert (drawn / "a" / "same.png").is_file() and (drawn / "b" / "same.png").is_file()
     assert read_video(drawn / "v" / "clip.mp4", Sampler("all")).total_frames == 3
+
+
+def test_an_undecodable_video_is_reported_as_a_video(detector, tmp_path):
+    (tmp_path / "clip.mp4").write_bytes(np.random.default_rng(0).bytes(4000))
+
+    [result] = detector.predict([tmp_path / "clip.mp4"])
+
+    assert result.kind == "video" and "unreadable video" in result.error
+
+
+def test_an_audio_file_is_reported_as_audio_without_a_video_stream(detector, tmp_path):
+    import av
+
+    sound = tmp_path / "voice.wav"
+    with av.open(str(sound), "w") as container:
+        stream = container.add_stream("pcm_s16le", rate=8000)
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 800), dtype=np.int16), format="s16", layout="mono")
+        frame.sample_rate = 8000
+        container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+
+    [result] = detector.predict([sound])
+
+    assert result.kind == "audio" and "no video stream" in result.error
+
+
+def test_a_video_with_an_unusual_suffix_is_read_as_a_video(detector, face_video, tmp_path):
+    renamed = tmp_path / "clip.bin"
+    renamed.write_bytes(face_video.read_bytes())
+
+    [result] = detector.predict([renamed], frames=4)
+
+    assert result.kind == "video" and result.ok and len(result.frames) == 4
+
+
+def test_a_cut_short_mkv_is_scored_on_what_it_holds_and_says_so(detector, tmp_path):
+    whole = write_video(tmp_path / "walk.mkv", moving_frames(100))
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(whole.read_bytes()[: int(whole.stat().st_size * 0.6)])
+
+    [result] = detector.predict([cut], frames=4)
+
+    assert result.ok and len(result.frames) >= 3  # the last sampled frame may sit in the cut packet
+    assert any("frames its header declares" in note for note in result.notes)

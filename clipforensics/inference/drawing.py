@@ -15,7 +15,8 @@ OVERLAY_OPACITY = 0.5
 
 
 def draw_faces(image: np.ndarray, faces: Sequence[FaceResult], threshold: float) -> np.ndarray:
-    """A copy of the RGB image with each scored face's box and p_fake (red at or above ``threshold``)."""
+    """A copy of the RGB image with each scored face's box and p_fake (red at or above ``threshold``), the
+    label on a filled band above the box (inside it, at the top, where there is no room above)."""
     canvas = np.ascontiguousarray(image).copy()
     thickness = max(2, round(max(canvas.shape[:2]) / 400))
     for face in faces:
@@ -24,17 +25,57 @@ def draw_faces(image: np.ndarray, faces: Sequence[FaceResult], threshold: float)
         colour = FAKE_COLOUR if face.p_fake >= threshold else REAL_COLOUR
         x0, y0, x1, y1 = (int(round(v)) for v in face.box)
         cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness)
-        cv2.putText(canvas, f"p_fake {face.p_fake:.2f}", (x0, max(y0 - 6, 12)), cv2.FONT_HERSHEY_SIMPLEX,
-                    thickness / 3, colour, thickness)
+        _label(canvas, f"p_fake {face.p_fake:.2f}", (x0, y0), colour, thickness)
     return canvas
+
+
+def _label(canvas: np.ndarray, text: str, corner: tuple[int, int], colour: tuple[int, int, int],
+           thickness: int) -> None:
+    """White text on a band of ``colour`` whose bottom edge sits on the box's top edge at ``corner`` (x, y), or
+    whose top edge does when the band would leave the image."""
+    scale, weight = thickness / 3, max(1, thickness // 2)
+    (width, height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)
+    pad = max(2, thickness)
+    band = height + baseline + 2 * pad
+    x, y = max(0, corner[0]), corner[1]
+    top = y - band if y - band >= 0 else max(0, y)
+    cv2.rectangle(canvas, (x, top), (x + width + 2 * pad, top + band), colour, cv2.FILLED)
+    cv2.putText(canvas, text, (x + pad, top + pad + height), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
+                weight, cv2.LINE_AA)
 
 
 def overlay(image: np.ndarray, values: np.ndarray, opacity: float = OVERLAY_OPACITY) -> np.ndarray:
     """The map as a heatmap (jet: blue untouched, red manipulated) over the RGB image, weighted by the map
-    itself so untouched regions stay close to the image."""
-    heat = cv2.cvtColor(cv2.applyColorMap(levels(values), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    itself so untouched regions stay close to the image, with the colour scale (0 to 1) in a corner."""
+    heat = _jet(levels(values))
     weight = (opacity * np.clip(values, 0.0, 1.0))[..., None]
-    return (image * (1 - weight) + heat * weight).round().astype(np.uint8)
+    return _colour_bar((image * (1 - weight) + heat * weight).round().astype(np.uint8))
+
+
+def _jet(grey: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+
+
+def _colour_bar(picture: np.ndarray) -> np.ndarray:
+    """The jet scale from 0 (left) to 1 (right), labelled, on a white card in the bottom-right corner."""
+    height, width = picture.shape[:2]
+    bar_width = max(16, min(width // 4, 200))
+    bar_height = max(4, bar_width // 10)
+    scale = bar_height / 16
+    (text_width, text_height), baseline = cv2.getTextSize("0", cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+    pad = max(2, bar_height // 3)
+    card_width, card_height = bar_width + 2 * text_width + 4 * pad, max(bar_height, text_height + baseline) + 2 * pad
+    if card_width > width or card_height > height:
+        return picture
+    left, top = width - card_width, height - card_height
+    picture[top:, left:] = 255
+    ramp = np.repeat(np.linspace(0, 255, bar_width).round().astype(np.uint8)[None], bar_height, axis=0)
+    bar_left, bar_top = left + text_width + 2 * pad, top + (card_height - bar_height) // 2
+    picture[bar_top : bar_top + bar_height, bar_left : bar_left + bar_width] = _jet(ramp)
+    text_y = top + (card_height + text_height) // 2
+    for text, x in (("0", left + pad), ("1", bar_left + bar_width + pad)):
+        cv2.putText(picture, text, (x, text_y), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return picture
 
 
 def levels(values: np.ndarray) -> np.ndarray:

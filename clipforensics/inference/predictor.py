@@ -10,28 +10,28 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from queue import Full, Queue
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ..errors import UsageError
 from ..faces.options import FaceOptions
 from ..hub import zoo
 from ..hub.checkpoints import load_model, save_model
-from ..media import MEDIA_SUFFIXES, Sampler, expand_sources
-from ..metrics import aggregate
+from ..media import MEDIA_SUFFIXES, VIDEO_SUFFIXES, Sampler, expand_sources
 from ..models.model import ForensicsModel, ModelConfig
 from ..progress import progress_bar
 from ..transforms import Preprocessing, normalize
-from .maps import frame_maps
+from .assembly import Outputs, ResultBuilder
+from .outputs import OutputNames, output_folder
 from .prepare import Prepared, prepare
-from .results import FaceResult, FrameResult, Result
-from .runtime import autocast, resolve_device, resolve_precision
-from .writers import annotate as draw
+from .results import Result
+from .runtime import autocast, resolve_device, resolve_precision, return_large_buffers
 from .writers import save_crops as write_crops
-from .writers import write_map_files
 
 Source = str | Path | Image.Image | np.ndarray
 
@@ -69,6 +69,7 @@ class Predictor:
         self.batch_size = batch_size
         self.threshold = threshold
         self.provenance = provenance or {}
+        return_large_buffers()
 
     @property
     def config(self) -> ModelConfig:
@@ -123,6 +124,7 @@ class Predictor:
         shard: tuple[int, int] | None = None,
         maps: bool | None = None,
         save_maps: str | Path | None = None,
+        max_pixels: int | None = None,
     ) -> Iterator[Result]:
         """Yields one result per input, in input order, as soon as its crops are scored.
 
@@ -135,57 +137,65 @@ class Predictor:
         of a sharded run, which takes every ranks-th input from the rank-th (output paths are those of
         the whole run). ``maps``: results carry manipulation maps (default: whenever the model has a
         decoder); ``save_maps``: a folder for each input's ``.mask.png`` and ``.overlay.png``
-        (``.mask/`` and ``.overlay.mp4`` for a video).
+        (``.mask/`` and ``.overlay.mp4`` for a video). ``max_pixels``: the largest image accepted
+        (default 100 million pixels).
+
+        A video is decoded, searched and scored a piece at a time and its files are written as the
+        pieces come, so memory does not grow with its length; its result keeps per-frame maps only when
+        they are not written to files.
         """
         maps = self.has_decoder if maps is None else maps or save_maps is not None
         if maps and not self.has_decoder:
-            raise ValueError("this model has no decoder: it gives p_fake but no maps (load a localizer or a "
+            raise UsageError("this model has no decoder: it gives p_fake but no maps (load a localizer or a "
                              "detector trained with a decoder)")
         faces = ("auto" if self.has_head else "none") if faces is None else faces
         options = faces if isinstance(faces, FaceOptions) else FaceOptions(mode=faces)
         sampler = frames if isinstance(frames, Sampler) else Sampler("uniform", frames)
+        crops_folder = output_folder(save_crops, "--save-crops")
+        outputs = Outputs(output_folder(annotate, "--annotate"), output_folder(save_maps, "--localize"),
+                          self.threshold, aggregate_by, maps)
         inputs = _expand(sources)
-        stems = _output_stems(inputs)
-        if shard is not None:
-            rank, ranks = shard
-            inputs, stems = inputs[rank::ranks], stems[rank::ranks]
+        names = OutputNames(inputs)
+        numbers = list(range(len(inputs)))
+        numbers = numbers[shard[0] :: shard[1]] if shard is not None else numbers
         detectors = threading.local()
 
-        def work(number: int) -> Prepared:
+        def pieces(number: int) -> Iterator[Prepared]:
             if not hasattr(detectors, "face"):
                 detectors.face = options.create_detector()
             source = inputs[number]
-            keep = annotate is not None or maps or not isinstance(source, (str, Path))
-            prepared = prepare(source, self.preprocessing, options, detectors.face, sampler, keep_frames=keep)
-            if save_crops is not None and prepared.error is None:
-                write_crops(prepared, Path(save_crops), stems[number])
-            return prepared
+            keep = outputs.draws or maps or not isinstance(source, (str, Path))
+            for piece in prepare(source, self.preprocessing, options, detectors.face, sampler, keep, number,
+                                 self.batch_size, max_pixels):
+                if crops_folder is not None and piece.error is None:
+                    write_crops(piece, crops_folder, names)
+                yield piece
 
-        with progress_bar(len(inputs), progress, "detect") as bar:
-            number = 0
-            for group in _prepared_groups(len(inputs), work, self.batch_size, workers or min(4, os.cpu_count() or 1)):
-                for result in self._score(group, aggregate_by, maps):
-                    if annotate is not None and result.ok:
-                        draw(result, Path(annotate), stems[number], self.threshold)
-                    if save_maps is not None and result.ok:
-                        result.files["mask"], result.files["overlay"] = write_map_files(
-                            result, Path(save_maps), stems[number])
-                    number += 1
-                    bar.update(1)
-                    yield result
+        by_frames = len(numbers) == 1 and isinstance(inputs[numbers[0]], (str, Path)) \
+            and Path(inputs[numbers[0]]).suffix.lower() in VIDEO_SUFFIXES
+        workers = workers or min(4, os.cpu_count() or 1)
+        building: dict[int, ResultBuilder] = {}
+        with progress_bar(None if by_frames else len(numbers), progress, "detect",
+                          "frame" if by_frames else "input") as bar:
+            for group in _batches(_pieces_in_order(numbers, pieces, workers), self.batch_size):
+                for piece, (scores, face_maps) in zip(group, self._score(group, maps)):
+                    builder = building.setdefault(piece.number, ResultBuilder(piece, names, outputs,
+                                                                              self.preprocessing))
+                    builder.add(piece, scores, face_maps)
+                    bar.update(len(piece.frames) if by_frames else piece.last)
+                    if piece.last:
+                        yield building.pop(piece.number).finish(piece)
 
-    def _score(self, group: list[Prepared], aggregate_by: str, maps: bool) -> list[Result]:
-        faces = [face for prepared in group if prepared.error is None for frame in prepared.frames
-                 for face in frame.faces]
+    def _score(self, group: list[Prepared], maps: bool) -> list[tuple[list[float], list[np.ndarray]]]:
+        """Per piece, its faces' p_fake and (with ``maps``) maps, from one forward over the whole group."""
+        faces = [face for piece in group if piece.error is None for frame in piece.frames for face in frame.faces]
         scores, face_maps = self._infer(np.stack([face.pixels for face in faces]), maps) if faces else ([], [])
-        remaining_scores = iter(scores)
-        results = [self._result(prepared, remaining_scores, aggregate_by) for prepared in group]
-        if maps:
-            remaining = iter(face_maps)
-            for prepared, result in zip(group, results):
-                if prepared.error is None:
-                    result.maps = frame_maps(prepared, remaining, self.preprocessing)
-        return results
+        parts, start = [], 0
+        for piece in group:
+            count = piece.crops if piece.error is None else 0
+            parts.append((scores[start : start + count], face_maps[start : start + count]))
+            start += count
+        return parts
 
     def _infer(self, pixels: np.ndarray, maps: bool) -> tuple[list[float], list[np.ndarray]]:
         scores: list[float] = []
@@ -196,24 +206,6 @@ class Predictor:
             scores += p_fake.tolist()
             face_maps += list(probabilities.numpy()) if probabilities is not None else []
         return scores, face_maps
-
-    def _result(self, prepared: Prepared, scores: Iterator[float], aggregate_by: str) -> Result:
-        result = Result(prepared.path, kind=prepared.kind, notes=prepared.notes, error=prepared.error)
-        for frame in prepared.frames:
-            result.frames.append(FrameResult(frame.index, frame.timestamp, [
-                FaceResult(
-                    None if face.face is None else [round(float(v), 1) for v in face.face.box],
-                    None if face.face is None else round(face.face.score, 4),
-                    None if prepared.error else next(scores),
-                )
-                for face in frame.faces
-            ]))
-        result.images = [frame.image for frame in prepared.frames if frame.image is not None]
-        frame_scores = [frame.p_fake for frame in result.frames if frame.p_fake is not None]
-        if result.ok and frame_scores:
-            result.p_fake = aggregate(frame_scores, aggregate_by)
-            result.label = "fake" if result.p_fake >= self.threshold else "real"
-        return result
 
 
 def _expand(sources: Source | Iterable[Source]) -> list[Source]:
@@ -230,27 +222,13 @@ def _expand(sources: Source | Iterable[Source]) -> list[Source]:
     return inputs
 
 
-def _output_stems(inputs: list[Source]) -> list[Path]:
-    """Where each input's files go in an output folder: its path relative to the inputs' common
-    folder, suffix dropped (inputs repeat file names across folders); ``input-N`` for in-memory ones."""
-    paths = [Path(source).resolve() for source in inputs if isinstance(source, (str, Path))]
-    root = Path(os.path.commonpath([str(p.parent) for p in paths])) if paths else Path.cwd()
-    return [
-        Path(source).resolve().relative_to(root).with_suffix("") if isinstance(source, (str, Path))
-        else Path(f"input-{number:05d}")
-        for number, source in enumerate(inputs)
-    ]
-
-
-def _prepared_groups(
-    count: int, work: Callable[[int], Prepared], batch_size: int, workers: int
-) -> Iterator[list[Prepared]]:
-    """Prepared inputs, in order, grouped until a group holds a batch of crops."""
+def _batches(pieces: Iterator[Prepared], batch_size: int) -> Iterator[list[Prepared]]:
+    """Pieces, in order, grouped until a group holds a batch of crops."""
     group: list[Prepared] = []
     crops = 0
-    for prepared in _prepared_in_order(count, work, workers):
-        group.append(prepared)
-        crops += prepared.crops
+    for piece in pieces:
+        group.append(piece)
+        crops += piece.crops
         if crops >= batch_size:
             yield group
             group, crops = [], 0
@@ -258,14 +236,50 @@ def _prepared_groups(
         yield group
 
 
-def _prepared_in_order(count: int, work: Callable[[int], Prepared], workers: int) -> Iterator[Prepared]:
-    """A thread pool works a window of inputs ahead while the caller scores what came before."""
-    window = max(2 * workers, 8)
+def _pieces_in_order(numbers: list[int], pieces: Callable[[int], Iterator[Prepared]],
+                     workers: int) -> Iterator[Prepared]:
+    """Worker threads prepare inputs ahead of the caller, each input's pieces passing through a queue of one:
+    at most ``2 * workers`` inputs in flight, each holding two pieces at most, however long it is."""
+    stop = threading.Event()
+
+    def run(number: int, channel: Queue) -> None:
+        try:
+            for piece in pieces(number):
+                if not _put(channel, piece, stop):
+                    return
+        except BaseException as error:  # a bug, not a bad input: raised again in the caller's thread
+            _put(channel, error, stop)
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        pending: deque[Future] = deque()
-        for number in range(count):
-            pending.append(pool.submit(work, number))
-            if len(pending) > window:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
+        channels: deque[Queue] = deque()
+        try:
+            for number in numbers:
+                channels.append(Queue(maxsize=1))
+                pool.submit(run, number, channels[-1])
+                if len(channels) > 2 * workers:
+                    yield from _drain(channels.popleft())
+            while channels:
+                yield from _drain(channels.popleft())
+        finally:
+            stop.set()
+
+
+def _put(channel: Queue, item: object, stop: threading.Event) -> bool:
+    """Waits for room in ``channel``, unless the caller has stopped listening."""
+    while not stop.is_set():
+        try:
+            channel.put(item, timeout=0.1)
+            return True
+        except Full:
+            continue
+    return False
+
+
+def _drain(channel: Queue) -> Iterator[Prepared]:
+    while True:
+        item = channel.get()
+        if isinstance(item, BaseException):
+            raise item
+        yield item
+        if item.last:
+            return

@@ -1,11 +1,13 @@
 """From one input to the model's crops: decode, sample frames, find and align faces, preprocess.
 
-Runs in worker threads ahead of the model; the model then sees the crops of many frames and
-inputs in one batch.
+Runs in worker threads ahead of the model, a piece of at most a few dozen frames at a time: a long video
+is decoded, searched for faces and scored piece by piece, so memory does not grow with its length. The
+model sees the crops of many frames and inputs in one batch.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,8 +18,9 @@ from ..errors import ClipForensicsError, MediaError
 from ..faces.align import align_face
 from ..faces.detection import Face, FaceDetector, choose_faces
 from ..faces.options import FaceOptions
-from ..media import Frame, Media, Sampler, read_media, to_rgb
+from ..media import Frame, Media, Sampler, open_media, to_rgb
 from ..transforms import Preprocessing, resize_and_crop
+
 
 @dataclass
 class PreparedFace:
@@ -42,13 +45,17 @@ class PreparedFrame:
 
 @dataclass
 class Prepared:
-    """An input ready for the model, or the reason it is not."""
+    """A piece of an input ready for the model (a few of its frames), or the reason the input is not. The
+    input's last piece says so (``last``) and carries its notes and, when it failed, its error."""
 
     path: str | None
+    number: int = 0
+    """The input's position in the run."""
     kind: str = "image"
     frames: list[PreparedFrame] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
+    last: bool = True
 
     @property
     def crops(self) -> int:
@@ -62,26 +69,44 @@ def prepare(
     detector: FaceDetector | None,
     sampler: Sampler = Sampler(),
     keep_frames: bool = False,
-) -> Prepared:
-    """Never raises for a bad input: the error goes into ``Prepared.error``."""
+    number: int = 0,
+    piece_frames: int = 32,
+    max_pixels: int | None = None,
+) -> Iterator[Prepared]:
+    """The input's pieces of at most ``piece_frames`` frames, in order; never raises for a bad input: the
+    error goes into the last piece. ``keep_frames`` keeps each frame's image (to draw on or map)."""
     path = str(source) if isinstance(source, (str, Path)) else None
+    piece = Prepared(path, number, last=False)
+    sampled, faceless, largest = 0, [], 0
     try:
-        media = _read(source, sampler)
-        prepared = Prepared(path, media.kind, notes=list(media.notes))
+        media = _open(source, sampler, max_pixels)
+        piece.kind = media.kind
         for frame in media.frames:
             found = [PreparedFace(face, crop, resize_and_crop(Image.fromarray(crop), preprocessing), matrix)
                      for face, crop, matrix in _faces(frame, faces, detector)]
-            prepared.frames.append(PreparedFrame(frame.index, frame.timestamp, found,
-                                                 frame.image if keep_frames else None))
+            piece.frames.append(PreparedFrame(frame.index, frame.timestamp, found,
+                                              frame.image if keep_frames else None))
+            sampled += 1
+            largest = max(largest, *frame.image.shape[:2])
+            if not found:
+                faceless.append(frame.index)
+            if len(piece.frames) == piece_frames:
+                yield piece
+                piece = Prepared(path, number, media.kind, last=False)
+    except MediaError as error:
+        yield Prepared(path, number, error.kind or piece.kind, error=str(error))
+        return
     except ClipForensicsError as error:
-        return Prepared(path, error=str(error))
-    _report_faceless(prepared)
-    return prepared
+        yield Prepared(path, number, piece.kind, error=str(error))
+        return
+    piece.notes, piece.last = list(media.notes), True
+    _report_faceless(piece, sampled, faceless, faces.max_side if largest > (faces.max_side or largest) else None)
+    yield piece
 
 
-def _read(source: str | Path | Image.Image | np.ndarray, sampler: Sampler) -> Media:
+def _open(source: str | Path | Image.Image | np.ndarray, sampler: Sampler, max_pixels: int | None) -> Media:
     if isinstance(source, (str, Path)):
-        return read_media(source, sampler)
+        return open_media(source, sampler, max_pixels)
     image = source if isinstance(source, Image.Image) else array_image(source)
     return Media(None, "image", [Frame(0, None, np.asarray(to_rgb(image)))])
 
@@ -105,13 +130,17 @@ def _faces(frame: Frame, options: FaceOptions,
     return [(face, crop.crop, crop.matrix) for face, crop in aligned]
 
 
-def _report_faceless(prepared: Prepared) -> None:
-    faceless = [frame.index for frame in prepared.frames if not frame.faces]
+def _report_faceless(last: Prepared, sampled: int, faceless: list[int], searched_at: int | None) -> None:
+    """On the input's last piece: an error when no frame had a face (saying when the frames were searched
+    scaled down, ``searched_at`` px), else a note naming the frames without one."""
     if not faceless:
         return
-    if len(faceless) == len(prepared.frames):
-        what = "image" if prepared.kind == "image" else f"any of the {len(faceless)} sampled frames"
-        prepared.error = f"no face found in {what}"
+    if len(faceless) == sampled:
+        what = "image" if last.kind == "image" else f"any of the {sampled} sampled frames"
+        last.error = f"no face found in {what}"
+        if searched_at:
+            last.error += (f" (searched scaled down to {searched_at} px: a small face may need --face-max-side "
+                           "raised, or 0 to search at full size)")
     else:
         shown = ", ".join(map(str, faceless[:10])) + (", ..." if len(faceless) > 10 else "")
-        prepared.notes.append(f"no face in {len(faceless)} of {len(prepared.frames)} frames ({shown})")
+        last.notes.append(f"no face in {len(faceless)} of {sampled} frames ({shown})")

@@ -16,14 +16,24 @@ if TYPE_CHECKING:
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
-def resolve_device(device: str | None) -> torch.device:
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """``auto`` (or None) is CUDA when there is a GPU, else the CPU; anything else must be a torch device
+    that this machine has (``UsageError`` otherwise)."""
     import torch
 
     if device in (None, "auto"):
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    resolved = torch.device(device)
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} asked for, but no CUDA device is available; use --device cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise UsageError(f"device {device!r} is not a torch device: use auto, cpu, cuda or cuda:N") from None
+    if resolved.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UsageError(f"device {device!r} asked for, but no CUDA device is available; use --device cpu")
+        if resolved.index is not None and resolved.index >= count:
+            raise UsageError(f"device {device!r} asked for, but this machine has {count} CUDA device(s): "
+                             f"cuda:0 to cuda:{count - 1}")
     return resolved
 
 
@@ -56,3 +66,22 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+@cache
+def return_large_buffers() -> None:
+    """Has glibc serve every allocation of a megabyte or more (decoded frames, drawn frames) from its own
+    mapping, returned to the system when freed. Its default threshold rises after the first such free, after
+    which frames come from the heap, whose freed space fragments and grows with the number of frames."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name and "libc" in name:
+        try:
+            ctypes.CDLL(name).mallopt(M_MMAP_THRESHOLD, 1 << 20)
+        except (OSError, AttributeError):  # not glibc: nothing to tune
+            pass
+
+
+M_MMAP_THRESHOLD = -3

@@ -4,59 +4,93 @@ and mask and overlay files of maps."""
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 from typing import IO
 
+import numpy as np
 from PIL import Image
 
-from ..media import write_video
+from ..media import VideoWriter
 from .drawing import draw_faces, levels, overlay
+from .outputs import OutputNames
 from .prepare import Prepared
-from .results import SUMMARY_FIELDS, Result
+from .results import SUMMARY_FIELDS, FrameResult, Result
 
 VIDEO_FPS = 4
 
 
-def save_crops(prepared: Prepared, folder: Path, stem: Path) -> None:
-    """``folder/<stem>/<frame>_<face>.png`` for every aligned face."""
-    target = folder / stem
-    target.mkdir(parents=True, exist_ok=True)
+def save_crops(prepared: Prepared, folder: Path, names: OutputNames) -> None:
+    """``folder/<name>/<frame>_<face>.png`` for every aligned face of a piece."""
+    target = names.file(folder, prepared.number, "")
     for frame in prepared.frames:
         for number, face in enumerate(frame.faces):
-            Image.fromarray(face.crop).save(target / f"{frame.index:06d}_{number}.png")
+            path = names.safe(target / f"{frame.index:06d}_{number}.png")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(face.crop).save(path)
 
 
-def annotate(result: Result, folder: Path, stem: Path, threshold: float) -> Path:
-    """The image (``<stem>.png``) or the sampled frames of a video (``<stem>.mp4``) with each face's
-    box and p_fake drawn, from the frames the result kept; returns the file written."""
-    drawn = [draw_faces(image, frame.faces, threshold) for image, frame in zip(result.images, result.frames)]
-    target = folder / stem.with_suffix(".mp4" if result.kind == "video" else ".png")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if result.kind == "video":
-        write_video(drawn, target, VIDEO_FPS)
-    else:
-        Image.fromarray(drawn[0]).save(target)
-    return target
+class InputFiles:
+    """The files one input gets, written frame by frame as its pieces are scored, so that a long video is
+    never held whole: the input drawn with boxes and p_fake (``<name>.png``, or ``<name>.mp4`` of the sampled
+    frames), and its map (``<name>.mask.png`` and ``<name>.overlay.png``; a video's ``<name>.mask/<frame>.png``
+    and ``<name>.overlay.mp4``). Each is written under a ``.part`` name and renamed when the input is done,
+    or removed when it failed."""
+
+    def __init__(self, kind: str, number: int, names: OutputNames, annotate: Path | None, maps: Path | None,
+                 threshold: float):
+        video = kind == "video"
+        self.threshold = threshold
+        self.targets: dict[str, Path] = {}
+        if annotate is not None:
+            self.targets["annotated"] = names.file(annotate, number, ".mp4" if video else ".png")
+        if maps is not None:
+            self.targets["mask"] = names.file(maps, number, ".mask" if video else ".mask.png")
+            self.targets["overlay"] = names.file(maps, number, ".overlay.mp4" if video else ".overlay.png")
+        for target in self.targets.values():
+            target.parent.mkdir(parents=True, exist_ok=True)
+        self.videos = {key: VideoWriter(_part(path), VIDEO_FPS) for key, path in self.targets.items()
+                       if path.suffix == ".mp4"}
+        if video and "mask" in self.targets:
+            _part(self.targets["mask"]).mkdir(exist_ok=True)
+
+    def add(self, frame: FrameResult, image: np.ndarray, values: np.ndarray | None) -> None:
+        """One scored frame: its image and, with a decoder, its map at the image's size."""
+        if "annotated" in self.targets:
+            self._write("annotated", draw_faces(image, frame.faces, self.threshold))
+        if values is not None and "mask" in self.targets:
+            mask = self.targets["mask"]
+            Image.fromarray(levels(values)).save(
+                _part(mask) / f"{frame.index:06d}.png" if mask.suffix == ".mask" else _part(mask), format="PNG")
+            self._write("overlay", overlay(image, values))
+
+    def finish(self, ok: bool) -> dict[str, str]:
+        """Renames the files into place (or removes them when the input failed); returns what was written."""
+        for writer in self.videos.values():
+            writer.close()
+        written = {}
+        for key, target in self.targets.items():
+            part = _part(target)
+            if ok and part.exists():
+                if target.is_dir():
+                    shutil.rmtree(target)
+                part.replace(target)
+                written[key] = str(target)
+            elif part.is_dir():
+                shutil.rmtree(part)
+            else:
+                part.unlink(missing_ok=True)
+        return written
+
+    def _write(self, key: str, picture: np.ndarray) -> None:
+        if key in self.videos:
+            self.videos[key].write(picture)
+        else:
+            Image.fromarray(picture).save(_part(self.targets[key]), format="PNG")
 
 
-def write_map_files(result: Result, folder: Path, stem: Path) -> tuple[str, str]:
-    """``<stem>.mask.png`` (8-bit probability) and ``<stem>.overlay.png`` for an image; for a video,
-    ``<stem>.mask/<frame>.png`` per sampled frame and ``<stem>.overlay.mp4``. Returns both paths."""
-    base = folder / stem
-    base.parent.mkdir(parents=True, exist_ok=True)
-    drawn = [overlay(image, values) for image, values in zip(result.images, result.maps)]
-    if result.kind == "video":
-        masks = base.with_name(base.name + ".mask")
-        masks.mkdir(exist_ok=True)
-        for frame, values in zip(result.frames, result.maps):
-            Image.fromarray(levels(values)).save(masks / f"{frame.index:06d}.png")
-        overlaid = base.with_name(base.name + ".overlay.mp4")
-        write_video(drawn, overlaid, VIDEO_FPS)
-        return str(masks), str(overlaid)
-    mask, overlaid = base.with_name(base.name + ".mask.png"), base.with_name(base.name + ".overlay.png")
-    Image.fromarray(levels(result.maps[0])).save(mask)
-    Image.fromarray(drawn[0]).save(overlaid)
-    return str(mask), str(overlaid)
+def _part(path: Path) -> Path:
+    return path.with_name(path.name + ".part")
 
 
 class ResultWriter:

@@ -1,0 +1,82 @@
+"""One input's result, assembled from its scored pieces: per-frame and per-face detail, maps placed back
+on the frames, files written as the frames come, and the verdict once the last piece is in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..metrics import aggregate
+from ..transforms import Preprocessing
+from .maps import frame_maps
+from .outputs import OutputNames
+from .prepare import Prepared
+from .results import FaceResult, FrameResult, Result
+from .writers import InputFiles
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """What a run makes of each input besides its row."""
+
+    annotate: Path | None
+    save_maps: Path | None
+    threshold: float
+    aggregate_by: str
+    maps: bool
+
+    @property
+    def draws(self) -> bool:
+        """Whether frames are drawn on (annotated copies, overlays): their images must be kept."""
+        return self.annotate is not None or self.save_maps is not None
+
+
+class ResultBuilder:
+    """Gathers an input's pieces into its ``Result``. An image keeps its frame and map on the result; a video
+    keeps its maps only when they are not written to files, so that it is never held whole."""
+
+    def __init__(self, first: Prepared, names: OutputNames, outputs: Outputs, preprocessing: Preprocessing):
+        self.result = Result(first.path, kind=first.kind)
+        self.names, self.outputs, self.preprocessing = names, outputs, preprocessing
+        self.files: InputFiles | None = None
+
+    def add(self, piece: Prepared, scores: list[float], face_maps: list[np.ndarray]) -> None:
+        remaining = iter(scores)
+        maps = frame_maps(piece, iter(face_maps), self.preprocessing) if self.outputs.maps else [None] * len(
+            piece.frames)
+        image_input = piece.kind == "image"
+        for frame, values in zip(piece.frames, maps):
+            scored = FrameResult(frame.index, frame.timestamp, [
+                FaceResult(None if face.face is None else [round(float(v), 1) for v in face.face.box],
+                           None if face.face is None else round(face.face.score, 4), next(remaining, None))
+                for face in frame.faces])
+            self.result.frames.append(scored)
+            if self.outputs.draws:
+                self._files(piece).add(scored, frame.image, values)
+            if image_input and frame.image is not None:
+                self.result.images.append(frame.image)
+            if values is not None and (image_input or self.outputs.save_maps is None):
+                self.result.maps.append(values)
+
+    def finish(self, last: Prepared) -> Result:
+        """The verdict, once the input's last piece is in; files renamed into place (or removed on failure)."""
+        result = self.result
+        result.kind, result.notes, result.error = last.kind, last.notes, last.error
+        scores = [frame.p_fake for frame in result.frames if frame.p_fake is not None]
+        if result.ok and scores:
+            result.p_fake = aggregate(scores, self.outputs.aggregate_by)
+            result.label = "fake" if result.p_fake >= self.outputs.threshold else "real"
+        if result.error is not None:
+            result.images, result.maps = [], []
+        if self.files is not None:
+            written = self.files.finish(result.ok)
+            result.files.update({key: path for key, path in written.items() if key in ("mask", "overlay")})
+        return result
+
+    def _files(self, piece: Prepared) -> InputFiles:
+        if self.files is None:
+            self.files = InputFiles(piece.kind, piece.number, self.names, self.outputs.annotate,
+                                    self.outputs.save_maps, self.outputs.threshold)
+        return self.files
