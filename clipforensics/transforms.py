@@ -88,8 +88,12 @@ def map_to_image(values: np.ndarray, prep: Preprocessing, shape: tuple[int, int]
 
 
 def normalize(batch: np.ndarray | torch.Tensor, prep: Preprocessing) -> torch.Tensor:
-    """uint8 [B, H, W, 3] to float32 [B, 3, H, W] with the config's mean and std."""
-    pixels = torch.as_tensor(batch).permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
+    """uint8 [B, H, W, 3] to float32 [B, 3, H, W] with the config's mean and std. An array is cast by NumPy (the
+    one copy needed), so a read-only one (as ``np.asarray`` gives of a PIL image) is read, never shared."""
+    if isinstance(batch, np.ndarray):
+        pixels = torch.from_numpy(batch.astype(np.float32)).permute(0, 3, 1, 2).div_(255.0)
+    else:
+        pixels = batch.permute(0, 3, 1, 2).to(torch.float32).div_(255.0)
     mean = torch.tensor(prep.mean, dtype=torch.float32).view(1, 3, 1, 1)
     std = torch.tensor(prep.std, dtype=torch.float32).view(1, 3, 1, 1)
     return pixels.sub_(mean).div_(std)

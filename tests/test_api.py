@@ -55,6 +55,35 @@ def test_zoo_names_fail_offline_naming_the_source_and_the_local_path_way(name, m
     assert "--model PATH" in message
 
 
+@pytest.mark.parametrize("name", ["gend-clip-l14", "declip-l14-lama"])
+def test_zoo_names_fail_at_once_when_the_network_is_unreachable(name, monkeypatch, tmp_path):
+    import time
+
+    import huggingface_hub.constants
+
+    from clipforensics.hub import zoo
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # the no_network fixture blocks every connection
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(zoo, "CACHE", tmp_path / "cache")
+    start = time.monotonic()
+
+    with pytest.raises(DownloadError) as error:
+        clipforensics.load(name)
+
+    assert time.monotonic() - start < 5
+    message = str(error.value)
+    assert ZOO[name].repo_id in message and "cannot be reached" in message and "--model PATH" in message
+
+
+@pytest.mark.parametrize(("typo", "meant"), [("gend-clip-l41", "gend-clip-l14"), ("declip-lama", "declip-l14-lama")])
+def test_a_misspelt_zoo_name_gets_the_closest_names(typo, meant, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(clipforensics.errors.CheckpointError, match=f"did you mean {meant}"):
+        clipforensics.load(typo)
+
+
 def test_an_image_result_plots_its_faces_boxed_and_saves_as_a_picture(tiny_detector, tmp_path):
     from PIL import Image
     from skimage import data

@@ -139,3 +139,55 @@ def test_tensors_that_do_not_fit_are_listed(tiny_detector, tmp_path):
 def test_a_missing_path_is_named(tmp_path):
     with pytest.raises(CheckpointError, match="no such file"):
         load_model(tmp_path / "nowhere.ckpt")
+
+
+@pytest.mark.parametrize("name", ["model.ckpt", "weights.pth"])
+def test_random_bytes_as_a_checkpoint_get_one_line_of_the_tools_own(name, tmp_path):
+    path = tmp_path / name
+    path.write_bytes(bytes(range(256)) * 16)
+
+    with pytest.raises(CheckpointError) as error:
+        load_model(path)
+
+    message = str(error.value)
+    assert str(path) in message and "not a PyTorch checkpoint" in message
+    assert "\n" not in message and "weights_only=False" not in message and "file an issue" not in message
+
+
+def test_pickled_code_is_refused_in_one_line_without_advice_to_run_it(tmp_path):
+    path = tmp_path / "evil.ckpt"
+    path.write_bytes(pickle.dumps({"state_dict": {}, "payload": _Payload()}))
+
+    with pytest.raises(CheckpointError) as error:
+        load_model(path)
+
+    message = str(error.value)
+    assert "refused" in message and "\n" not in message and "weights_only=False" not in message
+
+
+def test_garbage_safetensors_in_a_folder_is_named(tiny_detector, tmp_path):
+    save_model(tiny_detector, tmp_path)
+    (tmp_path / "model.safetensors").write_bytes(bytes(range(256)) * 16)
+
+    with pytest.raises(CheckpointError, match=r"model\.safetensors as safetensors"):
+        load_model(tmp_path)
+
+
+def test_a_folder_of_weights_without_config_says_what_is_missing(tiny_detector, tmp_path):
+    save_model(tiny_detector, tmp_path)
+    (tmp_path / "config.json").unlink()
+
+    with pytest.raises(CheckpointError, match="no config.json"):
+        load_model(tmp_path)
+
+
+def test_a_broken_config_json_is_reported_as_broken(tiny_detector, tmp_path):
+    save_model(tiny_detector, tmp_path)
+    (tmp_path / "config.json").write_text('{"format": "clipforensics",')
+
+    with pytest.raises(CheckpointError) as error:
+        load_model(tmp_path)
+
+    message = str(error.value)
+    assert str(tmp_path / "config.json") in message and "not valid JSON" in message and "line 1" in message
+    assert "not a checkpoint this tool knows" not in message

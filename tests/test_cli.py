@@ -2,6 +2,7 @@
 a clear error), 2 (usage: answered with the closest valid word), 3 (an internal error, named)."""
 
 import csv
+import io
 import json
 import subprocess
 import sys
@@ -69,7 +70,8 @@ def test_detect_without_output_prints_jsonl_rows(model_dir, faces, capsys):
     captured = capsys.readouterr()
     assert status == 0
     assert [json.loads(line)["path"] for line in captured.out.splitlines()] == [str(faces / "real" / "a.png")]
-    assert "1 inputs: 1 scored, 0 failed" in captured.err
+    label = json.loads(captured.out)["label"]
+    assert f"1 inputs: {int(label == 'fake')} fake, {int(label == 'real')} real, 0 failed" in captured.err
 
 
 def test_an_unreadable_model_is_one_clear_message_and_status_1(faces, tmp_path, capsys):
@@ -183,3 +185,133 @@ def test_the_installed_command_runs_the_offline_demo(tmp_path):
     assert rows["chelsea-cat.png"]["error"] == "no face found in image" and "damaged" in rows["damaged.png"]["error"]
     assert (tmp_path / "annotated" / "astronaut.png").is_file()
     assert (tmp_path / "annotated" / "astronaut-walk.mp4").is_file()
+
+
+def test_detect_says_which_device_and_precision_it_runs_on(model_dir, faces, capsys):
+    main(["detect", str(faces), "--model", str(model_dir), "--faces", "none", "--device", "cpu", "--precision", "fp32"])
+
+    assert f"clipforensics: model {model_dir} on cpu, fp32" in capsys.readouterr().err.splitlines()
+
+
+def test_the_detect_summary_counts_fake_real_and_failed(model_dir, faces, tmp_path, capsys):
+    (faces / "broken.png").write_bytes(b"not a picture")
+    out = tmp_path / "out.jsonl"
+
+    main(["detect", str(faces), "--model", str(model_dir), "--faces", "none", "--output", str(out)])
+
+    labels = [row["label"] for row in _jsonl(out)]
+    expected = f"4 inputs: {labels.count('fake')} fake, {labels.count('real')} real, 1 failed -> {out}"
+    assert expected in capsys.readouterr().err
+
+
+def test_inputs_come_from_a_list_file_and_from_standard_input(model_dir, faces, tmp_path, monkeypatch, capsys):
+    (faces / "list.txt").write_text("# the fakes\nfake/b.png\n\nfake/c.jpg\n")
+    monkeypatch.chdir(faces)
+    monkeypatch.setattr("sys.stdin", io.StringIO("real/a.png\n"))
+    out = tmp_path / "out.jsonl"
+
+    status = main(["detect", f"@{faces / 'list.txt'}", "-", "--model", str(model_dir), "--faces", "none",
+                   "--output", str(out)])
+
+    assert status == 0
+    assert [Path(row["path"]).resolve() for row in _jsonl(out)] == [faces / "fake/b.png", faces / "fake/c.jpg",
+                                                                     faces / "real/a.png"]
+
+
+def test_standard_input_cannot_feed_several_processes(faces, monkeypatch, capsys):
+    monkeypatch.setattr("sys.stdin", io.StringIO("a.png\n"))
+
+    status = main(["detect", "-", "--model", "m", "--devices", "2", "--device", "cpu"])
+
+    assert status == 2 and "@FILE" in capsys.readouterr().err
+
+
+def test_a_folder_without_media_fails_with_its_row_not_an_empty_table(model_dir, tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    out = tmp_path / "out.csv"
+
+    status = main(["detect", str(tmp_path / "empty"), "--model", str(model_dir), "--faces", "none",
+                   "--output", str(out)])
+
+    with out.open() as file:
+        [row] = list(csv.DictReader(file))
+    assert status == 1 and row["path"] == str(tmp_path / "empty") and row["error"]
+
+
+def test_a_dangling_link_fails_alone_with_its_own_row(model_dir, faces, tmp_path):
+    (faces / "gone.png").symlink_to(tmp_path / "deleted.png")
+    out = tmp_path / "out.jsonl"
+
+    status = main(["detect", str(faces), str(faces / "gone.png"), "--model", str(model_dir), "--faces", "none",
+                   "--output", str(out)])
+
+    rows = _jsonl(out)
+    failed = [row for row in rows if row["error"]]
+    assert status == 1 and len(rows) == 5
+    assert [Path(row["path"]).name for row in failed] == ["gone.png", "gone.png"]
+    assert all("gone.png" in row["error"] for row in failed)
+
+
+@pytest.mark.parametrize(
+    ("options", "hint"),
+    [
+        (["--device", "gpu"], "'gpu' is not a torch device"),
+        (["--devices", "2", "--device", "cuda"], "CUDA device"),
+        (["--device", "cuda"], "no CUDA device is available"),
+        (["--threshold", "1.5"], "--threshold"),
+        (["--threshold", "-0.1"], "--threshold"),
+        (["--sampler", "stride"], "--stride"),
+        (["--stride", "4"], "--stride is for --sampler stride"),
+    ],
+)
+def test_impossible_options_are_usage_errors_without_a_traceback(options, hint, model_dir, faces, capsys):
+    status = main(["detect", str(faces), "--model", str(model_dir), *options])
+
+    error = capsys.readouterr().err
+    assert status == 2
+    assert hint in error and "Traceback" not in error
+
+
+def test_localize_into_a_detector_without_a_decoder_is_a_usage_error(model_dir, faces, tmp_path, capsys):
+    status = main(["detect", str(faces), "--model", str(model_dir), "--localize", str(tmp_path / "maps")])
+
+    assert status == 2 and "has no decoder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--annotate", "--save-crops", "--localize", "--output"])
+def test_an_output_path_blocked_by_a_file_is_a_usage_error_and_the_file_is_kept(option, model_dir, faces, tmp_path,
+                                                                                  capsys):
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine")
+    target = mine / "out.jsonl" if option == "--output" else mine
+
+    status = main(["detect", str(faces), "--model", str(model_dir), "--faces", "none", option, str(target)])
+
+    assert status == 2 and "is a file" in capsys.readouterr().err
+    assert mine.read_text() == "mine"
+
+
+def test_localize_refuses_an_output_dir_that_is_a_file(model_dir, faces, tmp_path, capsys):
+    (tmp_path / "maps").write_text("mine")
+
+    status = main(["localize", str(faces), "--model", str(model_dir), "--output-dir", str(tmp_path / "maps")])
+
+    assert status == 2 and "is a file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "maps").read_text() == "mine"
+
+
+def test_the_stride_sampler_takes_its_own_stride_and_frames_keeps_the_count():
+    from clipforensics.cli.options import frame_sampler
+
+    assert frame_sampler("stride", 32, 5).pick(20) == [0, 5, 10, 15]
+    assert frame_sampler("uniform", 3, None).pick(21) == [0, 10, 20]
+
+
+def test_max_pixels_sets_the_image_pixel_limit(model_dir, faces, tmp_path):
+    out = tmp_path / "out.jsonl"
+
+    status = main(["detect", str(faces / "real" / "a.png"), "--model", str(model_dir), "--faces", "none",
+                   "--max-pixels", "1000", "--output", str(out)])
+
+    [row] = _jsonl(out)
+    assert status == 1 and "--max-pixels" in row["error"]

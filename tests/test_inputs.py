@@ -1,6 +1,7 @@
 """Every input gets a row: odd image modes are scored, undecodable files get a clear error."""
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -130,3 +131,85 @@ def test_a_malformed_array_gets_a_row_with_an_error(detector):
 def test_an_unsupported_source_type_is_a_type_error(detector):
     with pytest.raises(TypeError, match="paths, PIL images or uint8 arrays"):
         detector.predict([42], faces="none")
+
+
+def test_links_that_lead_nowhere_are_kept_given_directly_or_found_in_a_folder(tmp_path):
+    from clipforensics.media import MEDIA_SUFFIXES, expand_sources
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "gone.png").symlink_to(tmp_path / "deleted.png")
+    (folder / "loop.jpg").symlink_to(folder / "loop.jpg")
+    (tmp_path / "direct.png").symlink_to(tmp_path / "direct.png")
+
+    paths = expand_sources([str(tmp_path / "direct.png"), str(folder)], MEDIA_SUFFIXES)
+
+    assert paths == [tmp_path / "direct.png", folder / "gone.png", folder / "loop.jpg"]
+
+
+def test_a_dangling_link_gets_a_row_naming_it_and_the_others_go_on(detector, face, tmp_path):
+    face.save(tmp_path / "good.png")
+    (tmp_path / "gone.png").symlink_to(tmp_path / "deleted.png")
+
+    results = detector.predict(tmp_path, faces="none")
+
+    assert [r.path.rsplit("/", 1)[-1] for r in results] == ["gone.png", "good.png"]
+    assert "gone.png" in results[0].error and results[1].ok
+
+
+def test_a_folder_without_media_gets_a_row_with_an_error(detector, tmp_path):
+    (tmp_path / "empty" / "deeper").mkdir(parents=True)
+    (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
+
+    [result] = detector.predict(tmp_path / "empty", faces="none")
+
+    assert result.path == str(tmp_path / "empty") and result.p_fake is None and "empty" in result.error
+
+
+def test_a_list_file_names_inputs_one_a_line_relative_to_its_folder(detector, face, tmp_path):
+    (tmp_path / "set" / "more").mkdir(parents=True)
+    face.save(tmp_path / "set" / "a.png")
+    face.save(tmp_path / "set" / "more" / "b.png")
+    (tmp_path / "set" / "list.txt").write_text(f"# a comment\na.png\n\n  more  \n{tmp_path / 'set' / 'a.png'}\n")
+
+    results = detector.predict(f"@{tmp_path / 'set' / 'list.txt'}", faces="none")
+
+    assert [r.path for r in results] == [str(tmp_path / "set" / n) for n in ("a.png", "more/b.png", "a.png")]
+    assert all(r.ok for r in results)
+
+
+def test_a_list_file_that_cannot_be_read_is_a_usage_error_naming_it(detector, tmp_path):
+    from clipforensics.errors import UsageError
+
+    with pytest.raises(UsageError, match=r"@.*missing\.txt: cannot read the list file"):
+        detector.predict(f"@{tmp_path / 'missing.txt'}", faces="none")
+
+
+def test_normalizing_a_read_only_array_warns_nothing():
+    import subprocess
+    import sys
+
+    code = ("import warnings, numpy as np; warnings.simplefilter('error');"
+            "from clipforensics.transforms import Preprocessing, normalize;"
+            "a = np.zeros((1, 8, 8, 3), np.uint8); a.flags.writeable = False;"
+            "assert normalize(a, Preprocessing()).shape == (1, 3, 8, 8)")
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 0, done.stderr
+
+
+def test_a_link_loop_a_broken_link_and_an_empty_folder_each_get_their_own_row(detector, tmp_path):
+    (tmp_path / "loop.mp4").symlink_to(tmp_path / "loop.mp4")
+    (tmp_path / "gone.png").symlink_to(tmp_path / "deleted.png")
+    (tmp_path / "empty").mkdir()
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.full((64, 64, 3), 100, dtype=np.uint8)).save(photo)
+
+    rows = {Path(r.path).name: r for r in detector.predict(
+        [tmp_path / "loop.mp4", tmp_path / "gone.png", tmp_path / "empty", photo], faces="none")}
+
+    assert rows["loop.mp4"].kind == "video" and "symbolic link loop" in rows["loop.mp4"].error
+    assert "broken link to" in rows["gone.png"].error and "deleted.png" in rows["gone.png"].error
+    assert "a folder with no images or videos" in rows["empty"].error
+    assert rows["photo.png"].ok

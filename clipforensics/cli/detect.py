@@ -25,46 +25,52 @@ if TYPE_CHECKING:
 @click.command(cls=Command, short_help="Score images and videos: one row per input.")
 @options.inputs
 @options.model
-@click.option("--output", metavar="FILE", callback=options.results_file,
+@click.option("--output", type=options.OUTPUT_FILE, metavar="FILE", callback=options.results_file,
               help="results file: .jsonl (with per-frame detail) or .csv; default: JSON lines on standard output")
 @options.faces("auto", "auto: find and align faces; none: the inputs are already aligned face crops")
 @click.option("--aggregate", type=Choice(AGGREGATES), default="mean", show_default=True,
               help="how a video's p_fake comes from its frames'")
 @options.threshold("p_fake at or above which the label is fake")
-@click.option("--save-crops", metavar="DIR", help="keep the aligned face crops here")
-@click.option("--annotate", metavar="DIR", help="write each input here with its faces' boxes and p_fake drawn")
-@click.option("--localize", metavar="DIR",
+@click.option("--save-crops", type=options.OUTPUT_DIR, metavar="DIR", help="keep the aligned face crops here")
+@click.option("--annotate", type=options.OUTPUT_DIR, metavar="DIR",
+              help="write each input here with its faces' boxes and p_fake drawn")
+@click.option("--localize", type=options.OUTPUT_DIR, metavar="DIR",
               help="also write manipulation maps here, from the same forward pass (needs a model with a decoder)")
+@options.max_pixels
 @options.runtime(32, "face crops per model call")
 @click.option("--workers", type=options.POSITIVE, metavar="N", help="threads decoding and finding faces")
 @options.sharding
 def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceOptions, frames: Sampler,
-           aggregate: str, threshold: float, save_crops: str | None, annotate: str | None, localize: str | None,
-           device: str, precision: str, batch_size: int, workers: int | None, sharding: Sharding) -> int:
-    """Score images and videos (files, or folders searched recursively): one row per input with path,
-    p_fake, label, faces, frames and error, as JSON lines on standard output or into --output."""
-    from ..inference.predictor import load
+           aggregate: str, threshold: float, save_crops: Path | None, annotate: Path | None, localize: Path | None,
+           max_pixels: int, device: str, precision: str, batch_size: int, workers: int | None,
+           sharding: Sharding) -> int:
+    """Score images and videos: one row per input with path, p_fake, label, faces, frames and error, as JSON
+    lines on standard output or into --output.
 
+    INPUT: an image or a video, a folder (searched recursively), @LIST (a file of paths one a line, blank lines
+    and # comments skipped, relative ones taken against the list's folder) or - (such paths on standard input).
+    """
+    sources = options.expand_inputs(inputs, sharding)
     processes = sharding.start(device)
-    predictor = load(model, processes.device, precision, batch_size, threshold)
+    predictor = processes.load(model, precision, batch_size, threshold)
     if localize and not predictor.has_decoder:
         raise UsageError(f"--localize: {model} has no decoder, so it cannot map manipulated pixels")
-    results = predictor.iter_predict(inputs, faces=faces, frames=frames, aggregate_by=aggregate,
+    results = predictor.iter_predict(sources, faces=faces, frames=frames, aggregate_by=aggregate,
                                      save_crops=save_crops, annotate=annotate, workers=workers, save_maps=localize,
-                                     shard=processes.shard, progress=processes.progress)
+                                     max_pixels=max_pixels, shard=processes.shard, progress=processes.progress)
     return _write_detections(processes.gather(result.without_arrays() for result in results), output)
+
 
 
 def _write_detections(results: Iterable[Result], output: str | None) -> int:
     """Writes results (to ``output``, or standard output) as they come; the status says whether any failed."""
     from ..inference.writers import ResultWriter
 
-    failed = total = 0
+    counts = {"fake": 0, "real": 0, "failed": 0}
     writer = ResultWriter(output) if output else None
     try:
         for result in results:
-            total += 1
-            failed += not result.ok
+            counts[result.label if result.ok and result.label else "failed"] += 1
             if writer:
                 writer.write(result)
             else:
@@ -73,34 +79,40 @@ def _write_detections(results: Iterable[Result], output: str | None) -> int:
         if writer:
             writer.close()
     where = f" -> {output}" if output else ""
-    click.echo(f"{total} inputs: {total - failed} scored, {failed} failed{where}", err=True)
-    return status_of(failed)
+    click.echo(f"{sum(counts.values())} inputs: {counts['fake']} fake, {counts['real']} real, {counts['failed']} "
+               f"failed{where}", err=True)
+    return status_of(counts["failed"])
 
 
 @click.command(cls=Command, short_help="Map manipulated pixels: a mask and an overlay per input.")
 @options.inputs
 @options.model
-@click.option("--output-dir", required=True, type=click.Path(path_type=Path), metavar="DIR",
+@click.option("--output-dir", required=True, type=options.OUTPUT_DIR, metavar="DIR",
               help="gets <input>.mask.png and <input>.overlay.png (videos: <input>.mask/ and <input>.overlay.mp4) "
                    "mirroring the inputs' paths, and results.jsonl")
 @options.faces("none", "none: localize whole images (as DeCLIP does); auto: each aligned face, warped back")
 @options.threshold("mean map score at or above which the label is fake")
+@options.max_pixels
 @options.runtime(16, "images (or faces) per model call")
 @options.sharding
 def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceOptions, frames: Sampler,
-             threshold: float, device: str, precision: str, batch_size: int, sharding: Sharding) -> int:
-    """Map manipulated pixels of images and videos (files, or folders searched recursively) with a model that
-    has a decoder: a mask and an overlay per input, and a row per input in results.jsonl."""
-    from ..inference.predictor import load
+             threshold: float, max_pixels: int, device: str, precision: str, batch_size: int,
+             sharding: Sharding) -> int:
+    """Map manipulated pixels of images and videos with a model that has a decoder: a mask and an overlay per
+    input, and a row per input in results.jsonl.
 
+    INPUT: an image or a video, a folder (searched recursively), @LIST (a file of paths one a line, blank lines
+    and # comments skipped, relative ones taken against the list's folder) or - (such paths on standard input).
+    """
+    sources = options.expand_inputs(inputs, sharding)
     processes = sharding.start(device)
-    predictor = load(model, processes.device, precision, batch_size, threshold)
+    predictor = processes.load(model, precision, batch_size, threshold)
     if not predictor.has_decoder:
         raise UsageError(f"{model} is a detector without a decoder: it cannot map manipulated pixels (use a "
                          "localizer such as declip-l14-lama, see: clipforensics zoo)")
     output_dir.mkdir(parents=True, exist_ok=True)
-    results = predictor.iter_predict(inputs, faces=faces, frames=frames, save_maps=output_dir,
-                                     shard=processes.shard, progress=processes.progress)
+    results = predictor.iter_predict(sources, faces=faces, frames=frames, save_maps=output_dir,
+                                     max_pixels=max_pixels, shard=processes.shard, progress=processes.progress)
     # each process has written its own map files: only the rows travel
     rows = processes.gather(result.without_arrays() for result in results)
     return _write_localizations(rows, output_dir / "results.jsonl")

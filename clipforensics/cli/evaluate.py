@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 @click.option("--data", required=True, multiple=True, metavar="SPEC",
               help="<dataset>/<source>/<video>/<frame> folders, Dolos folders, list files (.txt) or manifests "
                    "(.csv, .json); repeat for several")
-@click.option("--output-dir", required=True, type=click.Path(path_type=Path), metavar="DIR",
+@click.option("--output-dir", required=True, type=options.OUTPUT_DIR, metavar="DIR",
               help="gets predictions.csv, metrics.json, report.html, report.md and plots/")
 @click.option("--name", metavar="NAME", help="the run's name in reports and comparisons (default: the output folder's)")
 @click.option("--task", type=Choice(("detection", "localization")), default="detection", show_default=True,
@@ -38,11 +38,10 @@ def evaluate(model: str, data: tuple[str, ...], output_dir: Path, name: str | No
     """Score a model over datasets of face crops: predictions, frame- and video-level metrics per dataset
     and source (or, for localization, map metrics against masks), and an HTML and Markdown report."""
     from ..evaluation import Evaluation, load_samples, predict_samples, write_evaluation
-    from ..inference.predictor import load
 
     samples = load_samples(data, split)
     processes = sharding.start(device)
-    predictor = load(model, processes.device, precision, batch_size)
+    predictor = processes.load(model, precision, batch_size)
     if task == "localization" and not predictor.has_decoder:
         raise UsageError(f"{model} has no decoder: --task localization needs a localizer (see: clipforensics zoo)")
     mine = predict_samples(predictor, processes.share(samples), task, perturb, processes.progress)
@@ -54,17 +53,31 @@ def evaluate(model: str, data: tuple[str, ...], output_dir: Path, name: str | No
     return status_of(len(evaluation.failed))
 
 
+def _report_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    if value is not None and value.suffix.lower() not in (".md", ".html"):
+        raise click.BadParameter(f"must end in .md or .html, not {str(value)!r}", ctx, param)
+    return value
+
+
 @click.command(cls=Command, short_help="Runs' metrics side by side (AUROC, AP, EER).")
 @click.argument("runs", nargs=-1, required=True, metavar="METRICS...")
 @click.option("--level", type=Choice(("video", "frame")), default="video", show_default=True,
               help="which table to compare")
-@click.option("--output", type=click.Path(path_type=Path), metavar="F.md", help="also write the table as Markdown")
+@click.option("--output", type=options.OUTPUT_FILE, metavar="F.md|F.html", callback=_report_file,
+              help="also write the table as Markdown (.md) or HTML (.html)")
 def compare(runs: tuple[str, ...], level: str, output: Path | None) -> int:
-    """Put runs side by side: their metrics.json files, or the folders holding them (what evaluate wrote)."""
-    from ..evaluation.compare import comparison, load_runs, markdown_table, text_table
+    """Put runs side by side: their metrics.json files, or the folders holding them (what evaluate wrote). A
+    warning goes to standard error when the runs were not evaluated on the same data."""
+    from ..evaluation.compare import comparison, data_differences, html_page, load_runs, markdown_table, text_table
 
-    table = comparison(load_runs(list(runs)), level)
+    loaded = load_runs(list(runs))
+    for line in data_differences(loaded, level):
+        click.echo(f"clipforensics: warning: {line}; the differences are not like for like", err=True)
+    table = comparison(loaded, level)
     click.echo(text_table(*table))
-    if output:
-        output.write_text(f"# {level.capitalize()}-level metrics (%)\n\n{markdown_table(*table)}\n")
+    title = f"{level.capitalize()}-level metrics (%)"
+    if output and output.suffix.lower() == ".html":
+        output.write_text(html_page(title, *table))
+    elif output:
+        output.write_text(f"# {title}\n\n{markdown_table(*table)}\n")
     return EXIT_OK

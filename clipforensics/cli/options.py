@@ -4,6 +4,7 @@ from the modules that own them (none of which imports torch)."""
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,7 +15,8 @@ from ..faces.align import RECIPES
 from ..faces.detection import BACKENDS
 from ..faces.options import FACE_MODES
 from ..inference.runtime import PRECISIONS
-from ..media import Sampler
+from ..errors import UsageError
+from ..media import MAX_IMAGE_PIXELS, Sampler, parse_path_lines
 from ..metrics import AGGREGATES
 from .processes import Sharding
 from .suggestions import Choice
@@ -54,10 +56,46 @@ class PerturbationSpec(click.ParamType):
             self.fail(str(error), param, ctx)
 
 
+class OutputPath(click.ParamType):
+    """A path the command will write: a folder (``folder=True``) or a file. Refused at once when it cannot be:
+    an existing file where a folder is needed (or a folder where a file is), or a file on its way."""
+
+    def __init__(self, folder: bool):
+        self.folder = folder
+        self.name = "dir" if folder else "file"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Path:
+        path = Path(value)
+        if self.folder and path.exists() and not path.is_dir():
+            self.fail(f"{str(path)!r} is a file, not a folder: name a folder (it is created if missing)", param, ctx)
+        if not self.folder and path.is_dir():
+            self.fail(f"{str(path)!r} is a folder, not a file: name a file in it", param, ctx)
+        blocking = next((parent for parent in path.parents if parent.exists() and not parent.is_dir()), None)
+        if blocking is not None:
+            self.fail(f"{str(path)!r} cannot be created: {str(blocking)!r} is a file, not a folder", param, ctx)
+        return path
+
+
 POSITIVE = click.IntRange(min=1)
+OUTPUT_DIR = OutputPath(folder=True)
+OUTPUT_FILE = OutputPath(folder=False)
+STDIN = "-"
 
 inputs = click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 """INPUT...: one or more files or folders; each command's help says which kinds."""
+
+def expand_inputs(given: tuple[str, ...], sharding: Sharding) -> list[str | Path]:
+    """The inputs of detect and localize with ``-`` replaced by the paths on standard input (relative to the
+    working folder); folders and ``@list`` files are expanded by the library as it reads them."""
+    if STDIN not in given:
+        return list(given)
+    if sharding.sharded:
+        raise UsageError("'-' (paths from standard input) cannot be read by several processes: write the paths "
+                         "to a file and pass @FILE with --devices or --num-nodes")
+    piped = [Path(line) for line in parse_path_lines(sys.stdin.read())]
+    if not piped:
+        raise UsageError("'-' was given but standard input holds no paths (one a line)")
+    return [item for source in given for item in (piped if source == STDIN else [source])]
 
 
 def model(command: Command) -> Command:
@@ -70,7 +108,7 @@ def runtime(batch_size: int, batch_help: str) -> Callable[[Command], Command]:
     """--device, --precision and --batch-size (whose default and meaning differ between commands)."""
     return _options(
         click.option("--device", default="auto", metavar="DEVICE", show_default=True,
-                     help="auto, cpu, cuda, cuda:1, ..."),
+                     help="auto, cpu, cuda, cuda:1, ... (a torch device)"),
         click.option("--precision", type=Choice(PRECISIONS), default="auto", show_default=True,
                      help="auto: bf16 on CUDA and on CPUs with AMX or AVX512-BF16, fp32 elsewhere"),
         click.option("--batch-size", type=POSITIVE, metavar="N", default=batch_size, show_default=True,
@@ -80,7 +118,14 @@ def runtime(batch_size: int, batch_help: str) -> Callable[[Command], Command]:
 
 def threshold(help: str) -> Callable[[Command], Command]:
     """--threshold: the p_fake (or map score) from which an input is labelled fake."""
-    return click.option("--threshold", type=float, metavar="P", default=0.5, show_default=True, help=help)
+    return click.option("--threshold", type=click.FloatRange(0, 1), metavar="P", default=0.5, show_default=True,
+                        help=help)
+
+
+max_pixels = click.option("--max-pixels", type=POSITIVE, metavar="N", default=MAX_IMAGE_PIXELS, show_default=True,
+                          help="images with more pixels are refused unread (a guard against decompression bombs); "
+                               "raise it for trusted large images")
+"""--max-pixels: the pixel limit of input images."""
 
 
 def faces(mode: str | None, mode_help: str = "") -> Callable[[Command], Command]:
@@ -88,10 +133,11 @@ def faces(mode: str | None, mode_help: str = "") -> Callable[[Command], Command]
     its default. The command receives them as ``faces`` (a FaceOptions) and ``frames`` (a Sampler)."""
     options = [
         click.option("--frames", type=POSITIVE, metavar="N", default=32, show_default=True,
-                     help="frames sampled per video"),
+                     help="frames sampled per video (uniform, spread)"),
         click.option("--sampler", type=Choice(Sampler.KINDS), default="uniform", show_default=True,
-                     help="uniform: --frames spread evenly; stride: every --frames-th frame; spread: GenD's "
-                          "order, from the middle outwards; all: every frame"),
+                     help="uniform: --frames spread evenly; stride: every --stride-th frame; spread: --frames in "
+                          "GenD's order, from the middle outwards; all: every frame"),
+        click.option("--stride", type=POSITIVE, metavar="N", help="--sampler stride: keep every N-th frame"),
         click.option("--all-faces", is_flag=True, help="score every face, not only the largest"),
         click.option("--face-detector", type=Choice(BACKENDS), default="dlib-hog", show_default=True,
                      help="how faces are found"),
@@ -105,19 +151,28 @@ def faces(mode: str | None, mode_help: str = "") -> Callable[[Command], Command]
     if mode is not None:
         options.insert(0, click.option("--faces", type=Choice(FACE_MODES), default=mode, show_default=True,
                                        help=mode_help))
-    keys = ("faces", "frames", "sampler", "all_faces", "face_detector", "face_model", "face_max_side", "align")
+    keys = ("faces", "frames", "sampler", "stride", "all_faces", "face_detector", "face_model", "face_max_side",
+            "align")
     bundle = _bundle(keys if mode is not None else keys[1:], _face_settings)
     return _options(*options, bundle)
 
 
-def _face_settings(frames: int, sampler: str, all_faces: bool, face_detector: str, face_model: str | None,
-                   face_max_side: int, align: str, faces: str = "auto") -> dict[str, Any]:
+def _face_settings(frames: int, sampler: str, stride: int | None, all_faces: bool, face_detector: str,
+                   face_model: str | None, face_max_side: int, align: str, faces: str = "auto") -> dict[str, Any]:
     from ..faces.options import FaceOptions
-    from ..media import Sampler
 
     options = FaceOptions(mode=faces, backend=face_detector, model_path=face_model,
                           policy="all" if all_faces else "largest", recipe=align, max_side=face_max_side or None)
-    return {"faces": options, "frames": Sampler(sampler, frames)}
+    return {"faces": options, "frames": frame_sampler(sampler, frames, stride)}
+
+
+def frame_sampler(kind: str, frames: int, stride: int | None) -> Sampler:
+    """The Sampler that --sampler, --frames and --stride ask for: stride takes --stride (and only it does)."""
+    if kind == "stride" and stride is None:
+        raise UsageError("--sampler stride needs --stride N (keep every N-th frame)")
+    if kind != "stride" and stride is not None:
+        raise UsageError(f"--stride is for --sampler stride, not {kind!r} (which takes --frames)")
+    return Sampler(kind, stride if kind == "stride" else frames)
 
 
 def sharding(command: Command) -> Command:
@@ -134,11 +189,11 @@ def sharding(command: Command) -> Command:
     )(command)
 
 
-def results_file(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """Callback of an --output that writes results rows: JSONL or CSV, told by the suffix."""
-    if value is not None and Path(value).suffix.lower() not in (".jsonl", ".csv"):
-        raise click.BadParameter(f"must end in .jsonl or .csv, not {value!r}", ctx, param)
-    return value
+def results_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> str | None:
+    """Callback of an --output (``OUTPUT_FILE``) that writes results rows: JSONL or CSV, told by the suffix."""
+    if value is not None and value.suffix.lower() not in (".jsonl", ".csv"):
+        raise click.BadParameter(f"must end in .jsonl or .csv, not {str(value)!r}", ctx, param)
+    return None if value is None else str(value)
 
 
 def _options(*decorators: Callable[[Command], Command]) -> Callable[[Command], Command]:

@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, TypeVar
 
 import click
 
+from ..errors import UsageError
 from .status import EXIT_OK
 
 if TYPE_CHECKING:
+    from ..inference.predictor import Predictor
     from ..inference.sharding import Shards
 
 T = TypeVar("T")
@@ -30,13 +32,30 @@ class Sharding:
     num_nodes: int = 1
     strategy: str = "ddp"
 
+    @property
+    def sharded(self) -> bool:
+        return self.devices * self.num_nodes > 1
+
     def start(self, device: str) -> Processes:
         """This process's part: the whole run on ``device`` when one process does it all, else its rank
         among the processes launched now (``device`` then names their kind: auto, cpu, cuda)."""
         from ..inference.sharding import Devices, Shards
 
         devices = Devices.from_device(device, self.devices, self.num_nodes, self.strategy)
+        self._check_available(device)
         return Processes(device, Shards(devices) if devices.sharded else None)
+
+    def _check_available(self, device: str) -> None:
+        """A device this machine lacks is a usage error now, before a model is loaded or processes start."""
+        import torch
+
+        from ..inference.runtime import resolve_device
+
+        if not self.sharded:
+            resolve_device(device)
+        elif device == "cuda" and torch.cuda.device_count() < self.devices:
+            raise UsageError(f"--devices {self.devices} --device cuda asked for, but this machine has "
+                             f"{torch.cuda.device_count()} CUDA device(s); use fewer, or --device cpu")
 
 
 @dataclass(frozen=True)
@@ -59,6 +78,15 @@ class Processes:
     def progress(self) -> bool | None:
         """Only the main process draws a progress bar (None: the library's default)."""
         return self.shards.is_main if self.shards else None
+
+    def load(self, model: str, precision: str, batch_size: int, threshold: float = 0.5) -> Predictor:
+        """The model on this process's device; the main process says on standard error where and how it runs."""
+        from ..inference.predictor import load
+
+        predictor = load(model, self.device, precision, batch_size, threshold)
+        if self.progress is not False:
+            click.echo(f"clipforensics: model {model} on {predictor.device}, {predictor.precision}", err=True)
+        return predictor
 
     def share(self, items: Sequence[T]) -> Sequence[T]:
         return self.shards.share(items) if self.shards else items

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
 from collections.abc import Sequence
@@ -50,6 +51,43 @@ def comparison(runs: Sequence[tuple[str, dict]], level: str = "video") -> Table:
                 cells.append(f"{100 * (values[1] - values[0]):+.2f}" if known else "n/a")
             body.append(cells)
     return header, body
+
+
+def data_differences(runs: Sequence[tuple[str, dict]], level: str = "video") -> list[str]:
+    """How the runs' data differ, one line per run unlike the first: its counts (metrics.json ``counts``) and the
+    real and fake items scored per dataset and source at ``level``. None when every run saw the same data."""
+    def footprint(data: dict) -> tuple[dict, dict]:
+        rows = {(row["dataset"], row["source"]): (row.get("real"), row.get("fake")) for row in data["tables"][level]}
+        return data.get("counts", {}), rows
+
+    (first, first_data), *others = runs
+    base_counts, base_rows = footprint(first_data)
+    lines = []
+    for name, data in others:
+        counts, rows = footprint(data)
+        if (counts, rows) == (base_counts, base_rows):
+            continue
+        what = [f"{key} {base_counts.get(key)} vs {counts.get(key)}" for key in dict.fromkeys([*base_counts, *counts])
+                if base_counts.get(key) != counts.get(key)]
+        groups = [f"{dataset or 'all'}/{source or 'all'}" for dataset, source in dict.fromkeys([*base_rows, *rows])
+                  if base_rows.get((dataset, source)) != rows.get((dataset, source))]
+        shown = ", ".join(groups[:5]) + (", ..." if len(groups) > 5 else "")
+        lines.append(f"{name} was evaluated on different data than {first}"
+                     + (f" ({'; '.join(what)})" if what else "") + (f"; rows differ in {shown}" if groups else ""))
+    return lines
+
+
+def html_page(title: str, header: list[str], body: list[list[str]]) -> str:
+    """A self-contained HTML page holding the table (text escaped, numbers right-aligned)."""
+    def row(cells: list[str], tag: str) -> str:
+        return "<tr>" + "".join(f'<{tag}{" class=num" if numeric(cell) else ""}>{html.escape(cell)}</{tag}>'
+                                for cell in cells) + "</tr>"
+
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>\n"
+            "<style>body{font-family:sans-serif} table{border-collapse:collapse} td,th{padding:2px 8px;"
+            "border-bottom:1px solid #ddd;text-align:left} .num{text-align:right}</style></head>\n"
+            f"<body><h1>{html.escape(title)}</h1>\n<table>\n<thead>{row(header, 'th')}</thead>\n<tbody>\n"
+            + "\n".join(row(cells, "td") for cells in body) + "\n</tbody></table></body></html>\n")
 
 
 def markdown_table(header: list[str], body: list[list[str]]) -> str:

@@ -49,7 +49,9 @@ def load_model(path: str | Path) -> tuple[ForensicsModel, dict]:
     """Loads any known layout; returns the model (eval mode) and its provenance record."""
     path = Path(path)
     if not path.exists():
-        raise CheckpointError(f"{path}: no such file or folder")
+        raise CheckpointError(_missing(path))
+    if path.is_dir() and (path / CONFIG_FILE).is_file():
+        read_json(path / CONFIG_FILE)  # a broken config.json is reported as such, not as an unknown layout
     for layout, (recognises, read) in LAYOUTS.items():
         if recognises(path):
             try:
@@ -58,11 +60,24 @@ def load_model(path: str | Path) -> tuple[ForensicsModel, dict]:
             except CheckpointError as error:
                 raise CheckpointError(f"{path} ({layout} layout): {error}") from None
             return model.eval(), {"layout": layout, "source": str(path), **provenance}
+    if path.is_dir() and (path / WEIGHTS_FILE).is_file() and not (path / CONFIG_FILE).exists():
+        raise CheckpointError(f"{path} holds {WEIGHTS_FILE} but no {CONFIG_FILE}, which says what model the "
+                              "tensors make: copy the config.json that came with the weights beside them")
     raise CheckpointError(
         f"{path} is not a checkpoint this tool knows; layouts tried: {', '.join(LAYOUTS)} "
         "(a clipforensics folder with config.json + model.safetensors, a deepfake-detection "
         "Lightning .ckpt, a GenD Hugging Face folder, or a DeCLIP .pth)"
     )
+
+
+def _missing(path: Path) -> str:
+    """What to say about a path that does not exist: the zoo names it may be a misspelling of."""
+    from .zoo import closest_names
+
+    near = closest_names(str(path))
+    if not near:
+        return f"{path}: no such file or folder (nor a zoo name: see clipforensics zoo)"
+    return f"{path}: no such file or folder, nor a zoo name; did you mean {' or '.join(near)}?"
 
 
 def _tower(state: StateDict) -> StateDict:

@@ -4,6 +4,7 @@ into the tensors that the model will keep (no second copy of the weights in memo
 from __future__ import annotations
 
 import json
+import re
 import struct
 from pathlib import Path
 
@@ -25,7 +26,20 @@ def torch_load(path: Path) -> object:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=_is_zip(path))
     except Exception as error:  # torch raises many types for a damaged or foreign file
-        raise CheckpointError(f"torch.load(weights_only=True) failed: {error}") from None
+        raise CheckpointError(_load_failure(error)) from None
+
+
+def _load_failure(error: Exception) -> str:
+    """torch's error in one line, without its advice to retry with ``weights_only=False``: a checkpoint that
+    needs it carries code, which this tool never runs."""
+    text = str(error)
+    if "Unsupported global" in text:
+        name = re.search(r"GLOBAL (\S+)", text)
+        return (f"refused: it holds Python objects beyond tensors ({name.group(1) if name else 'a global'}), which "
+                "torch.load(weights_only=True) does not run; only checkpoints of tensors are read")
+    reason = text.split("WeightsUnpickler error:", 1)[-1] if "WeightsUnpickler error:" in text else text
+    reason = next((line.strip() for line in reason.splitlines() if line.strip()), type(error).__name__)
+    return f"not a PyTorch checkpoint, or a damaged one: torch.load(weights_only=True) failed ({reason})"
 
 
 def _is_zip(path: Path) -> bool:
@@ -38,6 +52,8 @@ def read_safetensors(path: Path) -> StateDict:
     try:
         with path.open("rb") as file:
             (length,) = struct.unpack("<Q", file.read(8))
+            if length > path.stat().st_size - 8:
+                raise ValueError(f"its header claims {length:,} bytes, more than the file holds (damaged?)")
             header = json.loads(file.read(length))
             header.pop("__metadata__", None)
             start = 8 + length
@@ -65,6 +81,8 @@ def _read_tensor(file, start: int, entry: dict) -> torch.Tensor:
 def read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path} is broken: not valid JSON ({error})") from None
     except (OSError, ValueError) as error:
         raise CheckpointError(f"cannot read {path}: {error}") from None
     if not isinstance(data, dict):

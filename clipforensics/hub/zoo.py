@@ -10,6 +10,8 @@ from ..errors import DownloadError
 
 DECLIP_URL = "https://storage.googleapis.com/bitdefender_ml_artifacts/declip/backbone_VIT/ViT_layer20_conv-20_{}.pth"
 CACHE = Path(os.environ.get("CLIPFORENSICS_CACHE", Path.home() / ".cache" / "clipforensics"))
+PROBE_SECONDS = 3.0
+"""How long a download waits to learn that its host cannot be reached."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,13 @@ ZOO: dict[str, ZooEntry] = {
 }
 
 
+def closest_names(name: str) -> list[str]:
+    """The zoo names nearest to a misspelt ``name``, best first (none when nothing is near)."""
+    import difflib
+
+    return difflib.get_close_matches(name, list(ZOO), n=3, cutoff=0.6)
+
+
 def resolve(name: str) -> Path:
     """The local path of a zoo entry's weights, downloading them into the hub cache if needed."""
     entry = ZOO[name]
@@ -80,6 +89,9 @@ def download_url(url: str, target: Path) -> Path:
               "(--model PATH, or clipforensics.load(PATH))")
     if _offline():
         raise DownloadError(f"{target.name} is not cached in {target.parent} and HF_HUB_OFFLINE is set. {advice}")
+    unreachable = _unreachable(url)
+    if unreachable:
+        raise DownloadError(f"{target.name} is not cached in {target.parent} and {unreachable}. {advice}")
     import shutil
     import urllib.request
 
@@ -105,16 +117,52 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _download(repo_id: str, filename: str) -> Path:
-    from huggingface_hub import hf_hub_download
+def _unreachable(url: str, timeout: float = PROBE_SECONDS) -> str | None:
+    """Why ``url``'s host cannot be reached (name lookup and a TCP connection, within ``timeout`` seconds
+    in all), or None when it can: one quick probe instead of a client's retries with back-off."""
+    import socket
+    import threading
+    from urllib.parse import urlsplit
 
+    parts = urlsplit(url)
+    host, port = parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
+    failure: list[str] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+        except OSError as error:
+            failure.append(f"{host} cannot be reached ({error.strerror or error})")
+
+    thread = threading.Thread(target=probe, daemon=True)  # a name lookup cannot be timed out otherwise
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        return f"{host} did not answer within {timeout:g} s"
+    return failure[0] if failure else None
+
+
+def _download(repo_id: str, filename: str) -> Path:
+    """A hub file from the local cache, else from the hub. Offline (``HF_HUB_OFFLINE``, or the hub cannot
+    be reached) a file missing from the cache fails at once, without the hub client's retries."""
+    from huggingface_hub import constants, hf_hub_download
+
+    advice = (f"Download https://huggingface.co/{repo_id} where there is internet access and pass the local path "
+              "instead of the name (--model PATH, or clipforensics.load(PATH))")
     try:
-        return Path(hf_hub_download(repo_id=repo_id, filename=filename, local_files_only=_offline()))
-    except Exception as error:  # offline, gated, missing: huggingface_hub has many error types
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename, local_files_only=True))
+    except Exception:  # not cached (huggingface_hub raises several types for it)
+        pass
+    if _offline():
+        raise DownloadError(f"{filename} of {repo_id} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) "
+                            f"and HF_HUB_OFFLINE is set. {advice}")
+    unreachable = _unreachable(constants.ENDPOINT)
+    if unreachable:
+        raise DownloadError(f"{filename} of {repo_id} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) "
+                            f"and {unreachable}. {advice}")
+    try:
+        return Path(hf_hub_download(repo_id=repo_id, filename=filename))
+    except Exception as error:  # gated, missing, network lost: huggingface_hub has many error types
         detail = str(error).splitlines()[0] if str(error) else "no detail"
-        raise DownloadError(
-            f"could not fetch {filename} of {repo_id} from the Hugging Face hub ({type(error).__name__}: {detail}). "
-            f"Download https://huggingface.co/{repo_id} where there is internet access (or set HF_HUB_OFFLINE=1 "
-            "to use only the local cache) and pass the local "
-            "path instead of the name (--model PATH, or clipforensics.load(PATH))"
-        ) from None
+        raise DownloadError(f"could not fetch {filename} of {repo_id} from the Hugging Face hub "
+                            f"({type(error).__name__}: {detail}). {advice}") from None

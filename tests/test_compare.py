@@ -1,0 +1,54 @@
+"""`clipforensics compare`: warns when the runs saw different data, writes the table as Markdown or HTML."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from clipforensics.cli import main
+
+
+def _run(folder: Path, name: str, fakes: int, auroc: float) -> Path:
+    rows = [{"dataset": None, "source": None, "against": [], "real": 4, "fake": fakes, "auroc": auroc, "ap": auroc,
+             "eer": 1 - auroc},
+            {"dataset": "A", "source": "swap", "against": ["real"], "real": 4, "fake": fakes, "auroc": auroc,
+             "ap": auroc, "eer": 1 - auroc}]
+    folder.mkdir()
+    counts = {"frames": 2 * (4 + fakes), "scored": 2 * (4 + fakes), "failed": 0, "videos": 4 + fakes}
+    (folder / "metrics.json").write_text(json.dumps({"name": name, "counts": counts,
+                                                     "tables": {"video": rows, "frame": rows}}))
+    return folder
+
+
+def test_runs_on_different_data_are_compared_with_a_warning(tmp_path, capsys):
+    first, second = _run(tmp_path / "a", "base", 4, 0.9), _run(tmp_path / "b", "other", 6, 0.8)
+
+    status = main(["compare", str(first), str(second)])
+
+    captured = capsys.readouterr()
+    assert status == 0 and "AUROC" in captured.out
+    assert "warning: other was evaluated on different data than base" in captured.err
+    assert "videos 8 vs 10" in captured.err
+
+
+def test_runs_on_the_same_data_are_compared_without_a_warning(tmp_path, capsys):
+    status = main(["compare", str(_run(tmp_path / "a", "base", 4, 0.9)), str(_run(tmp_path / "b", "other", 4, 0.8))])
+
+    assert status == 0 and "warning" not in capsys.readouterr().err
+
+
+def test_compare_writes_html_for_an_html_output(tmp_path):
+    runs = [str(_run(tmp_path / "a", "base <1>", 4, 0.9)), str(_run(tmp_path / "b", "other", 4, 0.8))]
+
+    status = main(["compare", *runs, "--output", str(tmp_path / "compare.html")])
+
+    page = (tmp_path / "compare.html").read_text()
+    assert status == 0 and page.startswith("<!DOCTYPE html>")
+    assert "<th>base &lt;1&gt;</th>" in page and "<td class=num>90.00</td>" in page
+
+
+@pytest.mark.parametrize("name", ["compare.txt", "compare.csv"])
+def test_compare_refuses_other_suffixes(name, tmp_path, capsys):
+    status = main(["compare", str(_run(tmp_path / "a", "base", 4, 0.9)), "--output", str(tmp_path / name)])
+
+    assert status == 2 and ".md or .html" in capsys.readouterr().err
