@@ -108,3 +108,31 @@ def test_missing_and_empty_files_are_listed_and_left_out(layout):
 
     assert len(kept) == len(samples) - 2
     assert sorted(Path(p.split(":")[0]).name for p in problems) == ["001.png", "002.png"]
+
+
+@pytest.mark.parametrize("folder", ["", "FF", "FF/DF", "FF/DF/000_003"])
+def test_a_layout_folder_at_any_depth_names_dataset_source_and_video_from_the_path(layout, folder):
+    samples = load_manifest(layout / folder)
+
+    fake = next(s for s in samples if s.video == "FF/DF/000_003")
+    assert (fake.dataset, fake.source, fake.label) == ("FF", "DF", FAKE)
+    assert len([s for s in samples if s.video == "FF/DF/000_003"]) == 6
+
+
+def test_a_relative_source_folder_keeps_its_dataset(layout, monkeypatch):
+    monkeypatch.chdir(layout / "FF")
+
+    samples = load_manifest("real")
+
+    assert {(s.dataset, s.source, s.video, s.label) for s in samples} == {("FF", "real", "FF/real/000", REAL)}
+
+
+def test_unpadded_frame_numbers_are_read_in_frame_order(tmp_path):
+    video = tmp_path / "FF" / "DF" / "000"
+    video.mkdir(parents=True)
+    for frame in range(12):
+        Image.new("RGB", (8, 8)).save(video / f"{frame}.png")
+
+    samples = frames_per_video(load_manifest(video), 3)
+
+    assert [Path(s.path).name for s in samples] == ["0.png", "6.png", "11.png"]

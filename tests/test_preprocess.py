@@ -16,6 +16,8 @@ from clipforensics.cli import main
 
 from .videos import moving_frames, write_video
 
+PREPROCESS = ["preprocess", "--dataset", "FF", "--frames", "2"]
+
 
 @pytest.fixture(scope="module")
 def raw_dataset(tmp_path_factory) -> Path:
@@ -105,3 +107,109 @@ def test_a_killed_run_resumes_to_the_same_files_with_nothing_twice(raw_dataset, 
     assert _files(resumed) == _files(reference)
     rows = _manifest(resumed)
     assert len(rows) == len({r["path"] for r in rows}) == 64
+
+
+def _frame_paths(root: Path) -> list[str]:
+    return [r["path"] for r in _manifest(root)]
+
+
+def test_a_failed_input_is_tried_again_on_the_next_run(tmp_path, capsys):
+    raw = tmp_path / "raw" / "DF"
+    raw.mkdir(parents=True)
+    (raw / "000.mp4").write_bytes(b"not a video yet")
+    out = tmp_path / "out"
+
+    first = main([*PREPROCESS, str(raw), "--output", str(out)])
+    write_video(raw / "000.mp4", moving_frames(4))
+    second = main([*PREPROCESS, str(raw), "--output", str(out)])
+
+    assert (first, second) == (1, 0)
+    assert _frame_paths(out) == ["FF/DF/000/000.png", "FF/DF/000/003.png"]
+    assert '"failed": {}' in (out / "summary.json").read_text()
+
+
+def test_a_rerun_with_other_face_options_redoes_the_frames(raw_dataset, tmp_path):
+    out = tmp_path / "out"
+    main([*PREPROCESS, str(raw_dataset / "DF" / "videos" / "000.mp4"), "--output", str(out)])
+
+    status = main([*PREPROCESS, str(raw_dataset / "DF" / "videos" / "000.mp4"), "--output", str(out),
+                   "--crop-size", "128"])
+
+    assert status == 0
+    assert Image.open(out / "FF/DF/000/000.png").size == (128, 128)
+
+
+def test_overwrite_redoes_what_a_previous_run_finished(raw_dataset, tmp_path):
+    out = tmp_path / "out"
+    video = str(raw_dataset / "DF" / "videos" / "000.mp4")
+    main([*PREPROCESS, video, "--output", str(out)])
+    reference = (out / "FF/DF/000/000.png").read_bytes()
+    Image.new("RGB", (256, 256)).save(out / "FF/DF/000/000.png")
+
+    status = main([*PREPROCESS, video, "--output", str(out), "--overwrite"])
+
+    assert status == 0
+    assert (out / "FF/DF/000/000.png").read_bytes() == reference
+
+
+def test_an_output_that_is_a_file_is_a_usage_error(raw_dataset, tmp_path, capsys):
+    target = tmp_path / "out.csv"
+    target.write_text("keep me")
+
+    status = main([*PREPROCESS, str(raw_dataset / "DF"), "--output", str(target)])
+
+    assert status == 2
+    assert "a file" in capsys.readouterr().err and target.read_text() == "keep me"
+
+
+def test_inputs_that_would_share_a_folder_get_distinct_ones(tmp_path):
+    raw = tmp_path / "raw" / "DF"
+    raw.mkdir(parents=True)
+    write_video(raw / "a.mp4", moving_frames(4))
+    write_video(raw / "a.mkv", moving_frames(6))
+    out = tmp_path / "out"
+
+    status = main([*PREPROCESS, str(raw), "--output", str(out)])
+
+    assert status == 0
+    assert _frame_paths(out) == ["FF/DF/a-2/000.png", "FF/DF/a-2/003.png", "FF/DF/a/000.png", "FF/DF/a/005.png"]
+
+
+def test_an_input_is_never_written_over(sample_faces, tmp_path, capsys):
+    frame = tmp_path / "data" / "FF" / "DF" / "000" / "000.png"
+    frame.parent.mkdir(parents=True)
+    frame.write_bytes(next(sample_faces.rglob("*.png")).read_bytes())
+    before = frame.read_bytes()
+
+    status = main(["preprocess", str(frame), "--output", str(tmp_path / "data"), "--dataset", "FF",
+                   "--source", "DF"])
+
+    assert status == 2
+    assert "choose an --output outside the inputs' folders" in capsys.readouterr().err
+    assert frame.read_bytes() == before
+
+
+def test_an_output_inside_the_inputs_folder_is_not_read_back_as_input(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    (raw / "DF").mkdir(parents=True)
+    write_video(raw / "DF" / "000.mp4", moving_frames(4))
+    command = [*PREPROCESS, str(raw), "--output", str(raw / "out")]
+    main(command)
+    files = _files(raw)
+
+    status = main(command)
+
+    assert status == 0
+    assert _files(raw) == files
+    assert "1 inputs" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_frame_files_sort_in_frame_order_in_long_videos(tmp_path):
+    raw = tmp_path / "raw" / "DF"
+    raw.mkdir(parents=True)
+    write_video(raw / "long.mp4", moving_frames(1) * 1001)
+
+    main(["preprocess", str(raw), "--output", str(tmp_path / "out"), "--dataset", "FF", "--frames", "3"])
+
+    names = [p.rsplit("/", 1)[1] for p in _frame_paths(tmp_path / "out")]
+    assert names == ["0000.png", "0500.png", "1000.png"]

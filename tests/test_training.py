@@ -222,3 +222,21 @@ def test_the_joint_model_trains_on_both_losses_with_masks_and_on_detection_alone
     assert any(row.get("val/video_mAP") for row in rows) and any(row.get("val/iou") for row in rows)
     trained, _ = load_model(out / "best")
     assert trained.config.kind == "joint"
+
+
+def test_self_blended_training_validates_on_the_validation_sets_own_real_and_fake_videos(real_faces, sample_faces,
+                                                                                        tmp_path):
+    config = load_config(None, [
+        "model.backbone={width: 64, layers: 2, mlp_width: 256, patch_size: 16, image_size: 224}",
+        "model.weights=null", f"data.train=[{real_faces}]", f"data.val=[{sample_faces}]", "data.fakes=sbi",
+        "data.augment=false", "data.num_workers=0", "optim.batch_size=8", "trainer.epochs=2",
+        "trainer.precision=32-true", "trainer.accelerator=cpu", "trainer.devices=1",
+        f"trainer.output_dir={tmp_path / 'run'}",
+    ])
+
+    out = fit(config)
+
+    with (out / "logs" / "version_0" / "metrics.csv").open() as file:
+        rows = [row for row in csv.DictReader(file) if row.get("val/video_auroc")]
+    assert len(rows) == 2
+    assert (out / "best" / "model.safetensors").is_file()

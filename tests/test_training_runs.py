@@ -1,4 +1,5 @@
-"""Whole training runs through the command line: resuming a killed run, and two-process DDP on CPU."""
+"""Whole training runs through the command line: resuming a killed run, run folders never rewritten by
+another configuration, which model to use said truthfully, no Lightning banners, and two-process DDP on CPU."""
 
 import csv
 import os
@@ -10,19 +11,29 @@ from pathlib import Path
 
 import pytest
 
+from clipforensics.cli import main
 from clipforensics.hub.checkpoints import load_model
 
 TINY = "model.backbone={width: 64, layers: 2, mlp_width: 256, patch_size: 16, image_size: 224}"
+PRESET = Path(__file__).resolve().parents[1] / "configs" / "lnclip-l14-ffpp.yaml"
+
+
+def _arguments(sample_faces: Path, out: Path, *overrides: str, val: Path | None = None) -> list[str]:
+    settings = [TINY, "model.weights=null", f"data.train=[{sample_faces}]", f"data.val=[{val or sample_faces}]",
+                "data.augment=false", "data.num_workers=0", "optim.batch_size=8", "trainer.accelerator=cpu",
+                "trainer.precision=32-true", f"trainer.output_dir={out}", "trainer.epochs=1", *overrides]
+    arguments = ["train", "--config", str(PRESET)]
+    for setting in settings:
+        arguments += ["--set", setting]
+    return arguments
 
 
 def _command(sample_faces: Path, out: Path, *overrides: str) -> list[str]:
-    settings = [TINY, "model.weights=null", f"data.train=[{sample_faces}]", f"data.val=[{sample_faces}]",
-                "data.augment=false", "data.num_workers=0", "optim.batch_size=8", "trainer.accelerator=cpu",
-                "trainer.precision=32-true", f"trainer.output_dir={out}", *overrides]
-    command = [str(Path(sys.executable).with_name("clipforensics")), "train"]
-    for setting in settings:
-        command += ["--set", setting]
-    return command
+    return [str(Path(sys.executable).with_name("clipforensics")), *_arguments(sample_faces, out, *overrides)]
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def _rows(out: Path) -> list[dict]:
@@ -55,6 +66,77 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(sample_faces, tmp_path):
     assert epochs_after_resume and min(epochs_after_resume) >= 1, "the resumed run started again from epoch 0"
     _, provenance = load_model(out / "last")
     assert provenance["epochs_trained"] == 4
+
+
+def test_a_folder_holding_a_run_of_another_configuration_is_refused_and_left_as_it_is(sample_faces, tmp_path,
+                                                                                    capsys):
+    out = tmp_path / "run"
+    assert main(_arguments(sample_faces, out)) == 0
+    before = _files(out)
+
+    status = main(_arguments(sample_faces, out, "model.head=linear", "loss.uniformity=0.5"))
+
+    assert status == 2
+    message = capsys.readouterr().err
+    assert str(out) in message and "model.head" in message and "loss.uniformity" in message and "--fresh" in message
+    assert _files(out) == before
+
+
+def test_fresh_starts_a_numbered_run_beside_the_one_there(sample_faces, tmp_path):
+    out = tmp_path / "run"
+    main(_arguments(sample_faces, out))
+    before = _files(out)
+
+    status = main([*_arguments(sample_faces, out, "model.head=linear"), "--fresh"])
+
+    assert status == 0
+    assert _files(out) == before
+    trained, _ = load_model(tmp_path / "run-2" / "last")
+    assert trained.config.head == "linear"
+
+
+def test_the_same_command_leaves_a_finished_run_untouched_and_more_epochs_continue_it(sample_faces, tmp_path,
+                                                                                      capsys):
+    out = tmp_path / "run"
+    main(_arguments(sample_faces, out))
+    before = _files(out)
+
+    again = main(_arguments(sample_faces, out))
+    unchanged = _files(out) == before
+    longer = main(_arguments(sample_faces, out, "trainer.epochs=2"))
+
+    assert (again, longer) == (0, 0) and unchanged
+    assert "already finished" in capsys.readouterr().err
+    _, provenance = load_model(out / "last")
+    assert provenance["epochs_trained"] == 2
+
+
+def test_without_a_best_model_the_run_says_to_use_the_last_one_and_why(sample_faces, real_faces, tmp_path, capsys):
+    out = tmp_path / "run"
+
+    status = main(_arguments(sample_faces, out, val=real_faces))
+
+    assert status == 0
+    assert (out / "last" / "model.safetensors").is_file() and not (out / "best").exists()
+    said = capsys.readouterr().err.splitlines()[-1]
+    assert f"use {out / 'last'}" in said and "never a number" in said and str(out / "best") not in said
+
+
+def test_a_run_with_a_best_model_says_to_use_it(sample_faces, tmp_path, capsys):
+    out = tmp_path / "run"
+
+    main(_arguments(sample_faces, out))
+
+    assert f"use {out / 'best'}" in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_a_run_prints_no_lightning_tips_or_banners(sample_faces, tmp_path):
+    done = subprocess.run(_command(sample_faces, tmp_path / "run"), capture_output=True, text=True, timeout=300)
+
+    assert done.returncode == 0, done.stderr[-3000:]
+    printed = done.stdout + done.stderr
+    for banner in ("Tip:", "litlogger", "litmodels", "GPU available", "TPU available", "Total params"):
+        assert banner not in printed
 
 
 @pytest.mark.slow

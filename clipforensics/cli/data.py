@@ -30,26 +30,30 @@ if TYPE_CHECKING:
               help="side of the crops in pixels, or native (GenD keeps the face's own size)")
 @click.option("--workers", type=options.POSITIVE, metavar="N", default=1, show_default=True,
               help="videos processed in parallel")
+@click.option("--overwrite", is_flag=True,
+              help="redo every input, even those a previous run finished with the same settings")
 @options.faces(None)
 def preprocess(inputs: tuple[str, ...], output: Path, dataset: str, source: str | None, label: str | None,
-               masks: Path | None, crop_size: int | None, workers: int, faces: FaceOptions, frames: Sampler) -> int:
+               masks: Path | None, crop_size: int | None, workers: int, overwrite: bool, faces: FaceOptions,
+               frames: Sampler) -> int:
     """Turn videos and images (files, or folders searched recursively) into aligned face crops in the
-    training layout, with a manifest; a rerun resumes where a killed one stopped."""
+    training layout, with a manifest. A rerun continues where a killed one stopped: inputs finished with the
+    same settings are kept, inputs that failed are always tried again (there is no cache of failures), and
+    inputs made with other settings are redone. Exit status 1 when some input still has no frames."""
     import dataclasses
     import json
 
-    from ..data.preprocess import DONE_FILE, VideoOutcome, plan_jobs, run_jobs, write_manifest
+    from ..data.preprocess import plan_jobs, recorded_outcomes, run_jobs, write_manifest
 
     faces = dataclasses.replace(faces, crop_size=crop_size, policy="mask" if masks else faces.policy)
     jobs = plan_jobs(inputs, output, dataset, source, label, masks)
-    outcomes = list(run_jobs(jobs, faces, frames, workers=workers))
-    everything = [VideoOutcome(**json.loads(done.read_text())) for done in sorted(output.rglob(DONE_FILE))]
-    summary = write_manifest(everything, output / "manifest.csv")
+    outcomes = list(run_jobs(jobs, faces, frames, workers=workers, overwrite=overwrite))
+    summary = write_manifest(recorded_outcomes(output), output / "manifest.csv")
     (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    failed = [outcome for outcome in outcomes if outcome.error]
+    failed = [outcome for outcome in outcomes if not outcome.rows]
     click.echo(f"{len(outcomes)} inputs: {sum(len(o.rows) for o in outcomes)} frames kept, "
                f"{sum(o.faceless for o in outcomes)} frames without a face, {len(failed)} inputs failed "
                f"-> {output / 'manifest.csv'}", err=True)
     for outcome in failed:
-        click.echo(f"  {outcome.media}: {outcome.error}", err=True)
+        click.echo(f"  {outcome.media}: {outcome.error or 'no frames'}", err=True)
     return status_of(len(failed))

@@ -1,6 +1,8 @@
 """One manifest format at the core (a list of ``Sample``), adapters for the layouts in use at the edge.
 
-- the dataset layout ``<root>/<dataset>/<source>/<video>/<frame>`` (DeepfakeBench, the papers' code);
+- the dataset layout ``<root>/<dataset>/<source>/<video>/<frame>`` (DeepfakeBench, the papers' code),
+  given at any depth: the root holding datasets, a dataset, a source or one video folder (dataset,
+  source and video are the names of the frame's last three folders);
 - list files of such paths, one a line (the authors' ``config/datasets/*.txt``);
 - CSV manifests ``path,label[,dataset,source,video,mask]`` (what ``preprocess`` writes);
 - DeepfakeBench's dataset JSON (``{dataset: {label: {split: {compression: {video: {label, frames}}}}}}``);
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -57,25 +61,32 @@ def _label(text: str) -> int:
     raise UsageError(f"label must be 0/1 or real/fake, not {text!r}")
 
 
-def sample_from_path(path: Path, root: Path | None = None, label: int | None = None) -> Sample:
-    """A frame of the layout: the last four parts of its path are dataset, source, video, frame."""
-    parts = path.relative_to(root).parts if root else path.parts
-    if len(parts) < 4:
+def sample_from_path(path: Path, label: int | None = None) -> Sample:
+    """A frame of the layout: the last four parts of its path (made absolute, so that a relative one such
+    as ``000/001.png`` still has them) are dataset, source, video, frame."""
+    parts = Path(os.path.abspath(path)).parts
+    if len(parts) < 5:
         raise UsageError(f"{path}: expected <dataset>/<source>/<video>/<frame>")
     dataset, source, video = parts[-4:-1]
     return Sample(str(path), label_of(source) if label is None else label, dataset, source,
                   f"{dataset}/{source}/{video}")
 
 
+def frame_order(path: str | Path) -> tuple:
+    """Sort key of frame paths in frame order, also when numbers are not zero-padded (``2.png`` before
+    ``10.png``), as in layouts written by other tools and earlier versions."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path)))
+
+
 def from_layout(root: Path) -> list[Sample]:
-    """Every image under ``root`` (a dataset root, or a folder holding datasets), sorted, with the
-    ``<frame>_mask.png`` beside it when there is one."""
-    frames = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and "_mask" not in p.stem)
-    base = root if all(len(p.relative_to(root).parts) >= 4 for p in frames) else root.parent
+    """Every image under ``root``, in frame order, with the ``<frame>_mask.png`` beside it when there is one.
+    ``root`` is any folder of the layout: the root holding datasets, a dataset, a source or one video."""
+    frames = sorted((p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and "_mask" not in p.stem),
+                    key=frame_order)
     samples = []
     for frame in frames:
         mask = frame.with_name(f"{frame.stem}_mask.png")
-        sample = sample_from_path(frame, base)
+        sample = sample_from_path(frame)
         samples.append(replace(sample, mask=str(mask)) if mask.is_file() else sample)
     return samples
 
@@ -188,7 +199,7 @@ def frames_per_video(samples: list[Sample], count: int) -> list[Sample]:
     """``count`` frames per video, evenly spaced over its sorted frames (all when it has fewer)."""
     kept = []
     for frames in by_video(samples).values():
-        frames = sorted(frames, key=lambda s: s.path)
+        frames = sorted(frames, key=lambda s: frame_order(s.path))
         picks = np.unique(np.linspace(0, len(frames) - 1, min(count, len(frames))).round().astype(int))
         kept += [frames[i] for i in picks]
     return kept

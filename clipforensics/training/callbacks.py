@@ -25,7 +25,7 @@ class PlateauDecay(L.Callback):
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         score = trainer.callback_metrics.get(self.monitor)
-        if trainer.sanity_checking or score is None:
+        if trainer.sanity_checking or score is None or not math.isfinite(float(score)):
             return
         if float(score) > self.best:
             self.best, self.stalled = float(score), 0
@@ -50,27 +50,47 @@ class PlateauDecay(L.Callback):
 
 
 class ExportModel(L.Callback):
-    """Writes the best model (by the validation ``monitor``, higher is better) and the last one in the
-    project's format."""
+    """Writes the best model (by the validation ``monitor``, higher is better) whenever it improves, and the
+    last one when training ends, in the project's format. A score that is not a number (NaN: e.g.
+    validation frames of a single class) is never a best; ``outcome()`` says which model to use and why."""
 
     def __init__(self, folder: Path, config: TrainConfig, monitor: str):
         self.folder = folder
         self.config = config
         self.monitor = monitor
         self.best = -math.inf
+        self.best_epoch: int | None = None
+        self.scores_seen = 0
+        """Validations that reported the monitored metric (a number or not)."""
 
     def on_validation_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         score = trainer.callback_metrics.get(self.monitor)
         if trainer.sanity_checking or score is None or not trainer.is_global_zero:
             return
-        if float(score) > self.best:
-            self.best = float(score)
+        self.scores_seen += 1
+        if math.isfinite(float(score)) and float(score) > self.best:
+            self.best, self.best_epoch = float(score), trainer.current_epoch + 1
             key = self.monitor.replace("/", "_")
-            self._export(module, "best", trainer.current_epoch + 1, trainer, {key: self.best})
+            self._export(module, "best", self.best_epoch, trainer, {key: self.best})
 
     def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
         if trainer.is_global_zero:
             self._export(module, "last", trainer.current_epoch, trainer, {})
+
+    def outcome(self, has_validation: bool) -> dict:
+        """``{"best": {monitor, score, epoch}}`` when there is a best model, else ``{"best": None, "no_best":
+        why}``."""
+        if self.best_epoch is not None:
+            return {"best": {"monitor": self.monitor, "score": self.best, "epoch": self.best_epoch}, "no_best": None}
+        if not has_validation:
+            why = "no validation set: data.val is empty"
+        elif not self.scores_seen:
+            why = f"validation never reported {self.monitor} (trainer.monitor)"
+        else:
+            why = (f"{self.monitor} was never a number: validation needs real and fake frames (and, for a "
+                   "map, fakes with masks); check data.val, and trainer.limit_val_batches, which can cut "
+                   "validation down to one class")
+        return {"best": None, "no_best": why}
 
     def _export(self, module: L.LightningModule, name: str, epochs: int, trainer: L.Trainer, extra: dict) -> None:
         provenance = {"epochs_trained": epochs, "global_step": trainer.global_step,
@@ -78,7 +98,9 @@ class ExportModel(L.Callback):
         save_model(module.model, self.folder / name, provenance=provenance)
 
     def state_dict(self) -> dict:
-        return {"best": self.best}
+        return {"best": self.best, "best_epoch": self.best_epoch, "scores_seen": self.scores_seen}
 
     def load_state_dict(self, state: dict) -> None:
         self.best = state["best"]
+        self.best_epoch = state.get("best_epoch", 0 if math.isfinite(self.best) else None)
+        self.scores_seen = state.get("scores_seen", 0)

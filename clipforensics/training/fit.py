@@ -1,28 +1,30 @@
-"""``fit(config)``: manifests to datasets and loaders (each rank its share), the model built and tuned,
-Lightning's Trainer with the run's callbacks and loggers; a killed run resumes from its last checkpoint."""
+"""``fit(config)``: the run folder opened (``runs``), manifests to datasets and loaders (each rank its
+share), the model built and tuned, Lightning's Trainer with the run's callbacks and loggers and without
+its banners; a killed run resumes from its last checkpoint."""
 
 from __future__ import annotations
 
-import json
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
 import torch
-import yaml
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ..data.augment import AugmentConfig, Augmenter
 from ..data.dataset import FrameDataset, PairedBatchSampler
 from ..data.manifest import Sample, frames_per_video, limit_files, load_manifest, split_readable
 from ..errors import UsageError
-from ..models.backbones import BackboneConfig
 from ..models.factory import create_model
 from ..models.model import ForensicsModel, ModelConfig
 from ..models.tuning import LoraSettings, apply_tuning
 from .callbacks import ExportModel, PlateauDecay
 from .config import ModelSettings, TrainConfig
 from .module import TrainingModule
+from .runs import RUN_DIR_VARIABLE, finish_run, open_run
 
 log = logging.getLogger(__name__)
 
@@ -44,10 +46,8 @@ def read_samples(specs: list[str], frames: int | None = None, limit: int | None 
 def build_model(settings: ModelSettings) -> ForensicsModel:
     """A detector (head), a localizer (decoder) or the joint model (both), tuned as ``settings.tuning``
     says; head and decoder always train."""
-    backbone = (settings.backbone if isinstance(settings.backbone, str)
-                else BackboneConfig(name="custom", **settings.backbone))
     try:
-        config = ModelConfig(backbone, settings.head, settings.decoder, settings.layer)
+        config = ModelConfig(settings.backbone_config(), settings.head, settings.decoder, settings.layer)
     except ValueError as error:
         raise UsageError(f"model: {error}") from None
     model = create_model(config, clip_weights=settings.weights)
@@ -56,12 +56,16 @@ def build_model(settings: ModelSettings) -> ForensicsModel:
     return model
 
 
-def fit(config: TrainConfig, model: ForensicsModel | None = None) -> Path:
-    """Trains, resuming from ``<output_dir>/checkpoints/last.ckpt`` when a killed run left one;
-    returns the folder holding ``best/`` and ``last/`` in the project's format."""
+def fit(config: TrainConfig, model: ForensicsModel | None = None, fresh: bool = False) -> Path:
+    """Trains in ``trainer.output_dir``, resuming from its ``checkpoints/last.ckpt`` when a killed (or
+    shorter) run of the same configuration left one; a folder holding another configuration's run is
+    refused, or with ``fresh`` a new folder beside it is used (see ``runs``). Returns the run folder, with
+    ``last/`` and, when validation found one, ``best/`` in the project's format; ``runs.report`` says which
+    to use."""
+    config, todo = open_run(config, fresh)
     out = Path(config.trainer.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.yaml").write_text(yaml.safe_dump(json.loads(json.dumps(config.to_dict())), sort_keys=False))
+    if not todo:
+        return out
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
     model = model or build_model(config.model)
     data = config.data
@@ -70,43 +74,75 @@ def fit(config: TrainConfig, model: ForensicsModel | None = None) -> Path:
     val = read_samples(data.val, data.frames_per_video, split=data.val_split)
     if not train:
         raise UsageError("no training frames: check data.train")
-    if data.fakes not in ("data", "sbi"):
-        raise UsageError(f"data.fakes must be data or sbi, not {data.fakes!r}")
     monitor = config.trainer.monitor or ("val/video_mAP" if model.has_head else "val/iou")
-    callbacks = [L.pytorch.callbacks.ModelCheckpoint(out / "checkpoints", save_last=True),
-                 ExportModel(out, config, monitor)]
+    export = ExportModel(out, config, monitor)
+    callbacks = [L.pytorch.callbacks.ModelCheckpoint(out / "checkpoints", save_last=True), export]
     if config.optim.scheduler == "plateau":
         callbacks.append(PlateauDecay(monitor, config.optim.patience, config.optim.min_lr))
     micro = config.optim.micro_batch_size or config.optim.batch_size
-    trainer = L.Trainer(
-        max_epochs=config.trainer.epochs,
-        accelerator=config.trainer.accelerator,
-        devices=config.trainer.devices,
-        num_nodes=config.trainer.num_nodes,
-        strategy=config.trainer.strategy,
-        precision=_precision(config.trainer.precision),
-        accumulate_grad_batches=max(1, config.optim.batch_size // micro),
-        logger=_loggers(config, out),
-        callbacks=callbacks,
-        default_root_dir=out,
-        limit_train_batches=config.trainer.limit_train_batches,
-        limit_val_batches=config.trainer.limit_val_batches,
-        num_sanity_val_steps=0,
-        enable_progress_bar=True,
-        log_every_n_steps=1,
-        use_distributed_sampler=False,
-    )
-    preprocessing = model.config.preprocessing
-    mask_size = model.config.map_size if model.has_decoder else None
-    augment = Augmenter(AugmentConfig()) if data.augment else None
-    train_set = FrameDataset(train, preprocessing, augment, self_blend=data.fakes == "sbi", mask_size=mask_size)
-    train_loader = _loader(train_set, micro, config, trainer, shuffle=True, paired=data.paired)
-    val_set = FrameDataset(val, preprocessing, self_blend=data.fakes == "sbi", mask_size=mask_size)
-    val_loader = _loader(val_set, micro, config, trainer, shuffle=False) if val else None
-    last = out / "checkpoints" / "last.ckpt"
-    trainer.fit(TrainingModule(model.train(), config, val), train_loader, val_loader,
-                ckpt_path=str(last) if last.is_file() else None)
+    with _quiet_lightning(), _run_folder_for_launched_processes(out):
+        trainer = L.Trainer(
+            max_epochs=config.trainer.epochs,
+            accelerator=config.trainer.accelerator,
+            devices=config.trainer.devices,
+            num_nodes=config.trainer.num_nodes,
+            strategy=config.trainer.strategy,
+            precision=_precision(config.trainer.precision),
+            accumulate_grad_batches=max(1, config.optim.batch_size // micro),
+            logger=_loggers(config, out),
+            callbacks=callbacks,
+            default_root_dir=out,
+            limit_train_batches=config.trainer.limit_train_batches,
+            limit_val_batches=config.trainer.limit_val_batches,
+            num_sanity_val_steps=0,
+            enable_progress_bar=True,
+            enable_model_summary=False,
+            log_every_n_steps=1,
+            use_distributed_sampler=False,
+        )
+        preprocessing = model.config.preprocessing
+        mask_size = model.config.map_size if model.has_decoder else None
+        augment = Augmenter(AugmentConfig()) if data.augment else None
+        # self-blending makes training fakes; validation keeps its own labels and fakes as they are
+        train_set = FrameDataset(train, preprocessing, augment, self_blend=data.fakes == "sbi", mask_size=mask_size)
+        train_loader = _loader(train_set, micro, config, trainer, shuffle=True, paired=data.paired)
+        val_set = FrameDataset(val, preprocessing, mask_size=mask_size)
+        val_loader = _loader(val_set, micro, config, trainer, shuffle=False) if val else None
+        last = out / "checkpoints" / "last.ckpt"
+        trainer.fit(TrainingModule(model.train(), config, val_set.samples), train_loader, val_loader,
+                    ckpt_path=str(last) if last.is_file() else None)
+    if trainer.is_global_zero:
+        finish_run(out, config, export.outcome(has_validation=bool(val)))
     return out
+
+
+@contextmanager
+def _quiet_lightning() -> Iterator[None]:
+    """Lightning's informational lines (tips, "GPU available: ...", restoring messages) held back while a
+    run trains; its warnings still show."""
+    names = ("lightning.pytorch", "lightning.fabric", "lightning_utilities")
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
+@contextmanager
+def _run_folder_for_launched_processes(folder: Path) -> Iterator[None]:
+    """The processes Lightning launches for this run (DDP) inherit the folder chosen here."""
+    before = os.environ.get(RUN_DIR_VARIABLE)
+    os.environ[RUN_DIR_VARIABLE] = str(folder)
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(RUN_DIR_VARIABLE, None)
+        else:
+            os.environ[RUN_DIR_VARIABLE] = before
 
 
 def _loader(dataset: FrameDataset, batch_size: int, config: TrainConfig, trainer: L.Trainer, shuffle: bool,

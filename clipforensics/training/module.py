@@ -7,7 +7,6 @@ training; what is trained follows from what it has (``has_head``, ``has_decoder`
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import lightning as L
 import numpy as np
@@ -82,19 +81,13 @@ class TrainingModule(L.LightningModule):
             self._log_localization(labels, rows)
 
     def _log_detection(self, indices: list[int], labels: np.ndarray, values: np.ndarray) -> None:
-        _, video_labels, video_scores = metrics.aggregate_videos([self._val_path(i) for i in indices], labels, values)
+        paths = [self.val_samples[i].path for i in indices]
+        _, video_labels, video_scores = metrics.aggregate_videos(paths, labels, values)
         for level, (level_labels, level_scores) in {"frame": (labels, values),
                                                     "video": (video_labels, video_scores)}.items():
             for name, value in metrics.detection_metrics(level_labels, level_scores).items():
                 self.log(f"val/{level}_{name}", float(value), sync_dist=False)
         self.log("val/video_mAP", float(metrics.average_precision(video_labels, video_scores)), prog_bar=True)
-
-    def _val_path(self, index: int) -> str:
-        """A validation item's frame path; a self-blended fake (indices past the samples) gets its own
-        video folder, so that it is not averaged with the real frames it was made from."""
-        count = len(self.val_samples)
-        path = Path(self.val_samples[index % count].path)
-        return str(path) if index < count else str(path.parent.with_name(path.parent.name + "@sbi") / path.name)
 
     def _log_localization(self, labels: np.ndarray, rows: dict[str, list[float]]) -> None:
         """Pixel metrics averaged over the masked fakes (DeCLIP); image AP and accuracy from the map score."""
