@@ -87,3 +87,13 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment():
+    """What a test leaves in the environment stays with it: Lightning sets MASTER_PORT and the like in the
+    process that trains, which would send a later test's launched processes to a port already taken."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)

@@ -34,6 +34,9 @@ from .runtime import autocast, resolve_device, resolve_precision, return_large_b
 from .writers import save_crops as write_crops
 
 Source = str | Path | Image.Image | np.ndarray
+KEPT_FRAMES = 8
+"""Frames whose whole images are kept (to draw on, or to place maps on) go to the model this many at a
+time at most: a 1080p frame is 6 MB, and these are what a long video holds in flight."""
 
 
 def load(
@@ -165,8 +168,9 @@ class Predictor:
                 detectors.face = options.create_detector()
             source = inputs[number]
             keep = outputs.draws or maps or not isinstance(source, (str, Path))
+            piece_frames = min(KEPT_FRAMES, self.batch_size) if keep else self.batch_size
             for piece in prepare(source, self.preprocessing, options, detectors.face, sampler, keep, number,
-                                 self.batch_size, max_pixels):
+                                 piece_frames, max_pixels):
                 if crops_folder is not None and piece.error is None:
                     write_crops(piece, crops_folder, names)
                 yield piece
@@ -223,15 +227,16 @@ def _expand(sources: Source | Iterable[Source]) -> list[Source]:
 
 
 def _batches(pieces: Iterator[Prepared], batch_size: int) -> Iterator[list[Prepared]]:
-    """Pieces, in order, grouped until a group holds a batch of crops."""
+    """Pieces, in order, grouped until a group holds a batch of crops, or ``KEPT_FRAMES`` whole frames."""
     group: list[Prepared] = []
-    crops = 0
+    crops = kept = 0
     for piece in pieces:
         group.append(piece)
         crops += piece.crops
-        if crops >= batch_size:
+        kept += sum(frame.image is not None for frame in piece.frames)
+        if crops >= batch_size or kept >= KEPT_FRAMES:
             yield group
-            group, crops = [], 0
+            group, crops, kept = [], 0, 0
     if group:
         yield group
 
