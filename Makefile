@@ -23,6 +23,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/video_memory.py
 	$(BIN)/python bench/detect_crops.py
 	$(BIN)/python bench/video_pipeline.py
 	$(BIN)/python bench/train_step.py
