@@ -107,9 +107,13 @@ def download_url(url: str, target: Path) -> Path:
     return target
 
 
-def hub_snapshot(repo_id: str, files: tuple[str, ...]) -> Path:
-    """Fetches ``files`` of a hub repository (or finds them cached) and returns their folder."""
-    return [_download(repo_id, filename) for filename in files][0].parent
+LOCAL_MODEL = "pass the local path instead of the name (--model PATH, or clipforensics.load(PATH))"
+
+
+def hub_snapshot(repo_id: str, files: tuple[str, ...], instead: str = LOCAL_MODEL) -> Path:
+    """Fetches ``files`` of a hub repository (or finds them cached) and returns their folder; ``instead``
+    tells a user without internet what to pass in place of the name."""
+    return [_download(repo_id, filename, instead) for filename in files][0].parent
 
 
 def _offline() -> bool:
@@ -142,13 +146,12 @@ def _unreachable(url: str, timeout: float = PROBE_SECONDS) -> str | None:
     return failure[0] if failure else None
 
 
-def _download(repo_id: str, filename: str) -> Path:
+def _download(repo_id: str, filename: str, instead: str) -> Path:
     """A hub file from the local cache, else from the hub. Offline (``HF_HUB_OFFLINE``, or the hub cannot
     be reached) a file missing from the cache fails at once, without the hub client's retries."""
     from huggingface_hub import constants, hf_hub_download
 
-    advice = (f"Download https://huggingface.co/{repo_id} where there is internet access and pass the local path "
-              "instead of the name (--model PATH, or clipforensics.load(PATH))")
+    advice = f"Download https://huggingface.co/{repo_id} where there is internet access and {instead}"
     try:
         return Path(hf_hub_download(repo_id=repo_id, filename=filename, local_files_only=True))
     except Exception:  # not cached (huggingface_hub raises several types for it)

@@ -177,13 +177,18 @@ def openai_visual_to_tower(state: dict[str, torch.Tensor], prefix: str = "visual
     return tower
 
 
+CLIP_FOLDER_INSTEAD = ("give its folder as the CLIP weights (in a training config: model.weights, e.g. --set "
+                       "model.weights=path/to/folder), or null to start from random weights")
+
+
 def read_clip_vision_weights(folder: str | Path, repo_id: str) -> dict[str, torch.Tensor]:
     """The ``vision_model.*`` tensors of a Hugging Face CLIP, prefix removed: from a local folder
     (``model.safetensors`` or ``pytorch_model.bin``), or ``"hub"`` to fetch ``repo_id``."""
     from ..hub.files import read_safetensors, torch_load
     from ..hub.zoo import hub_snapshot
 
-    folder = hub_snapshot(repo_id, ("config.json", "model.safetensors")) if str(folder) == "hub" else Path(folder)
+    folder = hub_snapshot(repo_id, ("config.json", "model.safetensors"), CLIP_FOLDER_INSTEAD) \
+        if str(folder) == "hub" else Path(folder)
     if (folder / "model.safetensors").is_file():
         state = read_safetensors(folder / "model.safetensors")
     elif (folder / "pytorch_model.bin").is_file():

@@ -62,18 +62,18 @@ def fit(config: TrainConfig, model: ForensicsModel | None = None, fresh: bool = 
     refused, or with ``fresh`` a new folder beside it is used (see ``runs``). Returns the run folder, with
     ``last/`` and, when validation found one, ``best/`` in the project's format; ``runs.report`` says which
     to use."""
-    config, todo = open_run(config, fresh)
-    out = Path(config.trainer.output_dir)
-    if not todo:
-        return out
-    L.seed_everything(config.trainer.seed, workers=True, verbose=False)
-    model = model or build_model(config.model)
     data = config.data
     train = read_samples(data.train, data.frames_per_video, data.limit_train_files, config.trainer.seed,
                          data.train_split)
     val = read_samples(data.val, data.frames_per_video, split=data.val_split)
     if not train:
         raise UsageError("no training frames: check data.train")
+    L.seed_everything(config.trainer.seed, workers=True, verbose=False)
+    model = model or build_model(config.model)
+    config, todo = open_run(config, fresh)  # only once data and model are there: a failed start leaves no run
+    out = Path(config.trainer.output_dir)
+    if not todo:
+        return out
     monitor = config.trainer.monitor or ("val/video_mAP" if model.has_head else "val/iou")
     export = ExportModel(out, config, monitor)
     callbacks = [L.pytorch.callbacks.ModelCheckpoint(out / "checkpoints", save_last=True), export]
