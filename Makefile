@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup browser demo test bench clean
 
 setup: $(STAMP)
 
@@ -18,7 +18,12 @@ $(STAMP): requirements.lock pyproject.toml
 demo: setup
 	$(BIN)/clipforensics demo
 
-test: setup
+# The page's tests drive Debian's chromium through Playwright (no browser download): installed when missing.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends chromium >/dev/null)
+
+test: setup browser
 	$(BIN)/python -m pytest
 
 bench: setup
@@ -30,4 +35,4 @@ bench: setup
 	$(BIN)/python bench/localize.py
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache
+	rm -rf $(VENV) .demo demo-output .pytest_cache
