@@ -5,6 +5,7 @@ its banners; a killed run resumes from its last checkpoint."""
 from __future__ import annotations
 
 import logging
+import warnings
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -119,13 +120,16 @@ def fit(config: TrainConfig, model: ForensicsModel | None = None, fresh: bool = 
 @contextmanager
 def _quiet_lightning() -> Iterator[None]:
     """Lightning's informational lines (tips, "GPU available: ...", restoring messages) held back while a
-    run trains; its warnings still show."""
+    run trains, and its own internal deprecation notice (about its pytree helper, nothing a user can act
+    on); its other warnings still show."""
     names = ("lightning.pytorch", "lightning.fabric", "lightning_utilities")
     levels = {name: logging.getLogger(name).level for name in names}
     for name in names:
         logging.getLogger(name).setLevel(logging.WARNING)
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+            yield
     finally:
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
