@@ -13,6 +13,7 @@ from .data import preprocess
 from .detect import detect, localize
 from .evaluate import compare, evaluate
 from .misc import demo, zoo
+from .serve import serve
 from .status import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
 from .suggestions import Group
 from .train import train
@@ -36,7 +37,7 @@ def cli() -> None:
     """Face deepfake detection and manipulation localization on CLIP's vision encoder."""
 
 
-for command in (detect, localize, preprocess, train, evaluate, compare, zoo, demo):
+for command in (detect, localize, preprocess, train, evaluate, compare, serve, zoo, demo):
     cli.add_command(command)
 
 

@@ -1,0 +1,184 @@
+"""The FastAPI application: ``create_app(settings, runners)``.
+
+Routes: ``GET /healthz``; under /v1 (behind the key when one is set) ``GET /models``, ``POST /detect`` and
+``POST /localize`` (answered when done), ``POST /jobs``, ``GET`` / ``DELETE /jobs/{id}``,
+``GET /files/{id}/{path}``; the web page at ``/`` and ``/static``; the OpenAPI schema at ``/docs``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+
+from .. import __version__
+from ..inference.drawing import FAKE_COLOUR, REAL_COLOUR
+from .auth import key_guard
+from .errors import ApiError, install_error_handlers
+from .options import RequestOptions, request_options, task_option
+from .runners import Runners
+from .service import Service
+from .settings import ServeSettings
+from .uploads import FIELD, MAX_FILES
+
+DESCRIPTION = """Face deepfake detection and DeCLIP localization on CLIP's vision encoder.
+
+Send images and videos as multipart/form-data, one or more `files` parts. Each input gets one row, the row
+`clipforensics detect` (or `localize`) writes, with `path` the file's name as sent. Files are judged by their
+content; a file that cannot be decoded (a damaged video, a broken image) gets its row with `error`.
+
+Errors answer `{"error": "...", "detail": ...}`: 401 without the key (when the service has one), 404, 409 (no
+localizer), 413 (over the upload limit), 415 (not an image or a video), 422 (no files, an empty file, bad
+options), 503 with `Retry-After` (the queue is full)."""
+
+
+class ErrorBody(BaseModel):
+    error: str
+    detail: Any = None
+
+
+class Results(BaseModel):
+    results: list[dict[str, Any]]
+
+
+class LocalizeResults(BaseModel):
+    id: str
+    """The request's id: its mask and overlay are served under /v1/files/<id>/."""
+    results: list[dict[str, Any]]
+
+
+class Accepted(BaseModel):
+    id: str
+    status_url: str
+
+
+class Progress(BaseModel):
+    done: int
+    total: int
+
+
+class JobState(BaseModel):
+    id: str
+    task: str
+    status: str
+    progress: Progress
+    results: list[dict[str, Any]]
+    error: str | None
+
+
+class Cancelled(BaseModel):
+    id: str
+    status: str
+
+
+UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": [FIELD],
+    "properties": {FIELD: {"type": "array", "items": {"type": "string", "format": "binary"},
+                           "description": f"images and videos (at most {MAX_FILES})"}}}}}}}
+UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text} for code, text in (
+        (401, "missing or wrong API key"), (409, "no localizer loaded"), (413, "upload too large"),
+        (415, "a file is neither an image nor a video"), (422, "no files, an empty file, or bad options"),
+        (503, "queue full: try again after Retry-After seconds"))}
+Options = Annotated[RequestOptions, Depends(request_options)]
+
+
+def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
+    service = Service(settings, runners)
+    app = FastAPI(title="clipforensics", version=__version__, description=DESCRIPTION, lifespan=service.lifespan)
+    install_error_handlers(app)
+    api = APIRouter(prefix="/v1", dependencies=[Depends(key_guard(settings.api_key))],
+                    responses={401: {"model": ErrorBody, "description": "missing or wrong API key"}})
+
+    @app.get("/healthz", tags=["service"])
+    def healthz() -> dict[str, str]:
+        """Whether the service answers (open without the key)."""
+        return {"status": "ok"}
+
+    @api.get("/models", tags=["service"])
+    def models() -> dict[str, Any]:
+        """The loaded models by role (detector, localizer), the colours boxes are drawn in, and the limits."""
+        return {"models": runners.describe(),
+                "drawing": {"fake": _hex(FAKE_COLOUR), "real": _hex(REAL_COLOUR)},
+                "limits": {"max_upload_mb": settings.max_upload_mb, "max_queue": settings.max_queue,
+                           "max_files": MAX_FILES}}
+
+    @api.post("/detect", tags=["inference"], response_model=Results, responses=UPLOAD_ERRORS,
+              openapi_extra=UPLOAD_BODY)
+    async def detect(request: Request, options: Options) -> dict[str, Any]:
+        """Score images and videos now: one row per file, with per-frame and per-face detail."""
+        _, rows = await service.run_now("detect", request, options)
+        return {"results": rows}
+
+    @api.post("/localize", tags=["inference"], response_model=LocalizeResults, responses=UPLOAD_ERRORS,
+              openapi_extra=UPLOAD_BODY)
+    async def localize(request: Request, options: Options) -> dict[str, Any]:
+        """Map manipulated pixels now: one row per file with its `mask` and `overlay` as URLs (kept as long as
+        a finished job)."""
+        request_id, rows = await service.run_now("localize", request, options)
+        return {"id": request_id, "results": rows}
+
+    @api.post("/jobs", tags=["jobs"], status_code=202, response_model=Accepted, responses=UPLOAD_ERRORS,
+              openapi_extra=UPLOAD_BODY)
+    async def submit(request: Request, options: Options,
+                     task: Annotated[str, Depends(task_option)]) -> dict[str, str]:
+        """Queue a job (`task` detect or localize); its state is at `status_url`. Accepted jobs survive a
+        restart of the service."""
+        job_id = await service.submit(task, request, options)
+        return {"id": job_id, "status_url": f"/v1/jobs/{job_id}"}
+
+    @api.get("/jobs/{job_id}", tags=["jobs"], response_model=JobState,
+             responses={404: {"model": ErrorBody, "description": "no such job"}})
+    def job(job_id: str) -> dict[str, Any]:
+        """A job's status (queued, running, done, failed), progress, and the rows of the inputs done so far."""
+        found = service.store.get(job_id)
+        if found is None:
+            raise _no_job(job_id)
+        rows = service.store.rows(job_id)
+        return {"id": found.id, "task": found.task, "status": found.status,
+                "progress": {"done": len(rows), "total": len(found.inputs)}, "results": rows, "error": found.error}
+
+    @api.delete("/jobs/{job_id}", tags=["jobs"], response_model=Cancelled,
+                responses={404: {"model": ErrorBody, "description": "no such job"}})
+    def cancel(job_id: str) -> dict[str, str]:
+        """Cancel a job and remove its files (a running job stops after its current input); a finished job is
+        deleted."""
+        status = service.queue.cancel(job_id)
+        if status is None:
+            raise _no_job(job_id)
+        return {"id": job_id, "status": status}
+
+    @api.get("/files/{job_id}/{path:path}", tags=["jobs"],
+             responses={200: {"content": {"image/png": {}, "video/mp4": {}}},
+                        404: {"model": ErrorBody, "description": "no such file"}})
+    def files(job_id: str, path: str) -> Any:
+        """A mask or overlay a job or localize request wrote (a video's masks: the list of their URLs)."""
+        found = service.folders.served(job_id, path)
+        if found is None:
+            raise ApiError(404, "no such file", {"id": job_id, "path": path})
+        if found.is_dir():
+            return {"files": [service.folders.url(job_id, frame) for frame in sorted(found.iterdir())]}
+        return FileResponse(found)
+
+    app.include_router(api)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        page = settings.static_dir / "index.html"
+        if not page.is_file():
+            raise ApiError(404, "no web page installed", str(page))
+        return FileResponse(page)
+
+    app.mount("/static", StaticFiles(directory=settings.static_dir, check_dir=False), name="static")
+    return app
+
+
+def _no_job(job_id: str) -> ApiError:
+    return ApiError(404, "no such job", {"id": job_id, "hint": "finished jobs are removed after --keep-hours"})
+
+
+def _hex(colour: tuple[int, int, int]) -> str:
+    return "#" + "".join(f"{channel:02x}" for channel in colour)

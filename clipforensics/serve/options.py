@@ -1,0 +1,94 @@
+"""The query options of /v1/detect, /v1/localize and /v1/jobs, validated (422 in the one error shape) and
+turned into the predictor's options. They are kept with a job, so a job run again after a restart runs as
+it was asked."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import Query, Request
+
+from ..faces.options import FACE_MODES, FaceOptions
+from ..media import Sampler
+from ..metrics import AGGREGATES
+from .errors import invalid_options
+
+TASKS = ("detect", "localize")
+SamplerKind = Literal[Sampler.KINDS]  # type: ignore[valid-type]
+Aggregate = Literal[AGGREGATES]  # type: ignore[valid-type]
+FaceMode = Literal[FACE_MODES]  # type: ignore[valid-type]
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """What a request asks of the predictor; ``faces`` and ``threshold`` None: the task's and the model's."""
+
+    frames: int = 32
+    sampler: str = "uniform"
+    stride: int | None = None
+    aggregate: str = "mean"
+    all_faces: bool = False
+    faces: str | None = None
+    threshold: float | None = None
+
+    def __post_init__(self) -> None:
+        if (self.sampler == "stride") != (self.stride is not None):
+            message = "sampler=stride needs stride=N (keep every N-th frame)" if self.stride is None else \
+                f"stride is for sampler=stride, not {self.sampler!r} (which takes frames)"
+            raise invalid_options([{"field": "stride", "message": message, "input": self.stride}])
+
+    def sampler_of(self) -> Sampler:
+        return Sampler(self.sampler, self.stride if self.sampler == "stride" else self.frames)
+
+    def predict_options(self, task: str) -> dict[str, Any]:
+        """Keyword arguments of ``Predictor.iter_predict`` (faces default: auto to detect, none to localize)."""
+        mode = self.faces or ("auto" if task == "detect" else "none")
+        faces = FaceOptions(mode=mode, policy="all" if self.all_faces else "largest")
+        return {"faces": faces, "frames": self.sampler_of(), "aggregate_by": self.aggregate, "progress": False}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RequestOptions:
+        return cls(**data)
+
+
+def request_options(
+    request: Request,
+    frames: Annotated[int, Query(ge=1, le=100_000, description="frames sampled per video (uniform, spread)")] = 32,
+    sampler: Annotated[SamplerKind, Query(description="uniform: `frames` spread evenly; stride: every `stride`-th "
+                                                      "frame; spread: GenD's order; all: every frame")] = "uniform",
+    stride: Annotated[int | None, Query(ge=1, description="with sampler=stride: keep every N-th frame")] = None,
+    aggregate: Annotated[Aggregate, Query(description="a video's p_fake from its frames'")] = "mean",
+    all_faces: Annotated[bool, Query(description="score every face, not only the largest")] = False,
+    faces: Annotated[FaceMode | None, Query(description="auto: find and align faces; none: the files are aligned "
+                                                        "face crops (default: auto to detect, none to localize)")]
+    = None,
+    threshold: Annotated[float | None, Query(ge=0, le=1, description="p_fake at or above which the label is fake "
+                                                                     "(default: the service's --threshold)")] = None,
+) -> RequestOptions:
+    known = {"frames", "sampler", "stride", "aggregate", "all_faces", "faces", "threshold"}
+    _refuse_unknown(request, known | ({"task"} if request.url.path.endswith("/jobs") else set()))
+    return RequestOptions(frames, sampler, stride, aggregate, all_faces, faces, threshold)
+
+
+Task = Literal[TASKS]  # type: ignore[valid-type]
+
+
+def task_option(task: Annotated[Task, Query(description="what the job does")] = "detect") -> str:
+    return task
+
+
+def _refuse_unknown(request: Request, known: set[str]) -> None:
+    """A misspelt option is an error naming the closest one, not silently ignored."""
+    problems = []
+    for name in request.query_params:
+        if name not in known:
+            closest = difflib.get_close_matches(name, known, 1)
+            problems.append({"field": name, "input": request.query_params[name],
+                             "message": "unknown option" + (f"; did you mean {closest[0]!r}?" if closest else "")})
+    if problems:
+        raise invalid_options(problems)

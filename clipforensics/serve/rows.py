@@ -1,0 +1,54 @@
+"""Results as the service answers them: the rows ``clipforensics detect`` and ``localize`` write, with each
+input's path (and any mention of it in an error or a note) shown as the client's file name, never as a path
+on the server, and map files as URLs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+from ..inference.predictor import Predictor
+from ..inference.results import Result
+from .options import RequestOptions
+
+
+def predict_rows(predictor: Predictor, task: str, inputs: list[tuple[str, Path]], options: RequestOptions,
+                 maps: Path | None = None, url: Callable[[str], str] | None = None) -> Iterator[dict]:
+    """One row per input (``(name, stored path)``), in order, as each finishes. ``localize`` writes each
+    input's mask and overlay into ``maps`` and gives them as ``url(path)``."""
+    settings = options.predict_options(task)
+    if task == "localize":
+        settings["save_maps"] = maps
+    threshold = predictor.threshold if options.threshold is None else options.threshold
+    results = predictor.iter_predict([path for _, path in inputs], **settings)
+    for (name, path), result in zip(inputs, results):
+        shown = _as_uploaded(result.without_arrays(), name, path, threshold)
+        yield detect_row(shown) if task == "detect" else localize_row(shown, url or str)
+
+
+def detect_row(result: Result) -> dict:
+    """What ``clipforensics detect`` writes as a JSONL row."""
+    return result.to_dict()
+
+
+def localize_row(result: Result, url: Callable[[str], str]) -> dict:
+    """What ``clipforensics localize`` writes in results.jsonl, the files as URLs."""
+    files = {key: url(result.files[key]) if key in result.files else None for key in ("mask", "overlay")}
+    return {"path": result.path, "p_fake": result.p_fake, "label": result.label, "kind": result.kind, **files,
+            "error": result.error, "note": "; ".join(result.notes) or None}
+
+
+def _as_uploaded(result: Result, name: str, stored: Path, threshold: float) -> Result:
+    """The result under the client's name, labelled at ``threshold``."""
+    spellings = sorted({str(stored), str(stored.resolve())} | ({result.path} if result.path else set()), key=len,
+                       reverse=True)
+
+    def shown(text: str) -> str:
+        for spelling in spellings:
+            text = text.replace(spelling, name)
+        return text
+
+    label = result.label if result.p_fake is None else "fake" if result.p_fake >= threshold else "real"
+    return replace(result, path=name, label=label, error=None if result.error is None else shown(result.error),
+                   notes=[shown(note) for note in result.notes])

@@ -1,0 +1,56 @@
+"""The models the service loaded, each with its own worker threads: inference runs off the event loop, one
+request or job at a time per model (``--jobs N``: N at a time). A joint model loaded alone serves both
+roles, detector and localizer, on the same threads."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from ..inference.predictor import Predictor
+from .errors import ApiError
+
+
+@dataclass
+class Runner:
+    name: str
+    """As given to --model / --localizer."""
+    predictor: Predictor
+    jobs: int = 1
+    executor: ThreadPoolExecutor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.executor = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="model")
+
+    def describe(self) -> dict:
+        predictor = self.predictor
+        return {"name": self.name, "kind": predictor.config.kind, "has_head": predictor.has_head,
+                "has_decoder": predictor.has_decoder, "backbone": predictor.config.backbone.to_dict(),
+                "provenance": predictor.provenance, "preprocessing": predictor.preprocessing.to_dict(),
+                "threshold": predictor.threshold, "device": str(predictor.device), "precision": predictor.precision}
+
+
+class Runners:
+    """``detector``: the --model (any model scores p_fake); ``localizer``: the --localizer, else the --model
+    when it has a decoder, else none."""
+
+    def __init__(self, detector: Runner, localizer: Runner | None = None):
+        self.detector = detector
+        self.localizer = localizer or (detector if detector.predictor.has_decoder else None)
+
+    def for_task(self, task: str) -> Runner:
+        if task == "detect":
+            return self.detector
+        if self.localizer is None:
+            raise ApiError(409, "no localizer loaded",
+                           f"the model {self.detector.name!r} has no decoder, so it cannot map manipulated pixels: "
+                           "start the service with --localizer (or a --model with a decoder)")
+        return self.localizer
+
+    def describe(self) -> dict:
+        return {role: runner.describe() for role, runner in (("detector", self.detector),
+                                                             ("localizer", self.localizer)) if runner is not None}
+
+    def shutdown(self) -> None:
+        for runner in {id(runner): runner for runner in (self.detector, self.localizer) if runner}.values():
+            runner.executor.shutdown(wait=True, cancel_futures=True)

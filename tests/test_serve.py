@@ -1,0 +1,370 @@
+"""`clipforensics serve`: the real server, started as a command on a free loopback port with tiny models, answers
+detect, job and localize round trips with the CLI's rows; refuses oversized, non-media and empty uploads with their
+status and goes on serving; answers a burst past its queue with 503 + Retry-After, losing none; runs a queued job
+after being killed and started again; guards /v1 with the key; leaves its temporary folder empty."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data
+
+from clipforensics.cli import main
+from clipforensics.hub.checkpoints import save_model
+from clipforensics.inference.drawing import FAKE_COLOUR, REAL_COLOUR
+from clipforensics.models.backbones import TINY_BACKBONE
+from clipforensics.models.factory import create_model
+from clipforensics.models.model import ModelConfig
+
+from .videos import moving_frames, write_video
+
+KEY = "test-key-0123"
+START_TIMEOUT_S = 90
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+class Server:
+    """A ``clipforensics serve`` process and a small HTTP client for it (urllib, loopback only)."""
+
+    def __init__(self, arguments: list[str], tmp: Path, log: Path):
+        self.port = _free_port()
+        self.state = Path(arguments[arguments.index("--state-dir") + 1])
+        self.tmp, self.log = tmp, log
+        tmp.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "TMPDIR": str(tmp), "HF_HUB_OFFLINE": "1"}
+        with log.open("ab") as output:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "clipforensics.cli", "serve", "--port", str(self.port), "--device", "cpu",
+                 "--precision", "fp32", *arguments], stdout=output, stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while self.call("GET", "/healthz", timeout=2)[0] != 200:
+            assert self.process.poll() is None, f"the server exited:\n{log.read_text()}"
+            assert time.monotonic() < deadline, f"the server did not answer in {START_TIMEOUT_S} s:\n{log.read_text()}"
+            time.sleep(0.2)
+
+    def call(self, method: str, path: str, files: list[tuple[str, bytes]] | None = None, key: str | None = KEY,
+             body: bytes | None = None, timeout: float = 60) -> tuple[int, dict, bytes]:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        if files is not None:
+            boundary = uuid.uuid4().hex
+            body = b"".join(f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"\r\n'
+                            f"Content-Type: application/octet-stream\r\n\r\n".encode() + content + b"\r\n"
+                            for name, content in files) + f"--{boundary}--\r\n".encode()
+            headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", body, headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, dict(response.headers), response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, dict(error.headers), error.read()
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return 0, {}, b""
+
+    def json(self, method: str, path: str, **given) -> tuple[int, dict]:
+        status, _, body = self.call(method, path, **given)
+        return status, json.loads(body)
+
+    def healthy(self) -> bool:
+        return self.call("GET", "/healthz")[0] == 200
+
+    def wait_for_job(self, job_id: str, timeout: float = 60) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            status, job = self.json("GET", f"/v1/jobs/{job_id}")
+            assert status == 200, job
+            if job["status"] in ("done", "failed") or time.monotonic() > deadline:
+                return job
+            time.sleep(0.1)
+
+    def stop(self, how: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(how)
+            self.process.wait(timeout=60)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    detector = save_model(create_model(ModelConfig(TINY_BACKBONE)).eval(), folder / "detector")
+    localizer = save_model(create_model(ModelConfig(TINY_BACKBONE, head=None, decoder="linear", layer=1)).eval(),
+                           folder / "localizer")
+    return detector, localizer
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("media")
+    Image.fromarray(data.astronaut()[20:276, 130:386]).save(folder / "crop.png")
+    Image.fromarray(data.astronaut()).save(folder / "photo.jpg")
+    write_video(folder / "clip.mp4", moving_frames(12))
+    whole = write_video(folder / "whole.mp4", moving_frames(30), faststart=True).read_bytes()
+    (folder / "cut.mp4").write_bytes(whole[: len(whole) * 6 // 10])
+    write_video(folder / "slow.mp4", moving_frames(60))
+    (folder / "notes.jpg").write_text("not a picture, only text\n")
+    return {path.name: path for path in folder.iterdir()}
+
+
+@pytest.fixture(scope="module")
+def server(models, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("server")
+    (folder / "key").write_text(KEY + "\n")
+    running = Server(["--model", str(models[0]), "--localizer", str(models[1]), "--state-dir", str(folder / "state"),
+                      "--max-upload-mb", "1", "--max-queue", "4", "--api-key-file", str(folder / "key")],
+                     folder / "tmp", folder / "server.log")
+    yield running
+    running.stop()
+
+
+def _upload(*paths: Path) -> list[tuple[str, bytes]]:
+    return [(path.name, path.read_bytes()) for path in paths]
+
+
+def _cli_rows(arguments: list[str], tmp_path: Path) -> list[dict]:
+    out = tmp_path / f"{uuid.uuid4().hex}.jsonl"
+    main(["detect", *arguments, "--precision", "fp32", "--device", "cpu", "--output", str(out)])
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def _as_named(row: dict, path: Path) -> dict:
+    shown = json.dumps(row).replace(json.dumps(str(path))[1:-1], path.name)
+    return json.loads(shown)
+
+
+def _without_scores(row: dict) -> dict:
+    frames = [{**frame, "p_fake": None, "faces": [{**face, "p_fake": None} for face in frame["faces"]]}
+              for frame in row["detail"]]
+    return {**row, "p_fake": None, "detail": frames}
+
+
+def _scores(row: dict) -> list[float]:
+    return [face["p_fake"] for frame in row["detail"] for face in frame["faces"]]
+
+
+def test_detect_answers_the_rows_the_cli_writes_under_the_uploaded_names(server, models, media, tmp_path):
+    status, answer = server.json("POST", "/v1/detect?faces=none&frames=4",
+                                 files=_upload(media["crop.png"], media["clip.mp4"]))
+
+    expected = _cli_rows([str(media["crop.png"]), str(media["clip.mp4"]), "--model", str(models[0]), "--faces", "none",
+                          "--frames", "4"], tmp_path)
+    assert status == 200
+    assert [row["path"] for row in answer["results"]] == ["crop.png", "clip.mp4"]
+    for row, cli, path in zip(answer["results"], expected, (media["crop.png"], media["clip.mp4"])):
+        named = _as_named(cli, path)
+        assert list(row) == list(named) and _without_scores(row) == _without_scores(named)
+        assert [row["p_fake"]] + _scores(row) == pytest.approx([named["p_fake"]] + _scores(named), abs=1e-6)
+    assert answer["results"][1]["kind"] == "video" and answer["results"][1]["frames"] == 4
+
+
+def test_a_request_threshold_relabels_and_a_misspelt_option_is_named(server, media):
+    crop = _upload(media["crop.png"])
+
+    _, low = server.json("POST", "/v1/detect?faces=none&threshold=0", files=crop)
+    _, high = server.json("POST", "/v1/detect?faces=none&threshold=1", files=crop)
+    status, typo = server.json("POST", "/v1/detect?faces=none&thresold=0.3", files=crop)
+
+    assert low["results"][0]["label"] == "fake" and high["results"][0]["label"] == "real"
+    assert status == 422 and typo["error"] == "invalid request options"
+    assert "did you mean 'threshold'" in typo["detail"][0]["message"]
+
+
+def test_a_job_runs_in_the_queue_and_gives_its_rows_then_is_deleted(server, media):
+    status, accepted = server.json("POST", "/v1/jobs?faces=none&frames=3",
+                                   files=_upload(media["crop.png"], media["clip.mp4"]))
+
+    assert status == 202 and accepted["status_url"] == f"/v1/jobs/{accepted['id']}"
+    job = server.wait_for_job(accepted["id"])
+    assert job["status"] == "done" and job["error"] is None and job["progress"] == {"done": 2, "total": 2}
+    assert [row["path"] for row in job["results"]] == ["crop.png", "clip.mp4"]
+    assert all(row["p_fake"] is not None and "detail" in row for row in job["results"])
+    assert server.json("DELETE", accepted["status_url"]) == (200, {"id": accepted["id"], "status": "deleted"})
+    assert server.json("GET", accepted["status_url"])[0] == 404
+
+
+def test_a_running_job_cancelled_stops_and_its_files_go(server, media):
+    _, accepted = server.json("POST", "/v1/jobs?sampler=all", files=_upload(media["slow.mp4"], media["slow.mp4"]))
+    deadline = time.monotonic() + 30
+    while server.json("GET", accepted["status_url"])[1]["status"] == "queued" and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert server.json("DELETE", accepted["status_url"]) == (200, {"id": accepted["id"], "status": "cancelled"})
+    while server.call("GET", accepted["status_url"])[0] == 200 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.call("GET", accepted["status_url"])[0] == 404
+    assert not (server.state / "jobs" / accepted["id"]).exists() and server.healthy()
+
+
+def test_finished_jobs_are_removed_with_their_files_once_old(tmp_path):
+    from clipforensics.serve.folders import JobFolders
+    from clipforensics.serve.jobs import JobQueue, Slots
+    from clipforensics.serve.store import Job, JobStore
+
+    store, folders = JobStore(tmp_path / "jobs.sqlite"), JobFolders(tmp_path)
+    queue = JobQueue(store, folders, runners=None, slots=Slots(4))
+    for job_id, finished in (("a" * 32, time.time() - 7200), ("b" * 32, time.time())):
+        folders.create(job_id)
+        store.add(Job(job_id, "detect", "done", {}, [], finished=finished), [{"path": "x.png"}])
+
+    assert queue.sweep(keep_seconds=3600) == 1
+    assert store.get("a" * 32) is None and not folders.folder("a" * 32).exists()
+    assert store.rows("b" * 32) == [{"path": "x.png"}] and folders.folder("b" * 32).exists()
+
+
+def test_localize_gives_mask_and_overlay_urls_that_download_as_pngs(server, media):
+    status, answer = server.json("POST", "/v1/localize", files=_upload(media["photo.jpg"]))
+
+    assert status == 200
+    [row] = answer["results"]
+    assert set(row) == {"path", "p_fake", "label", "kind", "mask", "overlay", "error", "note"}
+    assert row["path"] == "photo.jpg" and row["error"] is None and 0 < row["p_fake"] < 1
+    for key in ("mask", "overlay"):
+        assert row[key].startswith(f"/v1/files/{answer['id']}/")
+        code, headers, png = server.call("GET", row[key])
+        assert code == 200 and headers["content-type"] == "image/png" and png.startswith(PNG)
+        assert Image.open(io.BytesIO(png)).size == (512, 512)
+    assert server.call("GET", f"/v1/files/{answer['id']}/../jobs.sqlite")[0] == 404
+    status, job = server.json("POST", "/v1/jobs?task=localize", files=_upload(media["crop.png"]))
+    assert status == 202 and server.wait_for_job(job["id"])["results"][0]["mask"].endswith(".mask.png")
+
+
+def test_models_say_what_is_loaded_the_drawing_colours_and_the_limits(server):
+    status, answer = server.json("GET", "/v1/models")
+
+    assert status == 200
+    assert answer["models"]["detector"]["kind"] == "detector" and answer["models"]["detector"]["has_head"]
+    assert answer["models"]["localizer"]["has_decoder"] and not answer["models"]["localizer"]["has_head"]
+    assert {"backbone", "provenance", "preprocessing", "threshold"} <= set(answer["models"]["detector"])
+    assert answer["drawing"] == {"fake": "#%02x%02x%02x" % FAKE_COLOUR, "real": "#%02x%02x%02x" % REAL_COLOUR}
+    assert answer["limits"]["max_upload_mb"] == 1 and answer["limits"]["max_queue"] == 4
+
+
+@pytest.mark.parametrize("case, expected", [("oversized", 413), ("text named .jpg", 415), ("empty body", 422),
+                                            ("no files field", 422), ("empty file", 422), ("bad option", 422)])
+def test_a_bad_upload_gets_its_status_and_the_server_goes_on(server, media, case, expected):
+    noise = np.random.default_rng(0).integers(0, 256, 2 * 2**20, dtype=np.uint8).tobytes()
+    given = {"oversized": dict(files=[("big.png", PNG + noise)]),
+             "text named .jpg": dict(files=_upload(media["notes.jpg"])), "empty body": dict(body=b""), "empty file": dict(files=[("nothing.png", b"")]),
+             "no files field": dict(files=[]), "bad option": dict(files=_upload(media["crop.png"]))}[case]
+    path = "/v1/detect?frames=0" if case == "bad option" else "/v1/detect"
+
+    status, _, body = server.call("POST", path, **given)
+
+    answer = json.loads(body)
+    assert status == expected and set(answer) == {"error", "detail"} and answer["error"]
+    assert server.healthy()
+
+
+def test_a_cut_short_video_is_a_row_with_the_clis_note_not_an_error_status(server, models, media, tmp_path):
+    status, answer = server.json("POST", "/v1/detect?faces=none&frames=5", files=_upload(media["cut.mp4"]))
+
+    [cli] = _cli_rows([str(media["cut.mp4"]), "--model", str(models[0]), "--faces", "none", "--frames", "5"], tmp_path)
+    [row] = answer["results"]
+    assert status == 200 and row["path"] == "cut.mp4"
+    assert (row["error"], row["note"], row["frames"]) == (cli["error"], cli["note"], cli["frames"])
+    assert row["note"] and str(media["cut.mp4"].parent) not in json.dumps(row)
+    assert server.healthy()
+
+
+def test_a_burst_past_the_queue_is_answered_200_or_503_with_retry_after_none_lost(server, media):
+    video = _upload(media["slow.mp4"])
+    barrier = threading.Barrier(20)
+    answers: list[tuple[int, dict]] = []
+
+    def client() -> None:
+        barrier.wait(timeout=30)
+        status, headers, _ = server.call("POST", "/v1/detect?sampler=all", files=video, timeout=120)
+        answers.append((status, headers))
+
+    threads = [threading.Thread(target=client) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=150)
+
+    statuses = sorted(status for status, _ in answers)
+    assert len(answers) == 20 and set(statuses) == {200, 503}, statuses
+    assert all(int(headers["retry-after"]) > 0 for status, headers in answers if status == 503)
+    assert server.healthy() and server.call("POST", "/v1/detect?faces=none", files=_upload(media["crop.png"]))[0] == 200
+
+
+def test_without_the_key_v1_is_401_and_healthz_stays_open(server):
+    status, headers, body = server.call("GET", "/v1/models", key=None)
+    wrong = server.call("GET", "/v1/models", key="not-the-key")[0]
+
+    assert status == 401 and wrong == 401 and headers["www-authenticate"] == "Bearer"
+    assert json.loads(body)["error"] == "missing or wrong API key"
+    assert server.call("GET", "/healthz", key=None)[0] == 200
+
+
+def test_a_killed_server_runs_its_queued_job_when_started_again(models, media, tmp_path):
+    arguments = ["--model", str(models[0]), "--state-dir", str(tmp_path / "state")]
+    first = Server(arguments, tmp_path / "tmp", tmp_path / "server.log")
+    try:
+        _, busy = first.json("POST", "/v1/jobs?sampler=all", files=_upload(media["slow.mp4"], media["slow.mp4"]),
+                             key=None)
+        _, queued = first.json("POST", "/v1/jobs?faces=none", files=_upload(media["crop.png"]), key=None)
+        assert first.json("GET", queued["status_url"], key=None)[1]["status"] == "queued"
+    finally:
+        first.stop(signal.SIGKILL)
+
+    again = Server(arguments, tmp_path / "tmp", tmp_path / "server.log")
+    try:
+        done = again.wait_for_job(queued["id"])
+        interrupted = again.wait_for_job(busy["id"])
+    finally:
+        again.stop()
+    assert done["status"] == "done" and done["results"][0]["path"] == "crop.png"
+    assert interrupted["status"] == "done" and interrupted["progress"] == {"done": 2, "total": 2}
+
+
+def test_uploads_are_private_files_in_a_private_folder(tmp_path):
+    from clipforensics.serve.uploads import Uploads
+
+    with Uploads(tmp_path) as uploads:
+        upload, file = uploads.new_file("../../etc/passwd")
+        file.close()
+        assert upload.name == "passwd" and upload.path.parent == uploads.folder
+        assert (uploads.folder.stat().st_mode & 0o777, upload.path.stat().st_mode & 0o777) == (0o700, 0o600)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_service_is_not_imported_by_the_package_or_the_help():
+    code = ("import sys\nfrom clipforensics.cli import main\n"
+            "assert main(['--help']) == 0 and main(['serve', '--help']) == 0\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'fastapi', 'uvicorn') "
+            "or m.startswith('clipforensics.serve')))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+    assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "[]", done.stderr
+
+
+def test_the_temporary_folder_holds_no_file_while_serving_and_is_gone_after(server):
+    def files() -> list[Path]:
+        return [path for path in server.tmp.rglob("*") if not path.is_dir()]
+
+    assert files() == [] and len(list(server.tmp.glob("clipforensics-serve-*"))) == 1
+    server.stop()
+    assert "Application shutdown complete" in server.log.read_text()
+    assert files() == [] and list(server.tmp.glob("clipforensics-serve-*")) == []
