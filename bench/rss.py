@@ -1,4 +1,4 @@
-"""Resident memory of this process, for the benchmarks (Linux /proc)."""
+"""What the benchmarks report of this process and machine (Linux /proc): resident memory, the CPU's name."""
 
 from pathlib import Path
 
@@ -22,3 +22,10 @@ def _status_mb(field: str) -> float:
 def reset_peak_rss() -> None:
     """Linux: writing 5 to clear_refs resets the peak RSS (VmHWM)."""
     Path("/proc/self/clear_refs").write_text("5")
+
+
+def cpu_name() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"

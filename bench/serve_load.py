@@ -37,6 +37,8 @@ import time
 import uuid
 from pathlib import Path
 
+from rss import cpu_name
+
 HERE = Path(__file__).resolve().parent
 CONCURRENCY = (1, 8)
 CASES = ("api", *(f"service x{clients}" for clients in CONCURRENCY))
@@ -214,13 +216,6 @@ def main() -> int:
         figures_json = {"cpu": cpu_name(), "threads": args.threads, "figures": figures, "overhead_ms": overhead}
         args.json.write_text(json.dumps(figures_json, indent=2) + "\n")
     return 0
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 if __name__ == "__main__":

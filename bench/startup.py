@@ -28,6 +28,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from rss import cpu_name
+
 HERE = Path(__file__).resolve().parent
 COMMAND = Path(sys.executable).with_name("clipforensics")
 TARGETS = {"help_s": 1.0, "rss_ratio": 1.35}
@@ -146,13 +148,6 @@ def main() -> int:
         args.json.write_text(json.dumps({"cpu": cpu_name(), "commands": times, "weights_bytes": weights,
                                          "load": loads, "targets_met": met}, indent=2) + "\n")
     return 0
-
-
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 if __name__ == "__main__":

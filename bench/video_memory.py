@@ -68,7 +68,7 @@ def main() -> int:
         print(json.dumps(measure(args.only, args.video, args.model, args.workdir)))
         return 0
 
-    from startup import cpu_name
+    from rss import cpu_name
     from video_pipeline import write_video
 
     import torch

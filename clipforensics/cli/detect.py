@@ -12,11 +12,12 @@ import click
 from ..errors import UsageError
 from ..metrics import AGGREGATES
 from . import options
-from .processes import Sharding
+from . import processes as launch
 from .status import status_of
 from .suggestions import Choice, Command
 
 if TYPE_CHECKING:
+    from ..inference.sharding import Devices
     from ..faces.options import FaceOptions
     from ..inference.results import Result
     from ..media import Sampler
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
 def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceOptions, frames: Sampler,
            aggregate: str, threshold: float, save_crops: Path | None, annotate: Path | None, localize: Path | None,
            max_pixels: int, device: str, precision: str, batch_size: int, workers: int | None,
-           sharding: Sharding) -> int:
+           sharding: Devices) -> int:
     """Score images and videos: one row per input with path, p_fake, label, faces, frames and error, as JSON
     lines on standard output or into --output.
 
@@ -51,7 +52,7 @@ def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceO
     and # comments skipped, relative ones taken against the list's folder) or - (such paths on standard input).
     """
     sources = options.expand_inputs(inputs, sharding)
-    processes = sharding.start(device)
+    processes = launch.start(sharding, device)
     predictor = processes.load(model, precision, batch_size, threshold)
     if localize and not predictor.has_decoder:
         raise UsageError(f"--localize: {model} has no decoder, so it cannot map manipulated pixels")
@@ -97,7 +98,7 @@ def _write_detections(results: Iterable[Result], output: str | None) -> int:
 @options.sharding
 def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceOptions, frames: Sampler,
              threshold: float, max_pixels: int, device: str, precision: str, batch_size: int,
-             sharding: Sharding) -> int:
+             sharding: Devices) -> int:
     """Map manipulated pixels of images and videos with a model that has a decoder: a mask and an overlay per
     input, and a row per input in results.jsonl.
 
@@ -105,7 +106,7 @@ def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceO
     and # comments skipped, relative ones taken against the list's folder) or - (such paths on standard input).
     """
     sources = options.expand_inputs(inputs, sharding)
-    processes = sharding.start(device)
+    processes = launch.start(sharding, device)
     predictor = processes.load(model, precision, batch_size, threshold)
     if not predictor.has_decoder:
         raise UsageError(f"{model} is a detector without a decoder: it cannot map manipulated pixels (use a "

@@ -9,11 +9,12 @@ import click
 
 from ..errors import UsageError
 from . import options
-from .processes import Sharding
+from . import processes as launch
 from .status import EXIT_OK, status_of
 from .suggestions import Choice, Command
 
 if TYPE_CHECKING:
+    from ..inference.sharding import Devices
     from ..evaluation import Perturbation
 
 
@@ -34,13 +35,13 @@ if TYPE_CHECKING:
 @options.runtime(32, "face crops per model call")
 @options.sharding
 def evaluate(model: str, data: tuple[str, ...], output_dir: Path, name: str | None, task: str, split: str | None,
-             perturb: Perturbation | None, device: str, precision: str, batch_size: int, sharding: Sharding) -> int:
+             perturb: Perturbation | None, device: str, precision: str, batch_size: int, sharding: Devices) -> int:
     """Score a model over datasets of face crops: predictions, frame- and video-level metrics per dataset
     and source (or, for localization, map metrics against masks), and an HTML and Markdown report."""
     from ..evaluation import Evaluation, load_samples, predict_samples, write_evaluation
 
     samples = load_samples(data, split)
-    processes = sharding.start(device)
+    processes = launch.start(sharding, device)
     predictor = processes.load(model, precision, batch_size)
     if task == "localization" and not predictor.has_decoder:
         raise UsageError(f"{model} has no decoder: --task localization needs a localizer (see: clipforensics zoo)")

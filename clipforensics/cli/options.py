@@ -7,7 +7,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -18,8 +18,10 @@ from ..inference.runtime import PRECISIONS
 from ..errors import UsageError
 from ..media import MAX_IMAGE_PIXELS, Sampler, parse_path_lines
 from ..metrics import AGGREGATES
-from .processes import Sharding
 from .suggestions import Choice
+
+if TYPE_CHECKING:
+    from ..inference.sharding import Devices
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -84,7 +86,7 @@ STDIN = "-"
 inputs = click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 """INPUT...: one or more files or folders; each command's help says which kinds."""
 
-def expand_inputs(given: tuple[str, ...], sharding: Sharding) -> list[str | Path]:
+def expand_inputs(given: tuple[str, ...], sharding: Devices) -> list[str | Path]:
     """The inputs of detect and localize with ``-`` replaced by the paths on standard input (relative to the
     working folder); folders and ``@list`` files are expanded by the library as it reads them."""
     if STDIN not in given:
@@ -176,7 +178,8 @@ def frame_sampler(kind: str, frames: int, stride: int | None) -> Sampler:
 
 
 def sharding(command: Command) -> Command:
-    """--devices, --num-nodes, --strategy; the command receives them as ``sharding`` (a Sharding)."""
+    """--devices, --num-nodes, --strategy; the command receives them as ``sharding`` (``Devices``, its kind of
+    device still to be named by --device)."""
     return _options(
         click.option("--devices", type=POSITIVE, metavar="N", default=1, show_default=True,
                      help="sharding: processes on this machine, one device each (--device: their kind); "
@@ -185,7 +188,7 @@ def sharding(command: Command) -> Command:
                      help="sharding: machines (MASTER_ADDR and NODE_RANK set)"),
         click.option("--strategy", default="ddp", metavar="NAME", show_default=True,
                      help="sharding: the Lightning strategy that launches the processes"),
-        _bundle(("devices", "num_nodes", "strategy"), lambda **given: {"sharding": Sharding(**given)}),
+        _bundle(("devices", "num_nodes", "strategy"), lambda **given: {"sharding": _devices(**given)}),
     )(command)
 
 
@@ -220,3 +223,9 @@ def _bundle(keys: Iterable[str], build: Callable[..., dict[str, Any]]) -> Callab
         return run  # type: ignore[return-value]
 
     return decorate
+
+
+def _devices(devices: int, num_nodes: int, strategy: str) -> Devices:
+    from ..inference.sharding import Devices
+
+    return Devices("auto", devices, num_nodes, strategy)

@@ -19,43 +19,33 @@ from .status import EXIT_OK
 
 if TYPE_CHECKING:
     from ..inference.predictor import Predictor
-    from ..inference.sharding import Shards
+    from ..inference.sharding import Devices, Shards
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
-class Sharding:
-    """--devices, --num-nodes and --strategy as given."""
+def start(sharding: Devices, device: str) -> Processes:
+    """This process's part: the whole run on ``device`` when one process does it all, else its rank among
+    the processes launched now (``device`` then names their kind: auto, cpu, cuda). ``sharding`` holds
+    --devices, --num-nodes and --strategy as given."""
+    from ..inference.sharding import Devices, Shards
 
-    devices: int = 1
-    num_nodes: int = 1
-    strategy: str = "ddp"
+    devices = Devices.from_device(device, sharding.devices, sharding.num_nodes, sharding.strategy)
+    _check_available(devices, device)
+    return Processes(device, Shards(devices) if devices.sharded else None)
 
-    @property
-    def sharded(self) -> bool:
-        return self.devices * self.num_nodes > 1
 
-    def start(self, device: str) -> Processes:
-        """This process's part: the whole run on ``device`` when one process does it all, else its rank
-        among the processes launched now (``device`` then names their kind: auto, cpu, cuda)."""
-        from ..inference.sharding import Devices, Shards
+def _check_available(devices: Devices, device: str) -> None:
+    """A device this machine lacks is a usage error now, before a model is loaded or processes start."""
+    import torch
 
-        devices = Devices.from_device(device, self.devices, self.num_nodes, self.strategy)
-        self._check_available(device)
-        return Processes(device, Shards(devices) if devices.sharded else None)
+    from ..inference.runtime import resolve_device
 
-    def _check_available(self, device: str) -> None:
-        """A device this machine lacks is a usage error now, before a model is loaded or processes start."""
-        import torch
-
-        from ..inference.runtime import resolve_device
-
-        if not self.sharded:
-            resolve_device(device)
-        elif device == "cuda" and torch.cuda.device_count() < self.devices:
-            raise UsageError(f"--devices {self.devices} --device cuda asked for, but this machine has "
-                             f"{torch.cuda.device_count()} CUDA device(s); use fewer, or --device cpu")
+    if not devices.sharded:
+        resolve_device(device)
+    elif device == "cuda" and torch.cuda.device_count() < devices.devices:
+        raise UsageError(f"--devices {devices.devices} --device cuda asked for, but this machine has "
+                         f"{torch.cuda.device_count()} CUDA device(s); use fewer, or --device cpu")
 
 
 @dataclass(frozen=True)
