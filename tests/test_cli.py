@@ -174,7 +174,7 @@ def test_zoo_lists_the_published_weights(capsys):
 def test_detect_says_which_device_and_precision_it_runs_on(model_dir, faces, capsys):
     main(["detect", str(faces), "--model", str(model_dir), "--faces", "none", "--device", "cpu", "--precision", "fp32"])
 
-    assert f"clipforensics: model {model_dir} on cpu, fp32" in capsys.readouterr().err.splitlines()
+    assert f"clipforensics: model {model_dir} on cpu, fp32; fake from p_fake 0.5" in capsys.readouterr().err.splitlines()
 
 
 def test_the_detect_summary_counts_fake_real_and_failed(model_dir, faces, tmp_path, capsys):

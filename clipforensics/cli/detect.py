@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 @click.option("--workers", type=options.POSITIVE, metavar="N", help="threads decoding and finding faces")
 @options.sharding
 def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceOptions, frames: Sampler,
-           aggregate: str, threshold: float, save_crops: Path | None, annotate: Path | None, localize: Path | None,
+           aggregate: str, decide: dict, save_crops: Path | None, annotate: Path | None, localize: Path | None,
            max_pixels: int, device: str, precision: str, batch_size: int, workers: int | None,
            sharding: Devices) -> int:
     """Score images and videos: one row per input with path, p_fake, label, faces, frames and error, as JSON
@@ -53,7 +53,7 @@ def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceO
     """
     sources = options.expand_inputs(inputs, sharding)
     processes = launch.start(sharding, device)
-    predictor = processes.load(model, precision, batch_size, threshold)
+    predictor = processes.load(model, precision, batch_size, decide)
     if localize and not predictor.has_decoder:
         raise UsageError(f"--localize: {model} has no decoder, so it cannot map manipulated pixels")
     results = predictor.iter_predict(sources, faces=faces, frames=frames, aggregate_by=aggregate,
@@ -97,7 +97,7 @@ def _write_detections(results: Iterable[Result], output: str | None) -> int:
 @options.runtime(16, "images (or faces) per model call")
 @options.sharding
 def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceOptions, frames: Sampler,
-             threshold: float, max_pixels: int, device: str, precision: str, batch_size: int,
+             decide: dict, max_pixels: int, device: str, precision: str, batch_size: int,
              sharding: Devices) -> int:
     """Map manipulated pixels of images and videos with a model that has a decoder: a mask and an overlay per
     input, and a row per input in results.jsonl.
@@ -107,7 +107,7 @@ def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceO
     """
     sources = options.expand_inputs(inputs, sharding)
     processes = launch.start(sharding, device)
-    predictor = processes.load(model, precision, batch_size, threshold)
+    predictor = processes.load(model, precision, batch_size, decide)
     if not predictor.has_decoder:
         raise UsageError(f"{model} is a detector without a decoder: it cannot map manipulated pixels (use a "
                          "localizer such as declip-l14-lama, see: clipforensics zoo)")

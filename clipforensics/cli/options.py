@@ -119,9 +119,35 @@ def runtime(batch_size: int, batch_help: str) -> Callable[[Command], Command]:
 
 
 def threshold(help: str) -> Callable[[Command], Command]:
-    """--threshold: the p_fake (or map score) from which an input is labelled fake."""
-    return click.option("--threshold", type=click.FloatRange(0, 1), metavar="P", default=0.5, show_default=True,
-                        help=help)
+    """How scores become labels: --threshold P, or --operating-point (a calibrated model's eer, fpr@1%, f1, or
+    a number), and --uncertain LOW:HIGH. The command receives them as ``decide`` (keywords of ``load``)."""
+    return _options(
+        click.option("--threshold", type=click.FloatRange(0, 1), metavar="P",
+                     help=f"{help} (default: a calibrated model's operating point, else 0.5)"),
+        click.option("--operating-point", metavar="NAME|P",
+                     help="a threshold the model was calibrated with (eer, fpr@1%, f1: see clipforensics calibrate), "
+                          "or a number"),
+        click.option("--uncertain", type=Band(), metavar="LOW:HIGH",
+                     help="label scores in [LOW, HIGH) uncertain instead of fake or real"),
+        _bundle(("threshold", "operating_point", "uncertain"), lambda **given: {"decide": given}),
+    )
+
+
+class Band(click.ParamType):
+    """LOW:HIGH, two scores in [0, 1], LOW <= HIGH."""
+
+    name = "band"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[float, float]:
+        if isinstance(value, tuple):
+            return value
+        try:
+            low, high = (float(part) for part in str(value).split(":"))
+        except ValueError:
+            self.fail(f"{value!r} is not LOW:HIGH (e.g. 0.3:0.7)", param, ctx)
+        if not 0 <= low <= high <= 1:
+            self.fail(f"{value!r}: need 0 <= LOW <= HIGH <= 1", param, ctx)
+        return low, high
 
 
 max_pixels = click.option("--max-pixels", type=POSITIVE, metavar="N", default=MAX_IMAGE_PIXELS, show_default=True,

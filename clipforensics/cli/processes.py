@@ -69,13 +69,18 @@ class Processes:
         """Only the main process draws a progress bar (None: the library's default)."""
         return self.shards.is_main if self.shards else None
 
-    def load(self, model: str, precision: str, batch_size: int, threshold: float = 0.5) -> Predictor:
-        """The model on this process's device; the main process says on standard error where and how it runs."""
+    def load(self, model: str, precision: str, batch_size: int, decide: dict | None = None) -> Predictor:
+        """The model on this process's device, deciding labels as ``decide`` says (threshold, operating_point,
+        uncertain); the main process says on standard error where and how it runs."""
         from ..inference.predictor import load
 
-        predictor = load(model, self.device, precision, batch_size, threshold)
+        predictor = load(model, self.device, precision, batch_size, **(decide or {}))
         if self.progress is not False:
-            click.echo(f"clipforensics: model {model} on {predictor.device}, {predictor.precision}", err=True)
+            calibrated = (f", calibrated (temperature {predictor.calibration.temperature:.3g})"
+                          if predictor.calibration else "")
+            named = "" if predictor.decision.name == f"{predictor.threshold:g}" else f" ({predictor.decision.name})"
+            click.echo(f"clipforensics: model {model} on {predictor.device}, {predictor.precision}{calibrated}; "
+                       f"fake from p_fake {predictor.threshold:.4g}{named}", err=True)
         return predictor
 
     def share(self, items: Sequence[T]) -> Sequence[T]:

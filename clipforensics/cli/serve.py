@@ -41,7 +41,7 @@ def _default_state_dir() -> Path:
 @options.threshold("p_fake (or map score) at or above which the label is fake, unless a request gives its own")
 def serve(model: str, localizer: str | None, host: str, port: int, max_upload_mb: float, max_queue: int,
           state_dir: Path | None, api_key_file: Path | None, jobs: int, keep_hours: float, device: str,
-          precision: str, batch_size: int, threshold: float) -> int:
+          precision: str, batch_size: int, decide: dict) -> int:
     """Serve the model over HTTP until stopped (Ctrl-C): POST /v1/detect, /v1/localize and /v1/jobs take
     images and videos as multipart 'files'; the web page is at /, the API's documentation at /docs.
 
@@ -67,7 +67,7 @@ def serve(model: str, localizer: str | None, host: str, port: int, max_upload_mb
     runners = []
     for name in (model, localizer):
         if name is not None:
-            predictor = load(name, device, precision, batch_size, threshold)
+            predictor = load(name, device, precision, batch_size, **decide)
             click.echo(f"clipforensics: model {name} on {predictor.device}, {predictor.precision}", err=True)
             runners.append(Runner(name, predictor, jobs))
     if localizer is not None and not runners[1].predictor.has_decoder:

@@ -21,6 +21,7 @@ from ..models.detector import HEADS
 from ..models.factory import create_model
 from ..models.model import ForensicsModel, ModelConfig
 from ..models.tuning import merge_lora, merged_state_dict
+from ..inference.calibration import Calibration
 from .files import read_json, read_safetensors, torch_load
 
 FORMAT = "clipforensics"
@@ -78,6 +79,18 @@ def _missing(path: Path) -> str:
     if not near:
         return f"{path}: no such file or folder (nor a zoo name: see clipforensics zoo)"
     return f"{path}: no such file or folder, nor a zoo name; did you mean {' or '.join(near)}?"
+
+
+def read_calibration(path: str | Path) -> Calibration | None:
+    """The calibration a model folder carries in its ``config.json`` (``clipforensics calibrate``), if any."""
+    path = Path(path)
+    if not _is_own(path):
+        return None
+    data = read_json(path / CONFIG_FILE).get("calibration")
+    try:
+        return Calibration.from_dict(data) if data else None
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{path / CONFIG_FILE}: its calibration cannot be read ({error})") from None
 
 
 def _tower(state: StateDict) -> StateDict:

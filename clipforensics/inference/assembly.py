@@ -10,6 +10,7 @@ import numpy as np
 
 from ..metrics import aggregate
 from ..transforms import Preprocessing
+from .calibration import Calibration, Decision
 from .maps import frame_maps
 from .outputs import OutputNames
 from .prepare import Prepared
@@ -23,9 +24,14 @@ class Outputs:
 
     annotate: Path | None
     save_maps: Path | None
-    threshold: float
+    decision: Decision
     aggregate_by: str
     maps: bool
+    calibration: Calibration | None = None
+
+    @property
+    def threshold(self) -> float:
+        return self.decision.threshold
 
     @property
     def draws(self) -> bool:
@@ -41,9 +47,13 @@ class ResultBuilder:
         self.result = Result(first.path, kind=first.kind)
         self.names, self.outputs, self.preprocessing = names, outputs, preprocessing
         self.files: InputFiles | None = None
+        self.raw_frames: list[float] = []
+        """Each scored frame's own p_fake, before calibration."""
 
     def add(self, piece: Prepared, scores: list[float], face_maps: list[np.ndarray]) -> None:
-        remaining = iter(scores)
+        calibration = self.outputs.calibration
+        remaining = iter(calibration.apply(score) for score in scores) if calibration else iter(scores)
+        raw = iter(scores)
         maps = frame_maps(piece, iter(face_maps), self.preprocessing) if self.outputs.maps else [None] * len(
             piece.frames)
         image_input = piece.kind == "image"
@@ -53,6 +63,9 @@ class ResultBuilder:
                            None if face.face is None else round(face.face.score, 4), next(remaining, None))
                 for face in frame.faces])
             self.result.frames.append(scored)
+            own = [score for score in (next(raw, None) for _ in frame.faces) if score is not None]
+            if own:
+                self.raw_frames.append(max(own))
             if self.outputs.draws:
                 self._files(piece).add(scored, frame.image, values)
             if image_input and frame.image is not None:
@@ -67,7 +80,9 @@ class ResultBuilder:
         scores = [frame.p_fake for frame in result.frames if frame.p_fake is not None]
         if result.ok and scores:
             result.p_fake = aggregate(scores, self.outputs.aggregate_by)
-            result.label = "fake" if result.p_fake >= self.outputs.threshold else "real"
+            result.p_fake_raw = aggregate(self.raw_frames, self.outputs.aggregate_by)
+            result.label = self.outputs.decision.label(result.p_fake)
+            result.decided_by = self.outputs.decision.name
         if result.error is not None:
             result.images, result.maps = [], []
         if self.files is not None:

@@ -21,12 +21,13 @@ from PIL import Image
 from ..errors import UsageError
 from ..faces.options import FaceOptions
 from ..hub import zoo
-from ..hub.checkpoints import load_model, save_model
+from ..hub.checkpoints import load_model, read_calibration, save_model
 from ..media import MEDIA_SUFFIXES, VIDEO_SUFFIXES, Sampler, expand_sources
 from ..models.model import ForensicsModel, ModelConfig
 from ..progress import progress_bar
 from ..transforms import Preprocessing, normalize
 from .assembly import Outputs, ResultBuilder
+from .calibration import Calibration, decision
 from .outputs import OutputNames, output_folder
 from .prepare import Prepared, prepare
 from .results import Result
@@ -44,13 +45,21 @@ def load(
     device: str | None = None,
     precision: str = "auto",
     batch_size: int = 32,
-    threshold: float = 0.5,
+    threshold: float | None = None,
+    operating_point: str | None = None,
+    uncertain: tuple[float, float] | None = None,
+    calibrated: bool = True,
 ) -> Predictor:
     """A model from a zoo name (``clipforensics zoo``) or any checkpoint path the tool can read: a
-    detector, a DeCLIP-style localizer or a joint model, behind one ``Predictor``."""
+    detector, a DeCLIP-style localizer or a joint model, behind one ``Predictor``. A model calibrated by
+    ``clipforensics calibrate`` gives calibrated p_fake (``calibrated=False``: its raw scores) and decides
+    labels at its operating point, unless ``operating_point`` (a threshold's name or a number) or
+    ``threshold`` says otherwise; ``uncertain`` = (low, high) labels scores in that band uncertain."""
     path = zoo.resolve(str(name_or_path)) if str(name_or_path) in zoo.ZOO else Path(name_or_path)
     model, provenance = load_model(path)
-    return Predictor(model, device, precision, batch_size, threshold, provenance)
+    calibration = read_calibration(path) if calibrated else None
+    return Predictor(model, device, precision, batch_size, threshold, provenance, calibration, operating_point,
+                     uncertain)
 
 
 class Predictor:
@@ -63,16 +72,28 @@ class Predictor:
         device: str | None = None,
         precision: str = "auto",
         batch_size: int = 32,
-        threshold: float = 0.5,
+        threshold: float | None = None,
         provenance: dict | None = None,
+        calibration: Calibration | None = None,
+        operating_point: str | None = None,
+        uncertain: tuple[float, float] | None = None,
     ):
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.model = model.eval().to(self.device)
         self.batch_size = batch_size
-        self.threshold = threshold
         self.provenance = provenance or {}
+        self.calibration = calibration
+        if threshold is not None and operating_point is not None:
+            raise UsageError("give a threshold or an operating point, not both")
+        self.decision = decision(calibration, operating_point if operating_point is not None else threshold,
+                                 uncertain)
         return_large_buffers()
+
+    @property
+    def threshold(self) -> float:
+        """The p_fake from which a label is fake (the operating point's)."""
+        return self.decision.threshold
 
     @property
     def config(self) -> ModelConfig:
@@ -156,7 +177,7 @@ class Predictor:
         sampler = frames if isinstance(frames, Sampler) else Sampler("uniform", frames)
         crops_folder = output_folder(save_crops, "--save-crops")
         outputs = Outputs(output_folder(annotate, "--annotate"), output_folder(save_maps, "--localize"),
-                          self.threshold, aggregate_by, maps)
+                          self.decision, aggregate_by, maps, self.calibration)
         inputs = _expand(sources)
         names = OutputNames(inputs)
         numbers = list(range(len(inputs)))

@@ -10,7 +10,7 @@ import numpy as np
 
 SUMMARY_FIELDS = (
     "path", "p_fake", "label", "kind", "faces", "frames", "frames_with_faces", "frames_without_faces",
-    "error", "note",
+    "error", "note", "p_fake_raw", "decided_by",
 )
 
 
@@ -43,11 +43,17 @@ class Result:
 
     path: str | None
     p_fake: float | None = None
+    """Calibrated when the model carries a calibration (``p_fake_raw`` is then the model's own score)."""
     label: str | None = None
+    """fake, real, or uncertain (inside the band asked for), as ``decided_by`` says."""
     error: str | None = None
     kind: str = "image"
     frames: list[FrameResult] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    p_fake_raw: float | None = None
+    """The model's own p_fake, before calibration (equal to ``p_fake`` for a model without one)."""
+    decided_by: str | None = None
+    """The operating point that turned p_fake into the label: a threshold's name (eer, fpr@1%, f1) or value."""
     files: dict[str, str] = field(default_factory=dict)
     """Files written for this input (``mask``, ``overlay``)."""
     maps: list[np.ndarray] = field(default_factory=list, repr=False)
@@ -86,6 +92,8 @@ class Result:
             "frames_without_faces": len(self.frames) - self.frames_with_faces,
             "error": self.error,
             "note": "; ".join(self.notes) or None,
+            "p_fake_raw": self.p_fake_raw,
+            "decided_by": self.decided_by,
         }
 
     def to_dict(self) -> dict:

@@ -10,7 +10,9 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
 
+from ..errors import UsageError
 from ..faces.options import FACE_MODES, FaceOptions
+from ..inference.calibration import Decision, decision
 from ..media import Sampler
 from ..metrics import AGGREGATES
 from .errors import invalid_options
@@ -32,12 +34,44 @@ class RequestOptions:
     all_faces: bool = False
     faces: str | None = None
     threshold: float | None = None
+    operating_point: str | None = None
+    uncertain: str | None = None
+    """LOW:HIGH: scores in [LOW, HIGH) are labelled uncertain."""
 
     def __post_init__(self) -> None:
         if (self.sampler == "stride") != (self.stride is not None):
             message = "sampler=stride needs stride=N (keep every N-th frame)" if self.stride is None else \
                 f"stride is for sampler=stride, not {self.sampler!r} (which takes frames)"
             raise invalid_options([{"field": "stride", "message": message, "input": self.stride}])
+        if self.threshold is not None and self.operating_point is not None:
+            raise invalid_options([{"field": "operating_point", "message": "give threshold or operating_point, not "
+                                    "both", "input": self.operating_point}])
+        if self.uncertain is not None:
+            self.band()
+
+    def band(self) -> tuple[float, float] | None:
+        """``uncertain`` as (low, high)."""
+        if self.uncertain is None:
+            return None
+        try:
+            low, high = (float(part) for part in self.uncertain.split(":"))
+        except ValueError:
+            low, high = 1.0, 0.0
+        if not 0 <= low <= high <= 1:
+            raise invalid_options([{"field": "uncertain", "message": "LOW:HIGH with 0 <= LOW <= HIGH <= 1",
+                                    "input": self.uncertain}])
+        return low, high
+
+    def decision(self, predictor) -> Decision:
+        """How this request's scores become labels: its threshold or operating point, else the model's."""
+        if self.threshold is None and self.operating_point is None and self.uncertain is None:
+            return predictor.decision
+        try:
+            return decision(predictor.calibration, self.operating_point if self.operating_point is not None
+                            else self.threshold if self.threshold is not None else None, self.band())
+        except UsageError as error:
+            raise invalid_options([{"field": "operating_point", "message": str(error),
+                                    "input": self.operating_point}]) from None
 
     def sampler_of(self) -> Sampler:
         return Sampler(self.sampler, self.stride if self.sampler == "stride" else self.frames)
@@ -68,11 +102,16 @@ def request_options(
                                                         "face crops (default: auto to detect, none to localize)")]
     = None,
     threshold: Annotated[float | None, Query(ge=0, le=1, description="p_fake at or above which the label is fake "
-                                                                     "(default: the service's --threshold)")] = None,
+                                                                     "(default: the model's operating point)")] = None,
+    operating_point: Annotated[str | None, Query(description="a calibrated model's threshold by name (eer, fpr@1%, "
+                                                             "f1) or a number")] = None,
+    uncertain: Annotated[str | None, Query(description="LOW:HIGH: scores in [LOW, HIGH) are labelled "
+                                                       "uncertain")] = None,
 ) -> RequestOptions:
-    known = {"frames", "sampler", "stride", "aggregate", "all_faces", "faces", "threshold"}
+    known = {"frames", "sampler", "stride", "aggregate", "all_faces", "faces", "threshold", "operating_point",
+             "uncertain"}
     _refuse_unknown(request, known | ({"task"} if request.url.path.endswith("/jobs") else set()))
-    return RequestOptions(frames, sampler, stride, aggregate, all_faces, faces, threshold)
+    return RequestOptions(frames, sampler, stride, aggregate, all_faces, faces, threshold, operating_point, uncertain)
 
 
 Task = Literal[TASKS]  # type: ignore[valid-type]

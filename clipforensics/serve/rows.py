@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+from ..inference.calibration import Decision
 from ..inference.predictor import Predictor
 from ..inference.results import Result
 from .options import RequestOptions
@@ -20,10 +21,10 @@ def predict_rows(predictor: Predictor, task: str, inputs: list[tuple[str, Path]]
     settings = options.predict_options(task)
     if task == "localize":
         settings["save_maps"] = maps
-    threshold = predictor.threshold if options.threshold is None else options.threshold
+    decision = options.decision(predictor)
     results = predictor.iter_predict([path for _, path in inputs], **settings)
     for (name, path), result in zip(inputs, results):
-        shown = _as_uploaded(result.without_arrays(), name, path, threshold)
+        shown = _as_uploaded(result.without_arrays(), name, path, decision)
         yield detect_row(shown) if task == "detect" else localize_row(shown, url or str)
 
 
@@ -39,8 +40,8 @@ def localize_row(result: Result, url: Callable[[str], str]) -> dict:
             "error": result.error, "note": "; ".join(result.notes) or None}
 
 
-def _as_uploaded(result: Result, name: str, stored: Path, threshold: float) -> Result:
-    """The result under the client's name, labelled at ``threshold``."""
+def _as_uploaded(result: Result, name: str, stored: Path, decision: Decision) -> Result:
+    """The result under the client's name, labelled as ``decision`` says."""
     spellings = sorted({str(stored), str(stored.resolve())} | ({result.path} if result.path else set()), key=len,
                        reverse=True)
 
@@ -49,6 +50,7 @@ def _as_uploaded(result: Result, name: str, stored: Path, threshold: float) -> R
             text = text.replace(spelling, name)
         return text
 
-    label = result.label if result.p_fake is None else "fake" if result.p_fake >= threshold else "real"
-    return replace(result, path=name, label=label, error=None if result.error is None else shown(result.error),
+    label = result.label if result.p_fake is None else decision.label(result.p_fake)
+    decided_by = result.decided_by if result.p_fake is None else decision.name
+    return replace(result, path=name, label=label, decided_by=decided_by, error=None if result.error is None else shown(result.error),
                    notes=[shown(note) for note in result.notes])

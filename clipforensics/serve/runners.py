@@ -27,7 +27,9 @@ class Runner:
         return {"name": self.name, "kind": predictor.config.kind, "has_head": predictor.has_head,
                 "has_decoder": predictor.has_decoder, "backbone": predictor.config.backbone.to_dict(),
                 "provenance": predictor.provenance, "preprocessing": predictor.preprocessing.to_dict(),
-                "threshold": predictor.threshold, "device": str(predictor.device), "precision": predictor.precision}
+                "threshold": predictor.threshold, "operating_point": predictor.decision.name,
+                "calibration": predictor.calibration.to_dict() if predictor.calibration else None,
+                "device": str(predictor.device), "precision": predictor.precision}
 
 
 class Runners:

@@ -1,0 +1,81 @@
+"""A detector's calibration, carried in its ``config.json``: a temperature on the logit of p_fake, and the
+operating thresholds fitted on a user's validation data (``clipforensics calibrate``).
+
+The calibrated score of a frame is ``sigmoid(logit(p_raw) / T)``; a video's is the aggregate of its frames'
+calibrated scores. A label is decided by an operating point: a named threshold fitted with the temperature
+(``eer``, ``fpr@1%``, ``f1``), or a number.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..errors import UsageError
+
+EPSILON = 1e-7
+"""Raw scores are clipped to [EPSILON, 1 - EPSILON] before the logit, so that 0 and 1 stay finite."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    temperature: float
+    level: str = "video"
+    aggregate: str = "mean"
+    thresholds: dict[str, float] = field(default_factory=dict)
+    operating_point: str = "eer"
+    fitted_on: dict = field(default_factory=dict)
+
+    def apply(self, p_raw: float) -> float:
+        """The calibrated score of one raw p_fake."""
+        p = min(max(p_raw, EPSILON), 1 - EPSILON)
+        return 1 / (1 + math.exp(-math.log(p / (1 - p)) / self.temperature))
+
+    def to_dict(self) -> dict:
+        return {"temperature": self.temperature, "level": self.level, "aggregate": self.aggregate,
+                "thresholds": dict(self.thresholds), "operating_point": self.operating_point,
+                "fitted_on": dict(self.fitted_on)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Calibration:
+        return cls(float(data["temperature"]), data.get("level", "video"), data.get("aggregate", "mean"),
+                   {k: float(v) for k, v in data.get("thresholds", {}).items()},
+                   data.get("operating_point", "eer"), data.get("fitted_on", {}))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """How a score becomes a label: at or above ``threshold`` fake, below real; inside ``uncertain`` (low,
+    high) neither. ``name`` says which operating point decided (``eer``, ``0.5``, ...)."""
+
+    threshold: float
+    name: str
+    uncertain: tuple[float, float] | None = None
+
+    def label(self, p_fake: float) -> str:
+        if self.uncertain is not None and self.uncertain[0] <= p_fake < self.uncertain[1]:
+            return "uncertain"
+        return "fake" if p_fake >= self.threshold else "real"
+
+
+def decision(calibration: Calibration | None, operating_point: str | float | None = None,
+             uncertain: tuple[float, float] | None = None, default: float = 0.5) -> Decision:
+    """The operating point asked for (a threshold name of the calibration, or a number), else the
+    calibration's own, else ``default``."""
+    if uncertain is not None and not 0 <= uncertain[0] <= uncertain[1] <= 1:
+        raise UsageError(f"the uncertain band must be LOW:HIGH with 0 <= LOW <= HIGH <= 1, not {uncertain}")
+    chosen = operating_point if operating_point is not None else (
+        calibration.operating_point if calibration is not None else None)
+    if chosen is None:
+        return Decision(default, f"{default:g}", uncertain)
+    try:
+        value = float(chosen)
+    except (TypeError, ValueError):
+        thresholds = calibration.thresholds if calibration is not None else {}
+        if chosen not in thresholds:
+            known = ", ".join(thresholds) or "none: this model is not calibrated (clipforensics calibrate)"
+            raise UsageError(f"operating point {chosen!r} is not one of this model's ({known}), nor a number")
+        return Decision(thresholds[chosen], str(chosen), uncertain)
+    if not 0 <= value <= 1:
+        raise UsageError(f"an operating point given as a number must be in [0, 1], not {value}")
+    return Decision(value, f"{value:g}", uncertain)
