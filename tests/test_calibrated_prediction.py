@@ -93,3 +93,12 @@ def test_detect_writes_both_scores_and_what_decided_and_takes_an_operating_point
     assert all(row["p_fake_raw"] is not None and row["p_fake"] != row["p_fake_raw"] for row in rows)
     assert "calibrated (temperature 2.5); fake from p_fake 0 (f1)" in capsys.readouterr().err
     assert main(["detect", str(crops[0]), "--model", str(folder), "--operating-point", "youden"]) == 2
+
+
+def test_a_tiny_temperature_gives_a_score_not_an_overflow():
+    from clipforensics.inference.calibration import Calibration
+
+    sharp = Calibration(temperature=0.001)
+
+    assert sharp.apply(0.0) == pytest.approx(0.0, abs=1e-12) and sharp.apply(1.0) == pytest.approx(1.0, abs=1e-12)
+    assert sharp.apply(0.5) == pytest.approx(0.5)

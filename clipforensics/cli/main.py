@@ -9,6 +9,7 @@ import click
 
 from .. import __version__
 from ..errors import ClipForensicsError, UsageError
+from .calibrate import calibrate
 from .data import preprocess
 from .detect import detect, localize
 from .evaluate import compare, evaluate
@@ -37,7 +38,7 @@ def cli() -> None:
     """Face deepfake detection and manipulation localization on CLIP's vision encoder."""
 
 
-for command in (detect, localize, preprocess, train, evaluate, compare, serve, zoo, demo):
+for command in (detect, localize, preprocess, train, evaluate, compare, calibrate, serve, zoo, demo):
     cli.add_command(command)
 
 

@@ -60,7 +60,7 @@ def load_model(path: str | Path) -> tuple[ForensicsModel, dict]:
                 model = create_model(config, state)
             except CheckpointError as error:
                 raise CheckpointError(f"{path} ({layout} layout): {error}") from None
-            return model.eval(), {"layout": layout, "source": str(path), **provenance}
+            return model.eval(), {**provenance, "layout": layout, "source": str(path)}
     if path.is_dir() and (path / WEIGHTS_FILE).is_file() and not (path / CONFIG_FILE).exists():
         raise CheckpointError(f"{path} holds {WEIGHTS_FILE} but no {CONFIG_FILE}, which says what model the "
                               "tensors make: copy the config.json that came with the weights beside them")

@@ -29,7 +29,10 @@ class Calibration:
     def apply(self, p_raw: float) -> float:
         """The calibrated score of one raw p_fake."""
         p = min(max(p_raw, EPSILON), 1 - EPSILON)
-        return 1 / (1 + math.exp(-math.log(p / (1 - p)) / self.temperature))
+        tempered = math.log(p / (1 - p)) / self.temperature
+        if tempered >= 0:  # the sigmoid written so that exp never overflows, however small the temperature
+            return 1 / (1 + math.exp(-tempered))
+        return math.exp(tempered) / (1 + math.exp(tempered))
 
     def to_dict(self) -> dict:
         return {"temperature": self.temperature, "level": self.level, "aggregate": self.aggregate,
