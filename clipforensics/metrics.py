@@ -1,19 +1,26 @@
-"""Detection metrics (AUROC, AP, EER, accuracy), frame-to-video aggregation, and mask localization metrics.
+"""Detection metrics (AUROC, AP, EER, accuracy, TPR at fixed FPR, calibration), frame-to-video aggregation,
+and mask localization metrics.
 
-Detection inputs are 1-D arrays: ``labels`` with 1 = fake and 0 = real, ``scores`` = p_fake. A ranking
-metric (AUROC, AP, EER) needs both classes: with one class it is NaN, never an exception, so a
-per-source table with a real-only source still prints. Localization inputs are 2-D maps of one image:
-a probability map and a boolean ground-truth mask (True = manipulated pixel).
+Detection inputs are 1-D arrays: ``labels`` with 1 = fake and 0 = real, ``scores`` = p_fake. A metric that
+compares the classes (AUROC, AP, EER, TPR@FPR, Wasserstein distance) needs both: with one class it is NaN,
+never an exception, so a per-source table with a real-only source still prints. Calibration metrics (ECE,
+Brier, log loss) are defined on either class alone and need scores in [0, 1]. Localization inputs are 2-D
+maps of one image: a probability map and a boolean ground-truth mask (True = manipulated pixel).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePath
+from typing import NamedTuple
 
 import numpy as np
 
 AGGREGATES = ("mean", "median", "max")
+FPR_TARGETS = {"0.1%": 0.001, "1%": 0.01, "5%": 0.05}
+"""The false positive rates ``detection_metrics`` reports the TPR at, by the name in its keys."""
+CALIBRATION_BINS = 15
+LOG_LOSS_EPS = 1e-7
 PIXEL_METRICS = ("iou", "f1", "best_f1", "pixel_ap")
 
 
@@ -27,6 +34,15 @@ def _binary(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndar
     if not np.isin(labels, (0, 1)).all():
         raise ValueError(f"labels must be 0 (real) or 1 (fake), got values {np.unique(labels).tolist()}")
     return labels.astype(bool), scores
+
+
+def _probabilities(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``_binary``, and the scores checked to be probabilities (calibration metrics bin and log them)."""
+    labels, scores = _binary(labels, scores)
+    if not ((scores >= 0) & (scores <= 1)).all():
+        raise ValueError(f"calibration metrics need scores in [0, 1] (p_fake, not logits), got values from "
+                         f"{np.nanmin(scores)} to {np.nanmax(scores)}")
+    return labels, scores
 
 
 def _both_classes(labels: np.ndarray) -> bool:
@@ -105,14 +121,109 @@ def balanced_accuracy(labels: np.ndarray, scores: np.ndarray, threshold: float =
     return float(np.mean(recalls))
 
 
+def tpr_at_fpr(labels: np.ndarray, scores: np.ndarray, fpr: float) -> tuple[float, float]:
+    """(TPR, threshold) at the lowest threshold whose false positive rate is <= ``fpr``, a sample being
+    called fake when its score is >= the threshold.
+
+    The candidate thresholds are the distinct scores (as scikit-learn's ``roc_curve``, so tied scores move
+    together), plus +inf (nothing called fake, TPR 0), which is the answer when even the highest score's
+    FPR exceeds ``fpr``. The TPR is then the highest reachable at FPR <= ``fpr``:
+    max {TPR(t) : FPR(t) <= fpr}, with t the smallest such threshold. NaN for both with one class.
+    """
+    labels, scores = _binary(labels, scores)
+    if not 0 <= fpr <= 1:
+        raise ValueError(f"the target false positive rate must be in [0, 1], got {fpr}")
+    if not _both_classes(labels):
+        return float("nan"), float("nan")
+    false_pos, true_pos = cumulative_counts(labels, scores)
+    reached = int(np.searchsorted(false_pos / false_pos[-1], fpr, side="right"))  # thresholds with FPR <= fpr
+    if reached == 0:
+        return 0.0, float("inf")
+    thresholds = np.unique(scores)[::-1]  # the distinct scores, highest first, as cumulative_counts ranks them
+    return float(true_pos[reached - 1] / true_pos[-1]), float(thresholds[reached - 1])
+
+
+class Reliability(NamedTuple):
+    """Per bin of p_fake: how many samples fell in it, their mean score and their mean label (the share
+    that is fake); both means are NaN in an empty bin. ``edges`` has one more entry than the bins."""
+
+    edges: np.ndarray
+    counts: np.ndarray
+    scores: np.ndarray
+    labels: np.ndarray
+
+
+def reliability(labels: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_BINS) -> Reliability:
+    """The reliability diagram's points: ``bins`` equal-width bins of p_fake over [0, 1], each
+    [edge_b, edge_b+1) but the last, which is closed ([14/15, 1] with 15 bins, so p_fake = 1 counts)."""
+    labels, scores = _probabilities(labels, scores)
+    if bins < 1:
+        raise ValueError(f"need at least one bin, got {bins}")
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.minimum(np.searchsorted(edges, scores, side="right") - 1, bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    filled = np.maximum(counts, 1)
+    empty = counts == 0
+    mean_scores = np.where(empty, np.nan, np.bincount(which, scores, minlength=bins) / filled)
+    mean_labels = np.where(empty, np.nan, np.bincount(which, labels, minlength=bins) / filled)
+    return Reliability(edges, counts, mean_scores, mean_labels)
+
+
+def expected_calibration_error(labels: np.ndarray, scores: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """ECE = sum_b (n_b / N) |mean label in b - mean p_fake in b| over ``reliability``'s bins (15 equal-width
+    bins over [0, 1], the last closed), the binned estimator of Guo et al. 2017 ("On Calibration of Modern
+    Neural Networks") applied to p_fake. Defined with one class too."""
+    binned = reliability(labels, scores, bins)
+    filled = binned.counts > 0
+    gaps = np.abs(binned.labels[filled] - binned.scores[filled])
+    return float(np.sum(binned.counts[filled] * gaps) / binned.counts.sum())
+
+
+def brier(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Brier score: mean of (p_fake - label)^2 (Brier 1950; scikit-learn's ``brier_score_loss``)."""
+    labels, scores = _probabilities(labels, scores)
+    return float(np.mean((scores - labels) ** 2))
+
+
+def log_loss(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Negative log-likelihood of the labels: -mean(y log p + (1 - y) log(1 - p)), p = p_fake clipped to
+    [1e-7, 1 - 1e-7] so a confident mistake costs about 16.1, not infinity. Scikit-learn's ``log_loss`` for
+    scores inside that range (it clips to machine epsilon instead)."""
+    labels, scores = _probabilities(labels, scores)
+    clipped = np.clip(scores, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
+    return float(-np.mean(np.where(labels, np.log(clipped), np.log1p(-clipped))))
+
+
+def wasserstein(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Wasserstein-1 distance between the real and the fake score distributions: the integral of
+    |F_real(x) - F_fake(x)| over x, F the empirical CDFs (``scipy.stats.wasserstein_distance`` of the two
+    sets of scores, as GenD logs it); how far apart the detector pushes the classes. NaN with one class."""
+    labels, scores = _binary(labels, scores)
+    if not _both_classes(labels):
+        return float("nan")
+    real, fake = np.sort(scores[~labels]), np.sort(scores[labels])
+    points = np.sort(scores)
+    cdf_gap = (np.searchsorted(real, points[:-1], side="right") / real.size
+               - np.searchsorted(fake, points[:-1], side="right") / fake.size)
+    return float(np.sum(np.abs(cdf_gap) * np.diff(points)))
+
+
 def detection_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """``auroc``, ``ap``, ``eer``, ``accuracy`` and ``balanced_accuracy`` (both at 0.5) of one set of scores."""
+    """Every detection metric of one set of scores: ``auroc``, ``ap``, ``eer``, ``accuracy`` and
+    ``balanced_accuracy`` (both at 0.5); ``tpr@0.1%``, ``tpr@1%``, ``tpr@5%`` and the thresholds that reach
+    them (``threshold@0.1%``, ...; ``tpr_at_fpr``); ``ece``, ``brier`` and ``wasserstein``."""
+    operating = {name: tpr_at_fpr(labels, scores, fpr) for name, fpr in FPR_TARGETS.items()}
     return {
         "auroc": auroc(labels, scores),
         "ap": average_precision(labels, scores),
         "eer": eer(labels, scores),
         "accuracy": accuracy(labels, scores),
         "balanced_accuracy": balanced_accuracy(labels, scores),
+        **{f"tpr@{name}": tpr for name, (tpr, _) in operating.items()},
+        **{f"threshold@{name}": threshold for name, (_, threshold) in operating.items()},
+        "ece": expected_calibration_error(labels, scores),
+        "brier": brier(labels, scores),
+        "wasserstein": wasserstein(labels, scores),
     }
 
 

@@ -1,4 +1,5 @@
-"""`clipforensics compare`: warns when the runs saw different data, writes the table as Markdown or HTML."""
+"""`clipforensics compare`: warns when the runs saw different data, shows the operating points and calibration
+beside AUROC, AP and EER, writes the table as Markdown or HTML."""
 
 import json
 from pathlib import Path
@@ -8,11 +9,12 @@ import pytest
 from clipforensics.cli import main
 
 
-def _run(folder: Path, name: str, fakes: int, auroc: float) -> Path:
+def _run(folder: Path, name: str, fakes: int, auroc: float, **metrics: float) -> Path:
+    """A metrics.json with AUROC, AP and EER (as runs wrote before the other metrics existed), plus ``metrics``."""
     rows = [{"dataset": None, "source": None, "against": [], "real": 4, "fake": fakes, "auroc": auroc, "ap": auroc,
-             "eer": 1 - auroc},
+             "eer": 1 - auroc, **metrics},
             {"dataset": "A", "source": "swap", "against": ["real"], "real": 4, "fake": fakes, "auroc": auroc,
-             "ap": auroc, "eer": 1 - auroc}]
+             "ap": auroc, "eer": 1 - auroc, **metrics}]
     folder.mkdir()
     counts = {"frames": 2 * (4 + fakes), "scored": 2 * (4 + fakes), "failed": 0, "videos": 4 + fakes}
     (folder / "metrics.json").write_text(json.dumps({"name": name, "counts": counts,
@@ -52,3 +54,20 @@ def test_compare_refuses_other_suffixes(name, tmp_path, capsys):
     status = main(["compare", str(_run(tmp_path / "a", "base", 4, 0.9)), "--output", str(tmp_path / name)])
 
     assert status == 2 and ".md or .html" in capsys.readouterr().err
+
+
+def test_operating_points_and_calibration_are_compared_and_n_a_for_a_run_written_before_them(tmp_path, capsys):
+    new = {"tpr@0.1%": 0.25, "tpr@1%": 0.5, "tpr@5%": 0.75, "threshold@1%": 0.9, "ece": 0.04, "brier": 0.1,
+           "wasserstein": 0.6}
+    runs = [_run(tmp_path / "a", "old", 4, 0.9), _run(tmp_path / "b", "new", 4, 0.8, **new)]
+
+    status = main(["compare", *map(str, runs)])
+
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()[1:]]
+    assert status == 0
+    assert [row[2] for row in rows if row[:2] == ["A", "swap"]] == [
+        "AUROC", "AP", "EER", "TPR@0.1%", "TPR@1%", "TPR@5%", "ECE", "Brier", "W1"]
+    assert ["all", "all", "AUROC", "90.00", "80.00", "-10.00"] in rows
+    assert ["all", "all", "TPR@1%", "n/a", "50.00", "n/a"] in rows
+    assert ["all", "all", "W1", "n/a", "60.00", "n/a"] in rows
+    assert not any(row[2].startswith("thr") for row in rows)

@@ -25,7 +25,9 @@ from clipforensics.transforms import Preprocessing
 
 from .conftest import expected
 
-METRICS = ("auroc", "ap", "eer", "accuracy", "balanced_accuracy")
+METRICS = ("auroc", "ap", "eer", "accuracy", "balanced_accuracy", "tpr@0.1%", "tpr@1%", "tpr@5%", "threshold@0.1%",
+           "threshold@1%", "threshold@5%", "ece", "brier", "wasserstein")
+PLOTS = ("roc", "pr", "histograms", "confusion", "reliability")
 
 
 def _evaluate(reference: Path, data: Path, out: Path, *options: str) -> int:
@@ -60,12 +62,15 @@ def test_evaluate_writes_predictions_metrics_and_self_contained_reports(evaluate
     assert all(row["error"] == "" for row in rows)
     assert metrics["name"] == "clean" and metrics["model"]["layout"] == "gend-hf" and metrics["perturbation"] is None
     assert metrics["counts"] == {"frames": 32, "scored": 32, "failed": 0, "videos": 8}
-    assert page.count("<table>") == 2 and page.count('src="data:image/png;base64,') == 4
+    assert page.count("<table>") == 4 and page.count('src="data:image/png;base64,') == len(PLOTS)
     assert 'src="http' not in page and 'src="plots' not in page
     assert "## Video level" in markdown and "## Frame level" in markdown
+    assert "## Video level: operating points and calibration" in markdown
+    assert "## Frame level: operating points and calibration" in markdown
     assert "| CDFv2 | Celeb-synthesis | Celeb-real, YouTube-real | 8 | 4 |" in markdown
-    assert all((evaluated / "plots" / f"{plot}.png").read_bytes().startswith(b"\x89PNG")
-               for plot in ("roc", "pr", "histograms", "confusion"))
+    assert ("| dataset | source | real | fake | TPR@0.1% | thr@0.1% | TPR@1% | thr@1% | TPR@5% | thr@5% | ECE | Brier "
+            "| W1 |") in markdown
+    assert all((evaluated / "plots" / f"{plot}.png").read_bytes().startswith(b"\x89PNG") for plot in PLOTS)
 
 
 def test_p_fake_per_frame_matches_the_reference_code(evaluated, reference, sample_faces):
@@ -88,7 +93,8 @@ def test_each_fake_source_is_scored_against_the_real_sources_of_its_dataset(eval
     for key in (("CDFv2", "Celeb-real"), ("CDFv2", "YouTube-real"), ("FF", "real")):
         row = frames[key]
         assert (row["real"], row["fake"], row["auroc"], row["ap"], row["eer"]) == (4, 0, None, None, None)
-        assert 0 <= row["accuracy"] <= 1
+        assert (row["tpr@1%"], row["threshold@1%"], row["wasserstein"]) == (None, None, None)
+        assert 0 <= row["accuracy"] <= 1 and 0 <= row["ece"] <= 1 and 0 <= row["brier"] <= 1
 
 
 def _by_hand(rows: list[dict], level: str) -> list[dict]:
@@ -121,8 +127,8 @@ def test_table_values_equal_detection_metrics_computed_from_predictions_csv(eval
         members = _members(items, dataset, source)
         truth = detection_metrics(np.array([m["label"] for m in members]), np.array([m["p_fake"] for m in members]))
         assert row["real"] + row["fake"] == len(members)
-        assert [np.nan if row[k] is None else row[k] for k in METRICS] == pytest.approx(
-            [truth[k] for k in METRICS], abs=1e-12, nan_ok=True), (dataset, source)
+        assert [np.nan if row[k] is None else row[k] for k in METRICS] == pytest.approx(  # JSON has no NaN or inf
+            [truth[k] if np.isfinite(truth[k]) else np.nan for k in METRICS], abs=1e-12, nan_ok=True), (dataset, source)
 
 
 def test_the_video_table_counts_videos_by_parent_folder(evaluated):
@@ -216,13 +222,23 @@ def test_compare_prints_one_column_per_run_and_their_difference(tmp_path, capsys
                    "--output", str(tmp_path / "compare.md")])
 
     lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines[1:]]
     assert status == 0
     assert lines[0].split() == ["dataset", "source", "metric", "baseline", "shifted", "difference"]
     assert lines[1].split() == ["all", "all", "AUROC", "100.00", "100.00", "+0.00"]
-    assert [line.split()[:3] for line in lines[1:]] == [
+    assert [row[:3] for row in rows if row[2] in ("AUROC", "AP", "EER")] == [
         [dataset, source, metric] for dataset, source in (("all", "all"), ("A", "all"), ("A", "swap"))
         for metric in ("AUROC", "AP", "EER")
     ]
+    both_classes = (("all", "all"), ("A", "all"), ("A", "swap"))
+    assert [row[:3] for row in rows] == [
+        [dataset, source, metric]
+        for dataset, source in (("all", "all"), ("A", "all"), ("A", "real"), ("A", "swap"), ("B", "all"), ("B", "swap"))
+        for metric in (("AUROC", "AP", "EER", "TPR@0.1%", "TPR@1%", "TPR@5%", "ECE", "Brier", "W1")
+                       if (dataset, source) in both_classes else ("ECE", "Brier"))
+    ]
+    # A's reals score 0.2 and 0.25 (baseline), 0 (shifted): Brier 100 (0.2^2 + 0.25^2) / 2 -> 0, in %
+    assert ["A", "real", "Brier", "5.12", "0.00", "-5.12"] in rows
     markdown = (tmp_path / "compare.md").read_text()
     assert "| dataset | source | metric | baseline | shifted | difference |" in markdown
 
@@ -368,10 +384,13 @@ def test_detection_and_localization_reports_come_from_one_template(tmp_path):
 
     pages = {task: (tmp_path / task / "report.html").read_text() for task in ("detection", "localization")}
     parsed = {task: _Page(page) for task, page in pages.items()}
-    assert parsed["detection"].headings == ["Video level", "Frame level", "Plots", "Failed frames (1)"]
+    assert parsed["detection"].headings == [
+        "Video level", "Video level: operating points and calibration", "Frame level",
+        "Frame level: operating points and calibration", "Plots", "Failed frames (1)"]
     assert parsed["localization"].headings == ["Image and pixel metrics", "Examples", "Failed images (1)"]
-    assert parsed["detection"].tables == ["summary", None, None] and parsed["localization"].tables == ["summary", None]
-    assert len(parsed["detection"].images) == 4 and len(parsed["localization"].images) == 1
+    assert parsed["detection"].tables == ["summary", None, None, None, None]
+    assert parsed["localization"].tables == ["summary", None]
+    assert len(parsed["detection"].images) == len(PLOTS) and len(parsed["localization"].images) == 1
     for page, html in zip(parsed.values(), pages.values()):
         assert not page.open and all(src.startswith("data:image/png;base64,") for src in page.images)
         assert "<b>odd</b>" not in html and "&lt;b&gt;odd&lt;/b&gt;" in html and "bad &lt;png&gt;" in html

@@ -1,5 +1,5 @@
-"""Detection metrics agree with scikit-learn and the reference EER; videos are frames' parent folders;
-localization metrics follow DeCLIP's conventions on hand-computed masks."""
+"""Detection metrics agree with scikit-learn, scipy, the reference EER and plain-loop definitions; videos are
+frames' parent folders; localization metrics follow DeCLIP's conventions on hand-computed masks."""
 
 import math
 import warnings
@@ -84,10 +84,13 @@ def test_one_class_gives_nan_ranking_metrics_without_warning_or_exception():
         warnings.simplefilter("error")
         result = metrics.detection_metrics(labels, scores)
 
-    assert set(result) == {"auroc", "ap", "eer", "accuracy", "balanced_accuracy"}
-    assert all(math.isnan(result[name]) for name in ("auroc", "ap", "eer"))
+    assert set(result) == {"auroc", "ap", "eer", "accuracy", "balanced_accuracy", "tpr@0.1%", "tpr@1%", "tpr@5%",
+                           "threshold@0.1%", "threshold@1%", "threshold@5%", "ece", "brier", "wasserstein"}
+    assert all(math.isnan(result[name]) for name in ("auroc", "ap", "eer", "tpr@1%", "threshold@1%", "wasserstein"))
     assert result["accuracy"] == 0.5
     assert result["balanced_accuracy"] == 0.5
+    assert result["brier"] == pytest.approx(np.mean((scores - 1) ** 2))
+    assert result["ece"] == pytest.approx(np.mean(1 - scores))  # one sample per bin: each gap is 1 - score
     assert math.isnan(metrics.auroc(np.zeros(3, dtype=int), np.array([0.1, 0.5, 0.9])))
 
 
@@ -102,7 +105,151 @@ def test_detection_metrics_gathers_each_metric():
         "eer": metrics.eer(labels, scores),
         "accuracy": metrics.accuracy(labels, scores),
         "balanced_accuracy": metrics.balanced_accuracy(labels, scores),
+        "tpr@0.1%": metrics.tpr_at_fpr(labels, scores, 0.001)[0],
+        "tpr@1%": metrics.tpr_at_fpr(labels, scores, 0.01)[0],
+        "tpr@5%": metrics.tpr_at_fpr(labels, scores, 0.05)[0],
+        "threshold@0.1%": metrics.tpr_at_fpr(labels, scores, 0.001)[1],
+        "threshold@1%": metrics.tpr_at_fpr(labels, scores, 0.01)[1],
+        "threshold@5%": metrics.tpr_at_fpr(labels, scores, 0.05)[1],
+        "ece": metrics.expected_calibration_error(labels, scores),
+        "brier": metrics.brier(labels, scores),
+        "wasserstein": metrics.wasserstein(labels, scores),
     }
+    assert list(result)[:5] == ["auroc", "ap", "eer", "accuracy", "balanced_accuracy"]
+
+
+def _tpr_at_fpr_by_brute_force(labels: np.ndarray, scores: np.ndarray, target: float) -> tuple[float, float]:
+    """Every distinct score tried as the threshold (fake at score >= t); the lowest whose FPR <= target."""
+    best = (0.0, math.inf)
+    for threshold in sorted(set(scores.tolist()), reverse=True):
+        called = scores >= threshold
+        if np.sum(called & (labels == 0)) / np.sum(labels == 0) <= target:
+            best = (np.sum(called & (labels == 1)) / np.sum(labels == 1), threshold)
+    return best
+
+
+@pytest.mark.parametrize("target", [0.001, 0.01, 0.05, 0.1, 0.3])
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_tpr_at_fpr_equals_scikit_learns_roc_curve_and_a_brute_force_sweep(seed, ties, target):
+    labels, scores = _random_case(seed, size=2000, ties=ties)
+    fpr, tpr, thresholds = sk.roc_curve(labels, scores, drop_intermediate=False)
+    reachable = fpr <= target
+
+    result = metrics.tpr_at_fpr(labels, scores, target)
+
+    assert result == pytest.approx((tpr[reachable].max(), thresholds[reachable].min()), abs=1e-12)
+    assert result == pytest.approx(_tpr_at_fpr_by_brute_force(labels, scores, target), abs=1e-12)
+
+
+def test_tpr_at_fpr_on_a_hand_case_with_a_tie_across_the_classes():
+    # 5 reals, 4 fakes; at threshold .7 the tie calls a real and a fake: FPR 1/5, TPR 3/4.
+    labels = np.array([1, 1, 0, 1, 0, 0, 0, 0, 1])
+    scores = np.array([0.9, 0.8, 0.7, 0.7, 0.5, 0.4, 0.3, 0.2, 0.1])
+
+    assert metrics.tpr_at_fpr(labels, scores, 0.1) == (0.5, 0.8)
+    assert metrics.tpr_at_fpr(labels, scores, 0.2) == (0.75, 0.7)
+    assert metrics.tpr_at_fpr(labels, scores, 1.0) == (1.0, 0.1)
+
+
+def test_tpr_at_fpr_is_zero_at_an_infinite_threshold_when_a_real_scores_highest():
+    labels, scores = np.array([0, 1, 0, 1]), np.array([0.9, 0.8, 0.1, 0.2])
+
+    assert metrics.tpr_at_fpr(labels, scores, 0.01) == (0.0, math.inf)
+    assert sk.roc_curve(labels, scores)[0][1] > 0.01  # scikit-learn's first finite threshold is past the target
+
+
+def test_tpr_at_fpr_with_every_score_equal_calls_all_or_nothing():
+    labels, scores = np.array([0, 1, 0, 1]), np.full(4, 0.5)
+
+    assert metrics.tpr_at_fpr(labels, scores, 0.5) == (0.0, math.inf)
+    assert metrics.tpr_at_fpr(labels, scores, 1.0) == (1.0, 0.5)
+
+
+def test_tpr_at_fpr_is_nan_with_one_class_and_refuses_a_target_outside_0_1():
+    assert all(math.isnan(value) for value in metrics.tpr_at_fpr(np.ones(3, dtype=int), np.array([.1, .5, .9]), .01))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        metrics.tpr_at_fpr(np.array([0, 1]), np.array([0.1, 0.9]), 5)
+
+
+def _ece_by_loop(labels: np.ndarray, scores: np.ndarray, bins: int = 15) -> float:
+    total = 0.0
+    for b in range(bins):
+        low, high = b / bins, (b + 1) / bins
+        members = [i for i, s in enumerate(scores) if low <= s < high or (b == bins - 1 and s == 1.0)]
+        if members:
+            total += len(members) / len(scores) * abs(np.mean(labels[members]) - np.mean(scores[members]))
+    return total
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_calibration_metrics_equal_scikit_learn_and_a_plain_loop(seed, ties):
+    labels, scores = _random_case(seed, ties=ties)
+    inside = np.clip(scores, 1e-6, 1 - 1e-6)  # away from the log-loss clip, where scikit-learn's own eps differs
+
+    assert metrics.expected_calibration_error(labels, scores) == pytest.approx(_ece_by_loop(labels, scores), abs=1e-12)
+    assert metrics.brier(labels, scores) == pytest.approx(sk.brier_score_loss(labels, scores), abs=1e-12)
+    assert metrics.log_loss(labels, inside) == pytest.approx(sk.log_loss(labels, inside, labels=[0, 1]), abs=1e-12)
+
+
+def test_ece_bins_are_half_open_but_the_last_is_closed_at_one():
+    labels = np.array([1, 0, 1, 0])
+    scores = np.array([0.0, 1 / 15, 14 / 15, 1.0])  # bins 0, 1, 14 and (closed) 14
+
+    binned = metrics.reliability(labels, scores)
+
+    assert binned.counts.tolist() == [1, 1] + [0] * 12 + [2]
+    assert binned.scores[[0, 1, 14]] == pytest.approx([0.0, 1 / 15, (14 / 15 + 1) / 2])
+    assert binned.labels[[0, 1, 14]] == pytest.approx([1.0, 0.0, 0.5])
+    assert np.isnan(binned.scores[2:14]).all() and np.isnan(binned.labels[2:14]).all()
+    assert binned.edges == pytest.approx(np.linspace(0, 1, 16))
+    # |1 - 0| + |0 - 1/15| + 2 |0.5 - 29/30|, over 4 samples
+    assert metrics.expected_calibration_error(labels, scores) == pytest.approx((1 + 1 / 15 + 2 * (29 / 30 - 0.5)) / 4)
+
+
+def test_calibration_of_confident_scores_at_exactly_0_and_1():
+    labels, right = np.array([0, 1, 0, 1]), np.array([0.0, 1.0, 0.0, 1.0])
+    wrong = 1 - right
+
+    assert metrics.expected_calibration_error(labels, right) == 0.0 and metrics.brier(labels, right) == 0.0
+    assert metrics.expected_calibration_error(labels, wrong) == 1.0 and metrics.brier(labels, wrong) == 1.0
+    assert metrics.log_loss(labels, right) == pytest.approx(-math.log(1 - 1e-7))
+    assert metrics.log_loss(labels, wrong) == pytest.approx(-math.log(1e-7))
+
+
+def test_calibration_with_every_score_equal_or_one_class():
+    labels = np.array([0, 1, 1, 1])
+
+    assert metrics.expected_calibration_error(labels, np.full(4, 0.75)) == 0.0
+    assert metrics.expected_calibration_error(labels, np.full(4, 0.5)) == pytest.approx(0.25)
+    assert metrics.brier(labels, np.full(4, 0.5)) == 0.25
+    assert metrics.log_loss(labels, np.full(4, 0.5)) == pytest.approx(math.log(2))
+    assert metrics.expected_calibration_error(np.zeros(3, dtype=int), np.array([0.1, 0.1, 0.1])) == pytest.approx(0.1)
+
+
+def test_calibration_metrics_refuse_scores_outside_0_1():
+    with pytest.raises(ValueError, match="logits"):
+        metrics.brier(np.array([0, 1]), np.array([-2.0, 3.0]))
+    with pytest.raises(ValueError, match="logits"):
+        metrics.expected_calibration_error(np.array([0, 1]), np.array([0.5, 1.5]))
+
+
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("seed", SEEDS)
+def test_wasserstein_equals_scipy_between_the_real_and_fake_scores(seed, ties):
+    stats = pytest.importorskip("scipy.stats")
+    labels, scores = _random_case(seed, ties=ties)
+
+    assert metrics.wasserstein(labels, scores) == pytest.approx(
+        stats.wasserstein_distance(scores[labels == 0], scores[labels == 1]), abs=1e-12)
+
+
+def test_wasserstein_on_hand_cases_and_nan_with_one_class():
+    assert metrics.wasserstein(np.array([0, 0, 1, 1]), np.array([0.0, 0.0, 1.0, 1.0])) == 1.0
+    assert metrics.wasserstein(np.array([0, 1, 0, 1]), np.full(4, 0.3)) == 0.0
+    assert metrics.wasserstein(np.array([0, 1, 1]), np.array([0.2, 0.4, 0.6])) == pytest.approx(0.3)
+    assert math.isnan(metrics.wasserstein(np.zeros(3, dtype=int), np.array([0.1, 0.5, 0.9])))
 
 
 @pytest.mark.parametrize(("labels", "scores"), [([0, 2], [0.1, 0.2]), ([0, 1, 1], [0.1, 0.2]), ([], [])])

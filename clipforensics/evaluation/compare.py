@@ -1,4 +1,5 @@
-"""Detection runs side by side: the AUROC, AP and EER of several ``metrics.json``, one column per run."""
+"""Detection runs side by side: the AUROC, AP, EER, TPR at 0.1/1/5 % FPR, ECE, Brier and W1 of several
+``metrics.json``, one column per run."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UsageError
-from .reports import DETECTION_METRICS, numeric, percent
+from .reports import METRIC_LABELS, numeric, percent
 
-COMPARED = ("auroc", "ap", "eer")
+COMPARED = ("auroc", "ap", "eer", "tpr@0.1%", "tpr@1%", "tpr@5%", "ece", "brier", "wasserstein")
 Table = tuple[list[str], list[list[str]]]
 
 
@@ -33,9 +34,10 @@ def load_runs(paths: Sequence[str | Path]) -> list[tuple[str, dict]]:
 
 
 def comparison(runs: Sequence[tuple[str, dict]], level: str = "video") -> Table:
-    """One row per dataset, source and metric (AUROC, AP, EER in %), one column per run, and the difference
-    (second minus first) when there are two runs; n/a where a run lacks the row or the metric is undefined.
-    Rows undefined in every run (a real source alone) are left out."""
+    """One row per dataset, source and metric (``COMPARED``, in %), one column per run, and the difference
+    (second minus first) when there are two runs; n/a where a run lacks the row or the metric (a run written
+    before it existed) or the metric is undefined. Rows undefined in every run (AUROC of a real source alone)
+    are left out."""
     tables = [{(row["dataset"], row["source"]): row for row in data["tables"][level]} for _, data in runs]
     keys = dict.fromkeys(key for table in tables for key in table)
     header = ["dataset", "source", "metric", *(name for name, _ in runs)] + (["difference"] if len(runs) == 2 else [])
@@ -45,7 +47,7 @@ def comparison(runs: Sequence[tuple[str, dict]], level: str = "video") -> Table:
             values = [table.get((dataset, source), {}).get(metric) for table in tables]
             if all(value is None or math.isnan(value) for value in values):
                 continue
-            cells = [dataset or "all", source or "all", DETECTION_METRICS[metric], *map(percent, values)]
+            cells = [dataset or "all", source or "all", METRIC_LABELS[metric], *map(percent, values)]
             if len(runs) == 2:
                 known = all(v is not None and not math.isnan(v) for v in values)
                 cells.append(f"{100 * (values[1] - values[0]):+.2f}" if known else "n/a")

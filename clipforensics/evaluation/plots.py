@@ -1,7 +1,8 @@
 """The reports' figures, drawn on matplotlib ``Figure`` objects (Agg canvas), never pyplot's global state.
 
 Detection: ROC and precision-recall curves per dataset (frame and video level), p_fake histograms per
-source, confusion matrices at 0.5. Localization: example maps (input, true mask, predicted map).
+source, confusion matrices at 0.5, reliability diagrams per dataset. Localization: example maps (input, true
+mask, predicted map).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..metrics import auroc, average_precision, cumulative_counts
+from ..metrics import auroc, average_precision, cumulative_counts, expected_calibration_error, reliability
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -31,11 +32,12 @@ def png(figure: Figure) -> bytes:
 
 
 def detection_figures(evaluation: DetectionEvaluation) -> dict[str, Figure]:
-    """``roc``, ``pr``, ``histograms`` and ``confusion``; none when nothing was scored."""
+    """``roc``, ``pr``, ``histograms``, ``confusion`` and ``reliability``; none when nothing was scored."""
     if not evaluation.videos:
         return {}
     return {"roc": roc_figure(evaluation), "pr": pr_figure(evaluation),
-            "histograms": histogram_figure(evaluation), "confusion": confusion_figure(evaluation)}
+            "histograms": histogram_figure(evaluation), "confusion": confusion_figure(evaluation),
+            "reliability": reliability_figure(evaluation)}
 
 
 def localization_figures(evaluation: LocalizationEvaluation) -> dict[str, Figure]:
@@ -118,6 +120,31 @@ def confusion_figure(evaluation: DetectionEvaluation) -> Figure:
             ax.set_xlabel("called (p_fake >= 0.5)")
             ax.set_ylabel("truth")
             ax.set_title(f"{dataset}, {level} level")
+    return figure
+
+
+def reliability_figure(evaluation: DetectionEvaluation) -> Figure:
+    """Per dataset, frame- and video-level reliability: the share of fakes against the mean p_fake of each
+    non-empty bin (``metrics.reliability``), a disc behind each sized by the bin's count, and the diagonal."""
+    levels = ("frame", "video")
+    groups = {level: _by_dataset(evaluation.scored(level)) for level in levels}
+    datasets = list(groups["frame"])
+    columns = min(3, len(datasets))
+    figure, axes = _figure(math.ceil(len(datasets) / columns), columns)
+    for ax, dataset in zip(axes.flat, datasets):
+        for level, marker in zip(levels, "os"):
+            labels, scores = groups[level][dataset]
+            binned = reliability(labels, scores)
+            filled = binned.counts > 0
+            ece = 100 * expected_calibration_error(labels, scores)
+            line, = ax.plot(binned.scores[filled], binned.labels[filled], marker=marker, markersize=3,
+                            label=f"{level} (ECE {ece:.1f})")
+            ax.scatter(binned.scores[filled], binned.labels[filled], color=line.get_color(), alpha=0.3,
+                       s=200 * binned.counts[filled] / binned.counts.max())
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+        _decorate(ax, dataset, "mean p_fake in bin", "share of fakes in bin")
+    for ax in list(axes.flat)[len(datasets):]:
+        ax.set_visible(False)
     return figure
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..metrics import CALIBRATION_BINS
 from .plots import detection_figures, localization_figures, png
 
 if TYPE_CHECKING:
@@ -24,6 +25,11 @@ if TYPE_CHECKING:
 
 DETECTION_METRICS = {"auroc": "AUROC", "ap": "AP", "eer": "EER", "accuracy": "Acc@0.5",
                      "balanced_accuracy": "BalAcc@0.5"}
+OPERATING_METRICS = {"tpr@0.1%": "TPR@0.1%", "threshold@0.1%": "thr@0.1%", "tpr@1%": "TPR@1%",
+                     "threshold@1%": "thr@1%", "tpr@5%": "TPR@5%", "threshold@5%": "thr@5%", "ece": "ECE",
+                     "brier": "Brier", "wasserstein": "W1"}
+"""The second table of each level: TPR at fixed FPRs and their thresholds, then calibration."""
+METRIC_LABELS = {**DETECTION_METRICS, **OPERATING_METRICS}
 LOCALIZATION_METRICS = {"iou": "IoU@0.5", "f1": "F1@0.5", "best_f1": "F1 best", "pixel_ap": "pixel AP",
                         "ap": "image AP", "accuracy": "image Acc@0.5"}
 CAPTIONS = {
@@ -31,12 +37,20 @@ CAPTIONS = {
     "pr": "Precision-recall curves per dataset (fake is the positive class)",
     "histograms": "Frame p_fake per source",
     "confusion": "Confusion matrices at p_fake 0.5",
+    "reliability": (f"Reliability diagrams per dataset: the share of fakes against the mean p_fake in "
+                    f"{CALIBRATION_BINS} equal-width bins, disc area by the bin's count (the diagonal is perfect "
+                    "calibration)"),
     "examples": "Input, true mask and predicted map of the first fakes with a mask",
 }
 DETECTION_NOTE = (
     "Metrics in %. A video is a frame's parent folder, scored by the mean p_fake of its frames. A fake source is "
     "scored against the real sources of its dataset (column 'against'); a real source alone has one class, so only "
-    "its accuracy (share called real) is defined. Failed frames are left out.")
+    "its accuracy (share called real) and calibration are defined. Failed frames are left out. TPR@x% is the true "
+    "positive rate at the lowest threshold on p_fake (thr@x%, called fake at p_fake >= thr) whose false positive "
+    "rate is at most x%; thr is n/a where calling only the top-scored items fake already exceeds that FPR (TPR 0). "
+    f"ECE: expected calibration error over {CALIBRATION_BINS} equal-width bins of p_fake; Brier: mean "
+    "(p_fake - label)^2; W1: Wasserstein-1 distance between the real and the fake p_fake distributions. Thresholds "
+    "are p_fake values, not %.")
 LOCALIZATION_NOTE = (
     "Metrics in %. Pixel metrics (IoU, F1 at 0.5 and at each image's best threshold, pixel AP) are means over the "
     "fake images that have a mask (column 'masked'), on the model's maps, each mask taken through the image's "
@@ -148,8 +162,11 @@ def _detection_report(evaluation: DetectionEvaluation, name: str) -> Report:
     summary = [*_provenance(evaluation),
                ("frames", f"{counts['frames']} ({counts['scored']} scored, {counts['failed']} failed)"),
                ("videos", str(counts["videos"]))]
-    tables = [Table(f"{level.capitalize()} level", *metric_cells([row.to_dict() for row in evaluation.tables[level]]))
-              for level in ("video", "frame")]
+    tables = []
+    for level in ("video", "frame"):
+        rows = [row.to_dict() for row in evaluation.tables[level]]
+        tables += [Table(f"{level.capitalize()} level", *metric_cells(rows)),
+                   Table(f"{level.capitalize()} level: operating points and calibration", *operating_cells(rows))]
     missing = [] if plots else [("plots", "none: nothing was scored")]
     return Report(f"Evaluation: {name}", summary + missing, DETECTION_NOTE, tables, "Plots", plots,
                   "Failed frames", _failed(evaluation))
@@ -191,6 +208,16 @@ def metric_cells(rows: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
+def operating_cells(rows: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of the operating points and calibration of detection rows: TPRs, ECE, Brier and W1 in
+    %, thresholds as p_fake values."""
+    header = ["dataset", "source", "real", "fake", *OPERATING_METRICS.values()]
+    body = [[row["dataset"] or "all", row["source"] or "all", str(row["real"]), str(row["fake"]),
+             *(threshold(row[key]) if key.startswith("threshold@") else percent(row[key]) for key in OPERATING_METRICS)]
+            for row in rows]
+    return header, body
+
+
 def localization_cells(rows: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
     """Header and cells of localization rows, metrics in %."""
     header = ["dataset", "source", "real", "fake", "masked", *LOCALIZATION_METRICS.values()]
@@ -201,6 +228,11 @@ def localization_cells(rows: Sequence[dict]) -> tuple[list[str], list[list[str]]
 
 def percent(value: float | None) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{100 * value:.2f}"
+
+
+def threshold(value: float | None) -> str:
+    """A threshold on p_fake, to six decimals (a confident detector's thresholds crowd towards 0 or 1)."""
+    return "n/a" if value is None or not math.isfinite(value) else f"{value:.6f}"
 
 
 def numeric(cell: str) -> bool:

@@ -1,11 +1,13 @@
 """Metric tables of scored rows: overall, per dataset and per source, as the papers report them.
 
-Detection metrics (AUROC, AP, EER, accuracy and balanced accuracy at 0.5) rank items by their score. A
-fake source is scored against the real sources of its dataset (Celeb-synthesis against Celeb-real and
-YouTube-real); a real source alone has one class, so its ranking metrics are NaN and its accuracy is the
-share of it called real. A video is a frame's parent folder, scored by the mean p_fake of its frames.
-Localization adds the pixel metrics averaged over each group's fakes with a mask (DeCLIP's localization
-numbers are means over fake images).
+Detection metrics (``metrics.detection_metrics``: AUROC, AP, EER, accuracy and balanced accuracy at 0.5,
+TPR at 0.1/1/5 % FPR and its thresholds, ECE, Brier, Wasserstein-1) come from the items' scores. A fake
+source is scored against the real sources of its dataset (Celeb-synthesis against Celeb-real and
+YouTube-real); a real source alone has one class, so its metrics that compare the classes are NaN, its
+accuracy is the share of it called real, and its calibration (ECE, Brier) is that of its reals alone. A
+video is a frame's parent folder, scored by the mean p_fake of its frames. Localization adds the pixel
+metrics averaged over each group's fakes with a mask (DeCLIP's localization numbers are means over fake
+images).
 """
 
 from __future__ import annotations
@@ -47,14 +49,16 @@ class MetricRow:
     metrics: dict[str, float]
 
     def to_dict(self) -> dict:
-        """JSON-ready: NaN (undefined metric) becomes None."""
+        """JSON-ready: NaN (undefined metric) and an infinite threshold become None (``json_ready``)."""
         return json_ready({"dataset": self.dataset, "source": self.source, "against": list(self.against),
                            "real": self.real, "fake": self.fake, **self.metrics})
 
 
 def json_ready(row: dict) -> dict:
-    """NaN (an undefined metric) as None."""
-    return {key: None if isinstance(value, float) and math.isnan(value) else value for key, value in row.items()}
+    """NaN (an undefined metric) and infinity (the threshold of a TPR@FPR no score reaches, TPR 0) as None,
+    which JSON has; JSON has neither NaN nor infinity."""
+    return {key: None if isinstance(value, float) and not math.isfinite(value) else value
+            for key, value in row.items()}
 
 
 def video_scores(predictions: Sequence[Prediction]) -> list[VideoScore]:
