@@ -1,4 +1,4 @@
-"""Backbones from the four OpenAI names, from tensors, from a local Hugging Face CLIP folder."""
+"""Backbones from the known names (CLIP ViTs, DINOv3 ViT-L), from tensors, from a local Hugging Face CLIP folder."""
 
 import pytest
 import torch

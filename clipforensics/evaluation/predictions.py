@@ -240,4 +240,5 @@ def _example(frame: _Frame, probabilities: np.ndarray, prep: Preprocessing) -> E
     from ..transforms import resize_and_crop
 
     geometry = replace(prep, size=probabilities.shape[-1], interpolation="bilinear")
-    return Example(resize_and_crop(Image.fromarray(frame.image), geometry), frame.truth, probabilities)
+    shown = resize_and_crop(Image.fromarray(frame.image), geometry)  # float 0-255 for a float-resizing family
+    return Example(np.clip(np.rint(shown), 0, 255).astype(np.uint8), frame.truth, probabilities)

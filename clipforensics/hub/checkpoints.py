@@ -186,16 +186,21 @@ def _read_gend(path: Path) -> tuple[ModelConfig, StateDict, dict]:
 
 
 def gend_filter(state: StateDict) -> StateDict:
-    """GenD keys to the project's; CLIP's unused visual projection is dropped."""
+    """GenD keys to the project's: a CLIP tower (``feature_extractor.vision_model.*``; CLIP's unused visual
+    projection is dropped) or a DINOv3 one (``feature_extractor.backbone.*`` as transformers 4.56 names it,
+    whose ``layer.N`` blocks transformers 5 keeps under ``model.layer.N``), and the head."""
     out: StateDict = {}
     for key, tensor in state.items():
         if key.startswith("feature_extractor.vision_model."):
             out["backbone.vision." + key[len("feature_extractor.vision_model.") :]] = tensor
+        elif key.startswith("feature_extractor.backbone."):
+            name = key[len("feature_extractor.backbone.") :]
+            out["backbone.vision." + ("model." + name if name.startswith("layer.") else name)] = tensor
         elif key.startswith("model.linear."):
             out["head." + key[len("model.linear.") :]] = tensor
         elif key != "feature_extractor.visual_projection.weight":
             raise CheckpointError(
-                f"unexpected tensor {key}: only GenD checkpoints with a CLIP backbone are supported"
+                f"unexpected tensor {key}: only GenD checkpoints with a CLIP or DINOv3 backbone are supported"
             )
     return out
 

@@ -55,6 +55,13 @@ ZOO: dict[str, ZooEntry] = {
             "gend-hf",
             "GenD: LN-tuned CLIP ViT-L/14 with uniformity + alignment losses (WACV 2026), 1.22 GB",
         ),
+        ZooEntry(
+            "gend-dinov3-l",
+            "yermandy/GenD_DINOv3_L",
+            ("config.json", "model.safetensors"),
+            "gend-hf",
+            "GenD: LN-tuned DINOv3 ViT-L/16 with uniformity + alignment losses (WACV 2026)",
+        ),
         _declip("declip-l14-pluralistic", "pluralistic", "Dolos Pluralistic inpainting"),
         _declip("declip-l14-lama", "lama", "Dolos LaMa inpainting"),
         _declip("declip-l14-repaint-p2", "repaint-p2-9k", "Dolos RePaint-p2-9k inpainting"),

@@ -37,6 +37,8 @@ def create_model(config: ModelConfig, state: StateDict | None = None,
     if config.has_decoder:
         initialise_decoder(model.decoder)
     if clip_weights is not None:
+        if config.backbone.family != "clip":
+            raise ValueError(f"clip_weights are a CLIP tower's; this model's backbone is {config.backbone.family}")
         load_strict(model.backbone.vision, read_clip_vision_weights(clip_weights, config.backbone.name),
                     "the CLIP vision tower")
     return model

@@ -1,4 +1,4 @@
-"""The one model contract: a CLIP vision tower with a detection head, a DeCLIP decoder, or both.
+"""The one model contract: a vision tower (CLIP or DINOv3) with a detection head, a DeCLIP decoder, or both.
 
 What a model does follows from its config: a head alone is the LN-tuned detector (p_fake from the
 softmax of the head), a decoder alone is DeCLIP's localizer (the backbone runs up to block ``layer``
@@ -17,7 +17,7 @@ from torch import nn
 
 from ..metrics import map_score
 from ..transforms import Preprocessing
-from .backbones import BackboneConfig, ClipBackbone, known_backbone
+from .backbones import BackboneConfig, known_backbone
 from .detector import HEADS, ClassifierHead
 from .localizer import PIXELS_PER_TOKEN, DecoderSpec, build_decoder, declip_preprocessing
 
@@ -28,9 +28,10 @@ KINDS = ("detector", "localizer", "joint")
 class ModelConfig:
     """Everything needed to rebuild a model and its input pipeline.
 
-    ``backbone``: an architecture, or one of the OpenAI CLIP ViT names. ``head``: linear | LinearNorm,
+    ``backbone``: an architecture, or one of the known names (OpenAI CLIP ViTs, DINOv3 ViT-L). ``head``: linear | LinearNorm,
     or None for a localizer. ``decoder``: conv-N | linear | attention reading block ``layer``, or None
-    for a detector. ``preprocessing`` defaults to CLIP's crop with a head, DeCLIP's resize without.
+    for a detector. ``preprocessing`` defaults to the backbone's own (for CLIP: its crop with a head, DeCLIP's
+    resize without).
     """
 
     backbone: BackboneConfig | str
@@ -53,8 +54,8 @@ class ModelConfig:
         if "fake" not in self.labels:
             raise ValueError(f"labels must name a 'fake' class, got {self.labels}")
         if self.preprocessing is None:
-            size = self.backbone.image_size
-            default = Preprocessing(size=size) if self.has_head else declip_preprocessing(size)
+            declip = not self.has_head and self.backbone.family == "clip"
+            default = declip_preprocessing(self.backbone.image_size) if declip else self.backbone.preprocessing()
             object.__setattr__(self, "preprocessing", default)
 
     @property
@@ -112,12 +113,12 @@ class ModelOutput:
 
 
 class ForensicsModel(nn.Module):
-    """CLIP tower, then a classifier head on the pooled class token and/or a decoder on block ``layer``."""
+    """Vision tower, then a classifier head on the pooled class token and/or a decoder on block ``layer``."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
         self.config = config
-        self.backbone = ClipBackbone(config.backbone)
+        self.backbone = config.backbone.build()
         if config.has_head:
             self.head = ClassifierHead(config.backbone.width, len(config.labels), config.head)
         if config.has_decoder:

@@ -10,7 +10,6 @@ from torch import nn
 
 
 TUNING_MODES = ("layernorm", "lora", "linear-probe", "full")
-LAYERNORM_NAMES = ("pre_layrnorm", "layer_norm1", "layer_norm2", "post_layernorm")
 
 
 @dataclass(frozen=True)
@@ -32,21 +31,23 @@ class ParameterCounts:
 
 
 def apply_tuning(model: nn.Module, mode: str, lora: LoraSettings | None = None) -> ParameterCounts:
-    """Freezes everything but what ``mode`` trains; the head and the decoder always train."""
+    """Freezes everything but what ``mode`` trains (for ``layernorm``, the LayerNorms its backbone family
+    names); the head and the decoder always train."""
     if mode not in TUNING_MODES:
         raise ValueError(f"tuning mode must be one of {TUNING_MODES}, not {mode!r}")
     if mode == "lora":
         _inject_lora(model, lora or LoraSettings())
+    layernorms = model.config.backbone.layernorms
     for name, parameter in model.named_parameters():
-        parameter.requires_grad_(_trains(name, mode))
+        parameter.requires_grad_(_trains(name, mode, layernorms))
     return count_parameters(model)
 
 
-def _trains(name: str, mode: str) -> bool:
+def _trains(name: str, mode: str, layernorms: tuple[str, ...]) -> bool:
     if name.startswith(("head.", "decoder.")) or mode == "full":
         return True
     if mode == "layernorm":
-        return any(f".{part}." in name for part in LAYERNORM_NAMES)
+        return any(f".{part}." in name for part in layernorms)
     if mode == "lora":
         return ".lora_" in name
     return False
