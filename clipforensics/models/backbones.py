@@ -155,13 +155,14 @@ def _infer_dinov3(state_dict: StateDict, name: str) -> BackboneConfig:
     return BackboneConfig(name, width, layers, mlp_width, patch_size, DINOV3_IMAGE_SIZE, "dinov3", registers)
 
 
-class ClipBackbone(nn.Module):
-    """CLIP vision tower exposing ``width``, ``grid`` and pooled or per-block features."""
+class Tower(nn.Module):
+    """What every backbone exposes beside its features: its config, ``width`` and ``grid``; ``vision`` is
+    the library's model, whose tensors checkpoints name ``backbone.vision.*``."""
 
-    def __init__(self, config: BackboneConfig):
+    def __init__(self, config: BackboneConfig, vision: nn.Module):
         super().__init__()
         self.config = config
-        self.vision = CLIPVisionModel(config.to_transformers())
+        self.vision = vision
 
     @property
     def width(self) -> int:
@@ -170,6 +171,13 @@ class ClipBackbone(nn.Module):
     @property
     def grid(self) -> int:
         return self.config.grid
+
+
+class ClipBackbone(Tower):
+    """CLIP vision tower: pooled or per-block features."""
+
+    def __init__(self, config: BackboneConfig):
+        super().__init__(config, CLIPVisionModel(config.to_transformers()))
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pooled feature: the post-LayerNorm CLS token, [B, width]."""
@@ -193,22 +201,12 @@ class ClipBackbone(nn.Module):
         return self.vision.post_layernorm(hidden[:, 0]), tapped
 
 
-class Dinov3Backbone(nn.Module):
-    """DINOv3 ViT exposing ``width``, ``grid`` and pooled or per-block features; the register tokens are
-    dropped from the per-block tokens, so that they read as a CLIP tower's (class token, then the grid)."""
+class Dinov3Backbone(Tower):
+    """DINOv3 ViT: pooled or per-block features; the register tokens are dropped from the per-block tokens,
+    so that they read as a CLIP tower's (class token, then the grid)."""
 
     def __init__(self, config: BackboneConfig):
-        super().__init__()
-        self.config = config
-        self.vision = DINOv3ViTModel(config.to_transformers())
-
-    @property
-    def width(self) -> int:
-        return self.config.width
-
-    @property
-    def grid(self) -> int:
-        return self.config.grid
+        super().__init__(config, DINOv3ViTModel(config.to_transformers()))
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pooled feature: the class token after the final norm, [B, width] (GenD's feature)."""
