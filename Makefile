@@ -29,6 +29,7 @@ test: setup browser
 bench: setup
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/video_memory.py
+	$(BIN)/python bench/serve_load.py
 	$(BIN)/python bench/detect_crops.py
 	$(BIN)/python bench/video_pipeline.py
 	$(BIN)/python bench/train_step.py
