@@ -1,4 +1,4 @@
-"""Exact CLIP, DeCLIP and DINOv3 preprocessing, batched, driven by the model's own config."""
+"""Exact CLIP, DeCLIP, DINOv3 and Perception Encoder preprocessing, batched, driven by the model's own config."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 MODES = ("crop", "squash", "resize-float")
+CROP_OFFSETS = ("floor", "round")
 
 _RESAMPLE = {"bicubic": Image.Resampling.BICUBIC, "bilinear": Image.Resampling.BILINEAR}
 
@@ -28,6 +29,9 @@ class Preprocessing:
     ``mode="squash"``: the whole image resized to ``size`` x ``size`` (DeCLIP);
     ``mode="resize-float"``: the whole image resized to ``size`` x ``size`` in floating point, antialiased
     (transformers' ``DINOv3ViTImageProcessorFast``), so its pixels are float32 on the 0-255 scale, not uint8.
+
+    ``crop_offset``: where an odd excess puts the centre crop: ``floor`` as Hugging Face's image processors,
+    ``round`` (half to even) as torchvision's ``CenterCrop``, which timm's transforms use.
     """
 
     size: int = 224
@@ -35,12 +39,19 @@ class Preprocessing:
     interpolation: str = "bicubic"
     mean: tuple[float, float, float] = CLIP_MEAN
     std: tuple[float, float, float] = CLIP_STD
+    crop_offset: str = "floor"
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ValueError(f"preprocessing mode must be one of {', '.join(MODES)}, not {self.mode!r}")
         if self.interpolation not in _RESAMPLE:
             raise ValueError(f"interpolation must be one of {sorted(_RESAMPLE)}, not {self.interpolation!r}")
+        if self.crop_offset not in CROP_OFFSETS:
+            raise ValueError(f"crop_offset must be one of {', '.join(CROP_OFFSETS)}, not {self.crop_offset!r}")
+
+    def crop_start(self, excess: int) -> int:
+        """The first row (or column) of the centre crop when the resized side exceeds ``size`` by ``excess``."""
+        return int(round(excess / 2.0)) if self.crop_offset == "round" else excess // 2
 
     @property
     def squashes(self) -> bool:
@@ -71,8 +82,8 @@ def resize_and_crop(image: Image.Image, prep: Preprocessing) -> np.ndarray:
     if target != (width, height):
         image = image.resize(target, resample)
     array = np.asarray(image)
-    top = (array.shape[0] - prep.size) // 2
-    left = (array.shape[1] - prep.size) // 2
+    top = prep.crop_start(array.shape[0] - prep.size)
+    left = prep.crop_start(array.shape[1] - prep.size)
     return array[top : top + prep.size, left : left + prep.size]
 
 
@@ -102,7 +113,7 @@ def map_to_image(values: np.ndarray, prep: Preprocessing, shape: tuple[int, int]
         return cv2.resize(values, (width, height), interpolation=cv2.INTER_LINEAR)
     short, long = sorted((width, height))
     scale = short / prep.size
-    offset = (int(prep.size * long / short) - prep.size) // 2 * scale
+    offset = prep.crop_start(int(prep.size * long / short) - prep.size) * scale
     side = round(prep.size * scale)
     top, left = (round(offset), 0) if height > width else (0, round(offset))
     placed = np.zeros(shape, np.float32)

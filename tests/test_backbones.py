@@ -7,6 +7,7 @@ from transformers import CLIPConfig, CLIPModel
 from clipforensics.models.backbones import KNOWN_BACKBONES, BackboneConfig, infer_backbone_config, known_backbone
 from clipforensics.errors import CheckpointError
 from clipforensics.models.factory import create_model
+from clipforensics.models.towers.clip import clip_vision_config
 from clipforensics.models.model import ForensicsModel, ModelConfig
 
 
@@ -50,13 +51,13 @@ def test_inference_refuses_tensors_that_are_not_a_clip_tower():
 def test_weights_come_from_a_local_hugging_face_clip_folder(tmp_path):
     tower = BackboneConfig("local-tiny", 64, 2, 256, 16, 64)
     clip = CLIPModel(CLIPConfig(
-        vision_config=tower.to_transformers().to_dict(),
+        vision_config=clip_vision_config(tower).to_dict(),
         text_config={"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2},
         projection_dim=16,
     ))
     clip.save_pretrained(tmp_path)
 
-    detector = create_model(ModelConfig(tower), clip_weights=tmp_path)
+    detector = create_model(ModelConfig(tower), weights=tmp_path)
 
     expected = clip.vision_model.state_dict()
     actual = detector.backbone.vision.state_dict()
@@ -67,4 +68,4 @@ def test_weights_come_from_a_local_hugging_face_clip_folder(tmp_path):
 
 def test_a_folder_without_clip_weights_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="neither model.safetensors nor pytorch_model.bin"):
-        create_model(ModelConfig(BackboneConfig("x", 64, 2, 256, 16, 64)), clip_weights=tmp_path)
+        create_model(ModelConfig(BackboneConfig("x", 64, 2, 256, 16, 64)), weights=tmp_path)

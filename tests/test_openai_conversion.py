@@ -2,7 +2,9 @@
 
 import torch
 
-from clipforensics.models.backbones import BackboneConfig, ClipBackbone, openai_visual_to_tower
+from clipforensics.models.backbones import BackboneConfig
+from clipforensics.models.pretrained import openai_visual_to_tower
+from clipforensics.models.towers.clip import ClipBackbone
 from clipforensics.models.factory import load_strict
 
 CONFIG = BackboneConfig("openai-format-tiny", 64, 2, 256, 16, 64)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import clipforensics
 from clipforensics.cli import main
 
 from .videos import moving_frames, write_video
@@ -58,6 +59,19 @@ def test_the_detection_presets_train_on_preprocess_output(workdir, preset, monke
 
     assert status == 0
     assert (workdir / "runs" / preset.removesuffix(".yaml") / "last" / "model.safetensors").is_file()
+
+
+@pytest.mark.parametrize(("preset", "family"), [("gend-dinov3-l-ffpp.yaml", "family: dinov3, registers: 4"),
+                                                ("gend-pe-l-ffpp.yaml", "family: pe, position_grid: 6")])
+def test_gends_dinov3_and_pe_presets_train_on_preprocess_output(workdir, preset, family, monkeypatch):
+    monkeypatch.chdir(workdir)
+    tiny = f"model.backbone={{width: 64, layers: 2, mlp_width: 256, patch_size: 16, image_size: 64, {family}}}"
+
+    status = main(_train(["train", "--config", str(ROOT / "configs" / preset)]) + ["--set", tiny])
+
+    assert status == 0
+    saved = workdir / "runs" / preset.removesuffix(".yaml") / "last"
+    assert clipforensics.load(saved).model.config.backbone.family == family.split(",")[0].split()[1]
 
 
 def test_the_declip_preset_trains_on_preprocess_output_with_masks(workdir, monkeypatch):

@@ -53,12 +53,12 @@ def test_full_tuning_trains_everything():
 
 def test_lora_trains_the_adapters_and_the_head():
     model = ForensicsModel(ModelConfig(TINY_BACKBONE))
-    settings = LoraSettings(rank=4, targets=("q_proj", "v_proj"))
+    settings = LoraSettings(rank=4)
 
     counts = apply_tuning(model, "lora", settings)
 
     width, layers = TINY_BACKBONE.width, TINY_BACKBONE.layers
-    adapters = layers * 2 * settings.rank * (width + width)
+    adapters = layers * 4 * settings.rank * (width + width)  # q, k, v and out projections
     assert counts.trainable == adapters + width * 2 + 2
     assert counts.total == count_parameters(ForensicsModel(ModelConfig(TINY_BACKBONE))).total + adapters
 

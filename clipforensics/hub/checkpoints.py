@@ -16,7 +16,8 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError
-from ..models.backbones import infer_backbone_config, openai_visual_to_tower
+from ..models.backbones import infer_backbone_config
+from ..models.pretrained import openai_visual_to_tower
 from ..models.detector import HEADS
 from ..models.factory import create_model
 from ..models.model import ForensicsModel, ModelConfig
@@ -187,8 +188,9 @@ def _read_gend(path: Path) -> tuple[ModelConfig, StateDict, dict]:
 
 def gend_filter(state: StateDict) -> StateDict:
     """GenD keys to the project's: a CLIP tower (``feature_extractor.vision_model.*``; CLIP's unused visual
-    projection is dropped) or a DINOv3 one (``feature_extractor.backbone.*`` as transformers 4.56 names it,
-    whose ``layer.N`` blocks transformers 5 keeps under ``model.layer.N``), and the head."""
+    projection is dropped), a DINOv3 one (``feature_extractor.backbone.*`` as transformers 4.56 names it,
+    whose ``layer.N`` blocks transformers 5 keeps under ``model.layer.N``) or a Perception Encoder one
+    (``feature_extractor.backbone.*`` as timm names it, which the project's tower keeps), and the head."""
     out: StateDict = {}
     for key, tensor in state.items():
         if key.startswith("feature_extractor.vision_model."):
@@ -200,7 +202,8 @@ def gend_filter(state: StateDict) -> StateDict:
             out["head." + key[len("model.linear.") :]] = tensor
         elif key != "feature_extractor.visual_projection.weight":
             raise CheckpointError(
-                f"unexpected tensor {key}: only GenD checkpoints with a CLIP or DINOv3 backbone are supported"
+                f"unexpected tensor {key}: only GenD checkpoints with a CLIP, DINOv3 or Perception Encoder backbone "
+                "are supported"
             )
     return out
 

@@ -62,6 +62,13 @@ ZOO: dict[str, ZooEntry] = {
             "gend-hf",
             "GenD: LN-tuned DINOv3 ViT-L/16 with uniformity + alignment losses (WACV 2026)",
         ),
+        ZooEntry(
+            "gend-pe-l",
+            "yermandy/GenD_PE_L",
+            ("config.json", "model.safetensors"),
+            "gend-hf",
+            "GenD: LN-tuned Perception Encoder PE-Core L/14 with uniformity + alignment losses (WACV 2026)",
+        ),
         _declip("declip-l14-pluralistic", "pluralistic", "Dolos Pluralistic inpainting"),
         _declip("declip-l14-lama", "lama", "Dolos LaMa inpainting"),
         _declip("declip-l14-repaint-p2", "repaint-p2-9k", "Dolos RePaint-p2-9k inpainting"),

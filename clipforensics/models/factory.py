@@ -3,7 +3,7 @@
 With a state dict, the model is built without random initialisation (its parameters on the meta
 device) and the loaded tensors are assigned as they are, so loading holds one copy of the weights.
 Without one, the model starts from random weights (DeCLIP's normal(0, 0.02) for a decoder), and its
-CLIP tower optionally from a Hugging Face CLIP folder or the hub.
+tower optionally from pretrained weights (a local folder or the hub).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError
-from .backbones import read_clip_vision_weights
+from .pretrained import read_tower_weights
 from .localizer import initialise_decoder
 from .model import ForensicsModel, ModelConfig
 
@@ -22,10 +22,10 @@ StateDict = dict[str, torch.Tensor]
 
 
 def create_model(config: ModelConfig, state: StateDict | None = None,
-                 clip_weights: str | Path | None = None) -> ForensicsModel:
+                 weights: str | Path | None = None) -> ForensicsModel:
     """A model for ``config``: with ``state`` (the whole model's tensors, e.g. from a checkpoint) loaded
-    strictly and without a second copy; else freshly initialised, the tower from ``clip_weights`` (a
-    local Hugging Face CLIP folder, or ``"hub"``) when given."""
+    strictly and without a second copy; else freshly initialised, the tower from pretrained ``weights`` (a
+    local folder of its family's files, or ``"hub"``) when given."""
     if state is not None:
         from accelerate import init_empty_weights
 
@@ -36,11 +36,9 @@ def create_model(config: ModelConfig, state: StateDict | None = None,
     model = ForensicsModel(config)
     if config.has_decoder:
         initialise_decoder(model.decoder)
-    if clip_weights is not None:
-        if config.backbone.family != "clip":
-            raise ValueError(f"clip_weights are a CLIP tower's; this model's backbone is {config.backbone.family}")
-        load_strict(model.backbone.vision, read_clip_vision_weights(clip_weights, config.backbone.name),
-                    "the CLIP vision tower")
+    if weights is not None:
+        load_strict(model.backbone.vision, read_tower_weights(config.backbone, weights),
+                    f"the {config.backbone.family} vision tower {config.backbone.name}")
     return model
 
 

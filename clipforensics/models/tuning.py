@@ -17,7 +17,6 @@ class LoraSettings:
     rank: int = 8
     alpha: int = 16
     dropout: float = 0.0
-    targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "out_proj")
 
 
 @dataclass(frozen=True)
@@ -32,7 +31,8 @@ class ParameterCounts:
 
 def apply_tuning(model: nn.Module, mode: str, lora: LoraSettings | None = None) -> ParameterCounts:
     """Freezes everything but what ``mode`` trains (for ``layernorm``, the LayerNorms its backbone family
-    names); the head and the decoder always train."""
+    names; for ``lora``, adapters on the family's attention projections); the head and the decoder always
+    train."""
     if mode not in TUNING_MODES:
         raise ValueError(f"tuning mode must be one of {TUNING_MODES}, not {mode!r}")
     if mode == "lora":
@@ -60,7 +60,7 @@ def _inject_lora(model: nn.Module, settings: LoraSettings) -> None:
         r=settings.rank,
         lora_alpha=settings.alpha,
         lora_dropout=settings.dropout,
-        target_modules=list(settings.targets),
+        target_modules=list(model.config.backbone.lora_targets),
     )
     inject_adapter_in_model(config, model.backbone)
 

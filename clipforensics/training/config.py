@@ -27,32 +27,38 @@ from pydantic import (
 )
 
 from ..errors import UsageError
-from ..models.backbones import KNOWN_BACKBONES, BackboneConfig
+from ..models.backbones import FAMILIES, KNOWN_BACKBONES, BackboneConfig
 from ..models.detector import HEADS
 from ..models.localizer import DecoderSpec
 from ..models.tuning import TUNING_MODES
 
 NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 SHAPE_FIELDS = ("width", "layers", "mlp_width", "patch_size", "image_size")
+OPTIONAL_SHAPE_FIELDS = ("family", "registers", "position_grid")
 PRECISIONS = ("auto", "32-true", "32", "16-mixed", "16-true", "16", "bf16-mixed", "bf16-true", "bf16", "64-true",
               "64", "transformer-engine", "transformer-engine-float16")
 
 
-def _backbone(value: Any) -> str | dict[str, int]:
-    """A known name, or an architecture {width, layers, mlp_width, patch_size, image_size} of positive ints."""
+def _backbone(value: Any) -> str | dict[str, Any]:
+    """A known name, or an architecture {width, layers, mlp_width, patch_size, image_size} of positive ints,
+    optionally with a ``family`` (clip, dinov3, pe; clip when absent) and its ``registers`` or ``position_grid``."""
     if isinstance(value, str):
         if value not in KNOWN_BACKBONES:
             raise ValueError(f"unknown backbone {value!r}; known: {', '.join(KNOWN_BACKBONES)}")
         return value
     if not isinstance(value, dict):
         raise ValueError(f"must be a backbone name or a mapping of {', '.join(SHAPE_FIELDS)}, not {value!r}")
-    missing, unknown = [k for k in SHAPE_FIELDS if k not in value], sorted(set(value) - set(SHAPE_FIELDS))
+    allowed = SHAPE_FIELDS + OPTIONAL_SHAPE_FIELDS
+    missing, unknown = [k for k in SHAPE_FIELDS if k not in value], sorted(set(value) - set(allowed))
     bad = [k for k in SHAPE_FIELDS if k in value and not (type(value[k]) is int and value[k] > 0)]
+    bad += [k for k in OPTIONAL_SHAPE_FIELDS[1:] if k in value and not (type(value[k]) is int and value[k] >= 0)]
+    if "family" in value and value["family"] not in FAMILIES:
+        bad.append(f"family (one of {', '.join(FAMILIES)})")
     if missing or unknown or bad:
         problems = [f"{label} {', '.join(keys)}" for label, keys in
-                    (("missing", missing), ("unknown", unknown), ("not a positive integer:", bad)) if keys]
+                    (("missing", missing), ("unknown", unknown), ("not valid:", bad)) if keys]
         raise ValueError(f"an architecture needs {', '.join(SHAPE_FIELDS)} ({'; '.join(problems)})")
-    return {key: value[key] for key in SHAPE_FIELDS}
+    return {key: value[key] for key in allowed if key in value}
 
 
 def _devices(value: Any) -> str | int | list[int]:
@@ -73,7 +79,7 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
-Backbone = Annotated[Union[str, dict[str, int]], PlainValidator(_backbone)]
+Backbone = Annotated[Union[str, dict[str, Any]], PlainValidator(_backbone)]
 Devices = Annotated[Union[str, int, list[int]], PlainValidator(_devices)]
 Manifests = Annotated[list[str], BeforeValidator(_as_list)]
 Precision = Annotated[Literal[PRECISIONS], BeforeValidator(lambda v: str(v) if isinstance(v, int) else v)]
@@ -89,10 +95,12 @@ class Section(BaseModel):
 
 class ModelSettings(Section):
     backbone: Backbone = "openai/clip-vit-large-patch14"
-    """One of the four OpenAI CLIP ViT names, or an architecture {width, layers, mlp_width,
-    patch_size, image_size} (random weights: tests and experiments)."""
+    """A known name (OpenAI CLIP ViTs, DINOv3 ViT-S/B/L, PE-Core T/S/B/L: see README), or an architecture
+    {width, layers, mlp_width, patch_size, image_size[, family, registers, position_grid]} (random weights:
+    tests and experiments)."""
     weights: str | None = "hub"
-    """CLIP weights: 'hub', a local Hugging Face CLIP folder, or null for random (tests)."""
+    """Pretrained tower: 'hub', a local folder of the family's files (a Hugging Face CLIP or DINOv3 folder,
+    timm's PE folder), or null for random (tests)."""
     head: Literal[HEADS] | None = "LinearNorm"
     """LinearNorm | linear: detection; null: a localizer alone."""
     decoder: str | None = None

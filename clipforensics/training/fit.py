@@ -51,7 +51,7 @@ def build_model(settings: ModelSettings) -> ForensicsModel:
         config = ModelConfig(settings.backbone_config(), settings.head, settings.decoder, settings.layer)
     except ValueError as error:
         raise UsageError(f"model: {error}") from None
-    model = create_model(config, clip_weights=settings.weights)
+    model = create_model(config, weights=settings.weights)
     counts = apply_tuning(model, settings.tuning, LoraSettings(rank=settings.lora_rank, alpha=settings.lora_alpha))
     log.info("tuning %s: %s", settings.tuning, counts)
     return model

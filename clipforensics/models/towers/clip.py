@@ -1,0 +1,56 @@
+"""CLIP's vision tower (transformers' ``CLIPVisionModel``): its ``pooler_output``, the post-LayerNorm class
+token before CLIP's visual projection, is the detector's feature, as in the papers' code."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from transformers import CLIPVisionConfig, CLIPVisionModel
+
+from .base import Tower
+
+if TYPE_CHECKING:
+    from ..backbones import BackboneConfig
+
+
+def clip_vision_config(config: BackboneConfig) -> CLIPVisionConfig:
+    return CLIPVisionConfig(
+        hidden_size=config.width,
+        intermediate_size=config.mlp_width,
+        num_hidden_layers=config.layers,
+        num_attention_heads=config.heads,
+        patch_size=config.patch_size,
+        image_size=config.image_size,
+        hidden_act="quick_gelu",
+        layer_norm_eps=1e-5,
+        attn_implementation="sdpa",
+    )
+
+
+class ClipBackbone(Tower):
+    """CLIP vision tower: pooled or per-block features."""
+
+    def __init__(self, config: BackboneConfig):
+        super().__init__(config, CLIPVisionModel(clip_vision_config(config)))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pooled feature: the post-LayerNorm CLS token, [B, width]."""
+        return self.vision(pixel_values=pixels).pooler_output
+
+    def tokens(self, pixels: torch.Tensor, layer: int) -> torch.Tensor:
+        """Output of transformer block ``layer`` (0-based, before any final LayerNorm), class token
+        first, [B, 1 + grid^2, width]; the blocks after it are not run."""
+        self.config.check_layer(layer)
+        hidden = self.vision.pre_layrnorm(self.vision.embeddings(pixels))
+        for block in self.vision.encoder.layers[: layer + 1]:
+            hidden = block(hidden, None)
+        return hidden
+
+    def pooled_and_tokens(self, pixels: torch.Tensor, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pooled feature and block ``layer``'s tokens from one pass through every block."""
+        tapped = self.tokens(pixels, layer)
+        hidden = tapped
+        for block in self.vision.encoder.layers[layer + 1 :]:
+            hidden = block(hidden, None)
+        return self.vision.post_layernorm(hidden[:, 0]), tapped
