@@ -124,7 +124,8 @@ def _infer_clip(state_dict: StateDict, name: str) -> BackboneConfig:
 
 def _infer_dinov3(state_dict: StateDict, name: str) -> BackboneConfig:
     if any(".mlp.gate_proj." in key for key in state_dict):
-        raise CheckpointError("this DINOv3 tower has a gated MLP (ViT-S+, H+ or 7B); only ViT-S/B/L towers are supported")
+        raise CheckpointError("this DINOv3 tower has a gated MLP (ViT-S+, H+ or 7B); only ViT-S/B/L towers are "
+                              "supported")
     try:
         patch = state_dict["embeddings.patch_embeddings.weight"]
         registers = state_dict["embeddings.register_tokens"].shape[1]

@@ -1,4 +1,5 @@
-"""The one model contract: a vision tower (CLIP, DINOv3 or Perception Encoder) with a detection head, a DeCLIP decoder, or both.
+"""The one model contract: a vision tower (CLIP, DINOv3 or Perception Encoder) with a detection head, a DeCLIP
+decoder, or both.
 
 What a model does follows from its config: a head alone is the LN-tuned detector (p_fake from the
 softmax of the head), a decoder alone is DeCLIP's localizer (the backbone runs up to block ``layer``
@@ -28,7 +29,8 @@ KINDS = ("detector", "localizer", "joint")
 class ModelConfig:
     """Everything needed to rebuild a model and its input pipeline.
 
-    ``backbone``: an architecture, or one of the known names (OpenAI CLIP ViTs, DINOv3 and PE-Core ViTs). ``head``: linear | LinearNorm,
+    ``backbone``: an architecture, or one of the known names (OpenAI CLIP ViTs, DINOv3 and PE-Core ViTs).
+    ``head``: linear | LinearNorm,
     or None for a localizer. ``decoder``: conv-N | linear | attention reading block ``layer``, or None
     for a detector. ``preprocessing`` defaults to the backbone's own (for CLIP: its crop with a head, DeCLIP's
     resize without).
