@@ -137,3 +137,24 @@ def test_a_clip_checkpoint_written_before_there_were_families_still_loads(tmp_pa
     pixels = torch.randn(1, 3, 224, 224)
     with torch.no_grad():
         assert torch.equal(loaded(pixels).logits, model(pixels).logits)
+
+
+def test_lora_on_dinov3_adapts_its_four_attention_projections():
+    model = create_model(ModelConfig(TINY_DINOV3))
+
+    apply_tuning(model, "lora")
+
+    adapted = {name.rsplit(".lora_A", 1)[0] for name, _ in model.named_parameters() if ".lora_A." in name}
+    assert adapted == {f"backbone.vision.model.layer.{i}.attention.{part}" for i in range(2)
+                       for part in ("q_proj", "k_proj", "v_proj", "o_proj")}
+
+
+def test_base_weights_come_from_a_hugging_face_dinov3_folder(tmp_path):
+    torch.manual_seed(2)
+    source = create_model(ModelConfig(TINY_DINOV3)).backbone.vision
+    source.save_pretrained(tmp_path)
+
+    model = create_model(ModelConfig(TINY_DINOV3), weights=tmp_path)
+
+    expected_state = source.state_dict()
+    assert all(torch.equal(tensor, expected_state[key]) for key, tensor in model.backbone.vision.state_dict().items())
