@@ -207,3 +207,22 @@ def test_the_ray_engine_needs_a_results_file_for_its_parts(model_dir, tmp_path, 
     status = main(["detect", str(tmp_path), "--model", str(model_dir), *RAY])
 
     assert status == 2 and "give --output FILE" in capsys.readouterr().err
+
+
+def test_inputs_named_by_fsspec_urls_give_the_rows_of_their_files(model_dir, mixed, tmp_path, same_arithmetic):
+    local, distributed = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+
+    _detect(str(mixed), "--model", str(model_dir), "--output", str(local), *same_arithmetic)
+    _detect(f"file://{mixed}", "--model", str(model_dir), "--output", str(distributed), *RAY, *same_arithmetic)
+
+    assert distributed.read_text() == local.read_text().replace(f'"{mixed}', f'"file://{mixed}')
+
+
+def test_a_replica_that_cannot_start_stops_the_run_with_its_error(model_dir, mixed, tmp_path, capsys):
+    out = tmp_path / "out.jsonl"
+
+    status = _detect(str(mixed), "--model", str(model_dir), "--output", str(out), "--localize", str(tmp_path / "m"),
+                     *RAY)
+
+    assert status == 2 and "has no decoder" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "out.jsonl.parts").exists()

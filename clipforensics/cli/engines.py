@@ -33,7 +33,7 @@ def on_ray(model: str, device: str, precision: str, batch_size: int, ray: RayOpt
     """What each replica loads: the model on ``device`` (auto: a GPU when the replica was given one)."""
     from ..inference.ray_engine import Model
 
-    where = ray.address or "a new Ray on this machine"
+    where = f"Ray at {ray.address}" if ray.address else "Ray on this machine"
     click.echo(f"clipforensics: model {model} on {ray.replicas} replica(s) ({ray.cpus:g} CPU, {ray.gpus:g} GPU "
                f"each; {where}), device {device}, precision {precision}", err=True)
     return Model(model, device, precision, batch_size, dict(decide or {}))

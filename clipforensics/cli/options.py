@@ -18,6 +18,7 @@ from ..inference.runtime import PRECISIONS
 from ..errors import UsageError
 from ..media import MAX_IMAGE_PIXELS, Sampler, parse_path_lines
 from ..metrics import AGGREGATES
+from ..urls import is_url
 from .suggestions import Choice
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def expand_inputs(given: tuple[str, ...]) -> list[str | Path]:
     working folder); folders and ``@list`` files are expanded by the library as it reads them."""
     if STDIN not in given:
         return list(given)
-    piped = [Path(line) for line in parse_path_lines(sys.stdin.read())]
+    piped = [line if is_url(line) else Path(line) for line in parse_path_lines(sys.stdin.read())]
     if not piped:
         raise UsageError("'-' was given but standard input holds no paths (one a line)")
     return [item for source in given for item in (piped if source == STDIN else [source])]

@@ -59,6 +59,11 @@ class Parts:
         staging.replace(path)
         self.rows.update(fresh)
 
+    def drop_if_empty(self) -> None:
+        """Removes the folder of a run that stopped before its first part."""
+        if not self.rows and self.folder.exists():
+            shutil.rmtree(self.folder)
+
     def merge(self, count: int) -> list[dict]:
         """Writes the output from every input's row, in input order, and removes the parts; the rows."""
         missing = [index for index in range(count) if index not in self.rows]

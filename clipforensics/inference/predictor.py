@@ -169,7 +169,7 @@ class Predictor:
         pieces come, so memory does not grow with its length; its result keeps per-frame maps only when
         they are not written to files.
         """
-        maps = self.has_decoder if maps is None else maps or save_maps is not None
+        maps = (self.has_decoder if maps is None else maps) or save_maps is not None
         if maps and not self.has_decoder:
             raise UsageError("this model has no decoder: it gives p_fake but no maps (load a localizer or a "
                              "detector trained with a decoder)")

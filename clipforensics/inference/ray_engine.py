@@ -23,15 +23,14 @@ import os
 import pickle
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-import click
-
-from ..errors import UsageError
+from ..errors import ClipForensicsError, UsageError
 from ..progress import progress_bar
 
 if TYPE_CHECKING:
@@ -47,7 +46,7 @@ CALLS_PER_REPLICA = 4
 """At least this many calls a replica, so that replicas finishing early take work from the rest."""
 KILL_ONCE = "CLIPFORENSICS_TEST_KILL_ACTOR_ONCE"
 """Tests: a marker file; a replica exits at its first call when the file is absent, creating it (once a run)."""
-DIED = "not scored: its worker died on every try (killed, or out of memory?)"
+DIED = "not scored: its worker failed on every try (killed, out of memory, or an error: see Ray's logs)"
 
 
 @dataclass(frozen=True)
@@ -149,24 +148,36 @@ def run(model: Model, work: Work, numbers: Sequence[int], options: RayOptions, d
             _pass(ray, model, work, alone, options, 1, receive)
         receive([(number, work.failed(number, DIED)) for number in numbers if number not in seen])
     elapsed = time.monotonic() - started
-    click.echo(f"clipforensics: ray: {len(numbers)} inputs scored in {elapsed:.1f} s "
-               f"({len(numbers) / max(elapsed, 1e-9):.2f}/s), {failed} failed", err=True)
+    print(f"clipforensics: ray: {len(numbers)} inputs scored in {elapsed:.1f} s "
+          f"({len(numbers) / max(elapsed, 1e-9):.2f}/s), {failed} failed", file=sys.stderr)
     return about.get("provenance", {})
 
 
 def _pass(ray: Any, model: Model, work: Work, numbers: list[int], options: RayOptions, size: int,
           receive: Callable[[list[tuple[int, Any]], dict | None], None]) -> None:
+    # one block a call: blocks of at most ``size`` inputs, each handed whole to a replica (batch_size None),
+    # since Ray Data would bundle smaller blocks into calls of at least batch_size inputs
     dataset = ray.data.from_items([{"number": number} for number in numbers],
                                   override_num_blocks=math.ceil(len(numbers) / size))
-    scored = dataset.map_batches(Replica, batch_size=size, batch_format="numpy", concurrency=options.replicas,
-                                 num_cpus=options.cpus, num_gpus=options.gpus, max_task_retries=RETRIES,
-                                 fn_constructor_kwargs={"model": model, "work": work,
-                                                        "kill_marker": os.environ.get(KILL_ONCE)})
+    with warnings.catch_warnings():  # max_task_retries has no named parameter yet
+        warnings.filterwarnings("ignore", message=".*ray_remote_args.*is deprecated")
+        scored = dataset.map_batches(Replica, batch_size=None, batch_format="numpy", concurrency=options.replicas,
+                                     num_cpus=options.cpus, num_gpus=options.gpus, max_task_retries=RETRIES,
+                                     fn_constructor_kwargs={"model": model, "work": work,
+                                                            "kill_marker": os.environ.get(KILL_ONCE)})
     batches = iter(scored.iter_batches(batch_size=None, batch_format="numpy"))
     try:
-        for batch in batches:
+        for batch in filter(lambda batch: len(batch["number"]), batches):
             receive([(int(number), pickle.loads(row)) for number, row in zip(batch["number"], batch["row"])],
                     pickle.loads(batch["replica"][0]))
+    except ray.exceptions.RayActorError as error:
+        if not error.actor_init_failed:
+            raise
+        # Ray keeps the replica's error as text only; its last line is the exception, e.g. a model not found:
+        # "clipforensics.errors.CheckpointError: <message>"
+        name, _, message = str(error).strip().splitlines()[-1].partition(": ")
+        kind = UsageError if name.endswith("UsageError") else ClipForensicsError
+        raise kind(f"a model replica could not start: {message or name}") from None
     finally:
         batches.close()  # a stopped run stops the replicas too
 
@@ -185,6 +196,7 @@ class Replica:
         self.about = pickle.dumps({"provenance": self.predictor.provenance,
                                    "where": f"{self.predictor.device}, {self.predictor.precision}"})
         self.work = work
+        work(self.predictor, [])  # the work's own checks (maps need a decoder...) fail here, once, at the start
         self.kill_marker = Path(kill_marker) if kill_marker else None
 
     def __call__(self, batch: dict) -> dict:
@@ -232,13 +244,13 @@ class ScoreSamples:
                                progress=False)
 
     def failed(self, number: int, error: str) -> Any:
-        from ..evaluation.predictions import ROWS
+        from ..evaluation.predictions import MapPrediction, Prediction
 
         sample = self.samples[number]
         common = {"path": sample.path, "dataset": sample.dataset, "source": sample.source, "label": sample.label}
         if self.task == "detection":
-            return ROWS["detection"](**common, video=sample.video, p_fake=None, error=error)
-        return ROWS["localization"](**common, score=None, error=error)
+            return Prediction(**common, video=sample.video, p_fake=None, error=error)
+        return MapPrediction(**common, score=None, error=error)
 
 
 def predict_to_file(model: Model, sources: Inputs | Sequence, output: Path, options: RayOptions,
@@ -254,12 +266,15 @@ def predict_to_file(model: Model, sources: Inputs | Sequence, output: Path, opti
     inputs = Inputs.of(sources)
     parts = Parts(output, [str(source) for source in inputs.items], options.parts_format, options.resume)
     todo = [number for number in range(len(inputs.items)) if number not in parts.rows]
-    click.echo(f"clipforensics: ray: {len(inputs.items)} inputs, {len(parts.rows)} already in {parts.folder}, "
-               f"{len(todo)} to score on {options.replicas} replica(s)", err=True)
+    print(f"clipforensics: ray: {len(inputs.items)} inputs, {len(parts.rows)} already in {parts.folder}, "
+          f"{len(todo)} to score on {options.replicas} replica(s)", file=sys.stderr)
     if todo:
-        with connected(options.address):
-            run(model, ScoreInputs(inputs, row or Result.to_dict, predict_options), todo, options,
-                parts.write)
+        try:
+            with connected(options.address):
+                run(model, ScoreInputs(inputs, row or Result.to_dict, predict_options), todo, options,
+                    parts.write)
+        finally:
+            parts.drop_if_empty()
     return parts.merge(len(inputs.items))
 
 
