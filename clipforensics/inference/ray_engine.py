@@ -9,10 +9,10 @@ rather than in separate Ray tasks: its pieces (whole frames kept for drawing, al
 object store, and the local pipeline's bounded queues, which keep a long video's memory flat, would be
 lost; a replica is given CPUs for its threads (``--cpus-per-worker``) instead.
 
-Calls are small (``inputs_per_call``), so a replica that finishes early takes the next inputs: a long
-video holds back only itself. A replica that dies (killed, out of memory) is restarted and its call retried
-(``RETRIES`` times); inputs whose calls failed on every try are tried again alone, and one that still fails
-gets its error row.
+Calls are small (``inputs_per_call``) and a replica holds one at a time, so a replica that finishes early
+takes the next inputs: a long video holds back only itself. A replica that dies (killed, out of memory) is
+restarted and its call retried (``RETRIES`` times); inputs whose calls failed on every try are tried again
+alone, and one that still fails gets its error row.
 """
 
 from __future__ import annotations
@@ -161,7 +161,9 @@ def _pass(ray: Any, model: Model, work: Work, numbers: list[int], options: RayOp
                                   override_num_blocks=math.ceil(len(numbers) / size))
     with warnings.catch_warnings():  # max_task_retries has no named parameter yet
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*is deprecated")
-        scored = dataset.map_batches(Replica, batch_size=None, batch_format="numpy", concurrency=options.replicas,
+        # one call in flight a replica: a queued call would wait behind a long video instead of going to an idle one
+        pool = ray.data.ActorPoolStrategy(size=options.replicas, max_tasks_in_flight_per_actor=1)
+        scored = dataset.map_batches(Replica, batch_size=None, batch_format="numpy", compute=pool,
                                      num_cpus=options.cpus, num_gpus=options.gpus, max_task_retries=RETRIES,
                                      fn_constructor_kwargs={"model": model, "work": work,
                                                             "kill_marker": os.environ.get(KILL_ONCE)})
