@@ -188,6 +188,12 @@ def test_the_detect_summary_counts_fake_real_and_failed(model_dir, faces, tmp_pa
     assert expected in capsys.readouterr().err
 
 
+def test_the_summary_counts_uncertain_labels_apart(model_dir, faces, capsys):
+    status = main(["detect", str(faces), "--model", str(model_dir), "--faces", "none", "--uncertain", "0:1"])
+
+    assert status == 0 and "3 inputs: 0 fake, 0 real, 3 uncertain, 0 failed" in capsys.readouterr().err
+
+
 def test_inputs_come_from_a_list_file_and_from_standard_input(model_dir, faces, tmp_path, monkeypatch, capsys):
     (faces / "list.txt").write_text("# the fakes\nfake/b.png\n\nfake/c.jpg\n")
     monkeypatch.chdir(faces)

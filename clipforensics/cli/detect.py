@@ -88,12 +88,13 @@ def _write_detections(results: Iterable[Result], output: str | None) -> int:
 
 def _summarize(rows: Iterable[dict], output: str | None) -> int:
     """The summary line on standard error; the status says whether any input failed."""
-    counts = {"fake": 0, "real": 0, "failed": 0}
+    counts = {"fake": 0, "real": 0, "uncertain": 0, "failed": 0}
     for row in rows:
         counts[row["label"] if row["error"] is None and row["label"] else "failed"] += 1
     where = f" -> {output}" if output else ""
-    click.echo(f"{sum(counts.values())} inputs: {counts['fake']} fake, {counts['real']} real, {counts['failed']} "
-               f"failed{where}", err=True)
+    uncertain = f"{counts['uncertain']} uncertain, " if counts["uncertain"] else ""
+    click.echo(f"{sum(counts.values())} inputs: {counts['fake']} fake, {counts['real']} real, {uncertain}"
+               f"{counts['failed']} failed{where}", err=True)
     return status_of(counts["failed"])
 
 
