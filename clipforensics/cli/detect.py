@@ -48,7 +48,8 @@ def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceO
     lines on standard output or into --output.
 
     INPUT: an image or a video, a folder (searched recursively), @LIST (a file of paths one a line, blank lines
-    and # comments skipped, relative ones taken against the list's folder) or - (such paths on standard input).
+    and # comments skipped, relative ones taken against the list's folder) or - (such paths on standard input);
+    any path may be an fsspec URL (s3://bucket/folder/, https://...).
     """
     sources = options.expand_inputs(inputs)
     predict = {"faces": faces, "frames": frames, "aggregate_by": aggregate, "save_crops": save_crops,
@@ -116,7 +117,8 @@ def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceO
     input, and a row per input in results.jsonl.
 
     INPUT: an image or a video, a folder (searched recursively), @LIST (a file of paths one a line, blank lines
-    and # comments skipped, relative ones taken against the list's folder) or - (such paths on standard input).
+    and # comments skipped, relative ones taken against the list's folder) or - (such paths on standard input);
+    any path may be an fsspec URL (s3://bucket/folder/, https://...).
     """
     sources = options.expand_inputs(inputs)
     predict = {"faces": faces, "frames": frames, "save_maps": output_dir, "max_pixels": max_pixels}
