@@ -135,7 +135,7 @@ def measure(args: argparse.Namespace, work: Path) -> int:
     ray_options = ["--engine", "ray", "--replicas", str(REPLICAS), "--cpus-per-worker", "1"]
 
     local_s = timed_main(["detect", str(crops), *common, "--output", str(work / "local.jsonl")])
-    ray.init(num_cpus=REPLICAS, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=REPLICAS, include_dashboard=False, log_to_driver=False)
     try:
         ray_s = timed_main(["detect", str(crops), *common, "--output", str(work / "ray.jsonl"), *ray_options])
         video_list = work / "videos.txt"
