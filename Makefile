@@ -35,6 +35,7 @@ bench: setup
 	$(BIN)/python bench/train_step.py
 	$(BIN)/python bench/localize.py
 	$(BIN)/python bench/backbones.py
+	$(BIN)/python bench/ray_engine.py
 
 clean:
 	rm -rf $(VENV) .demo demo-output .pytest_cache

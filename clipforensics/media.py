@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import MediaError, UsageError
+from .urls import expand_url, is_url
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
@@ -71,22 +72,22 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def expand_sources(sources: Iterable[str | Path], suffixes: frozenset[str]) -> list[Path]:
+def expand_sources(sources: Iterable[str | Path], suffixes: frozenset[str]) -> list[Path | str]:
     """The inputs as files: a file stays as given; a folder becomes its files with a known suffix,
     recursive and sorted; ``@list.txt`` becomes the paths it lists (see ``read_path_list``), each
-    expanded in turn.
+    expanded in turn. An fsspec URL (``s3://...``) stays a URL, a folder URL becomes its files' (see
+    ``urls``).
 
     Nothing is dropped without a word: a link that cannot be resolved (dangling, or a loop) is kept,
     given directly or found in a folder, and so is a folder with no media in it, so that reading each
     fails with its own error while the other inputs go on.
     """
-    paths: list[Path] = []
+    paths: list[Path | str] = []
     for source in sources:
-        if isinstance(source, str) and source.startswith(LIST_PREFIX):
-            for listed in read_path_list(Path(source[len(LIST_PREFIX) :])):
-                paths.extend(_expand_one(listed, suffixes))
-        else:
-            paths.extend(_expand_one(Path(source), suffixes))
+        listed = read_path_list(Path(source[len(LIST_PREFIX) :])) if isinstance(source, str) and \
+            source.startswith(LIST_PREFIX) else [source]
+        for item in listed:
+            paths.extend(expand_url(item, suffixes) if is_url(item) else _expand_one(Path(item), suffixes))
     return paths
 
 
@@ -94,16 +95,17 @@ LIST_PREFIX = "@"
 """``@list.txt`` as an input: the paths listed in the file."""
 
 
-def read_path_list(path: Path) -> list[Path]:
+def read_path_list(path: Path) -> list[Path | str]:
     """The paths of a list file, one a line; blank lines and ``#`` comments are skipped and relative
-    paths are taken against the list file's folder. A list that cannot be read is a ``UsageError``."""
+    paths are taken against the list file's folder (URLs are kept as written). A list that cannot be read
+    is a ``UsageError``."""
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as error:
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
         raise UsageError(f"{LIST_PREFIX}{path}: cannot read the list file ({reason}); give a text file "
                          "with one path a line") from None
-    return [path.parent / line for line in parse_path_lines(text)]
+    return [line if is_url(line) else path.parent / line for line in parse_path_lines(text)]
 
 
 def parse_path_lines(text: str) -> list[str]:

@@ -213,3 +213,18 @@ def test_a_link_loop_a_broken_link_and_an_empty_folder_each_get_their_own_row(de
     assert "broken link to" in rows["gone.png"].error and "deleted.png" in rows["gone.png"].error
     assert "a folder with no images or videos" in rows["empty"].error
     assert rows["photo.png"].ok
+
+
+def test_inputs_named_by_urls_are_listed_and_read_like_files(detector, face, tmp_path):
+    (tmp_path / "in" / "sub").mkdir(parents=True)
+    face.save(tmp_path / "in" / "sub" / "a.png")
+    (tmp_path / "in" / "notes.txt").write_text("not media")
+    (tmp_path / "list.txt").write_text(f"file://{tmp_path}/in/sub/a.png\nin/sub/a.png\nfile://{tmp_path}/gone.png\n")
+
+    url, listed, relative, gone = detector.predict([f"file://{tmp_path}/in", f"@{tmp_path / 'list.txt'}"],
+                                                   faces="none")
+
+    assert url.path == listed.path == f"file://{tmp_path}/in/sub/a.png"
+    assert relative.path == str(tmp_path / "in/sub/a.png")
+    assert url.p_fake == relative.p_fake and url.error is None
+    assert gone.error.startswith(f"file://{tmp_path}/gone.png: cannot be read")

@@ -1,12 +1,12 @@
-"""An instant start: importing the package loads neither torch nor transformers (nor numpy), and the
-command's help, version and zoo listing load neither torch nor transformers; the first model does."""
+"""An instant start: importing the package loads neither torch nor transformers nor ray (nor numpy), and the
+command's help, version and zoo listing load none of them; the first model loads torch, --engine ray loads ray."""
 
 import subprocess
 import sys
 
 import pytest
 
-HEAVY = ("torch", "transformers")
+HEAVY = ("torch", "transformers", "ray")
 
 
 def _python(code: str) -> subprocess.CompletedProcess:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,14 +10,13 @@ import click
 
 from ..errors import UsageError
 from ..metrics import AGGREGATES
-from . import options
-from . import processes as launch
+from . import engines, options
 from .status import status_of
 from .suggestions import Choice, Command
 
 if TYPE_CHECKING:
-    from ..inference.sharding import Devices
     from ..faces.options import FaceOptions
+    from ..inference.ray_engine import RayOptions
     from ..inference.results import Result
     from ..media import Sampler
 
@@ -39,39 +37,46 @@ if TYPE_CHECKING:
               help="also write manipulation maps here, from the same forward pass (needs a model with a decoder)")
 @options.max_pixels
 @options.runtime(32, "face crops per model call")
-@click.option("--workers", type=options.POSITIVE, metavar="N", help="threads decoding and finding faces")
-@options.sharding
+@click.option("--workers", type=options.POSITIVE, metavar="N",
+              help="threads decoding and finding faces (with --engine ray: in each replica)")
+@options.engine(parts=True)
 def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceOptions, frames: Sampler,
            aggregate: str, decide: dict, save_crops: Path | None, annotate: Path | None, localize: Path | None,
            max_pixels: int, device: str, precision: str, batch_size: int, workers: int | None,
-           sharding: Devices) -> int:
+           ray: RayOptions | None) -> int:
     """Score images and videos: one row per input with path, p_fake, label, faces, frames and error, as JSON
     lines on standard output or into --output.
 
     INPUT: an image or a video, a folder (searched recursively), @LIST (a file of paths one a line, blank lines
-    and # comments skipped, relative ones taken against the list's folder) or - (such paths on standard input).
+    and # comments skipped, relative ones taken against the list's folder) or - (such paths on standard input);
+    any path may be an fsspec URL (s3://bucket/folder/, https://...).
     """
-    sources = options.expand_inputs(inputs, sharding)
-    processes = launch.start(sharding, device)
-    predictor = processes.load(model, precision, batch_size, decide)
+    sources = options.expand_inputs(inputs)
+    predict = {"faces": faces, "frames": frames, "aggregate_by": aggregate, "save_crops": save_crops,
+               "annotate": annotate, "workers": workers, "save_maps": localize, "max_pixels": max_pixels}
+    if ray is not None:
+        from ..inference.ray_engine import predict_to_file
+
+        if output is None:
+            raise UsageError("--engine ray keeps rows in part files beside its results file: give --output FILE")
+        replicas = engines.on_ray(model, device, precision, batch_size, ray, decide)
+        return _summarize(predict_to_file(replicas, sources, Path(output), ray, **predict), output)
+    predictor = engines.load_here(model, device, precision, batch_size, decide)
     if localize and not predictor.has_decoder:
         raise UsageError(f"--localize: {model} has no decoder, so it cannot map manipulated pixels")
-    results = predictor.iter_predict(sources, faces=faces, frames=frames, aggregate_by=aggregate,
-                                     save_crops=save_crops, annotate=annotate, workers=workers, save_maps=localize,
-                                     max_pixels=max_pixels, shard=processes.shard, progress=processes.progress)
-    return _write_detections(processes.gather(result.without_arrays() for result in results), output)
-
+    results = predictor.iter_predict(sources, **predict)
+    return _write_detections((result.without_arrays() for result in results), output)
 
 
 def _write_detections(results: Iterable[Result], output: str | None) -> int:
     """Writes results (to ``output``, or standard output) as they come; the status says whether any failed."""
     from ..inference.writers import ResultWriter
 
-    counts = {"fake": 0, "real": 0, "failed": 0}
+    rows = []
     writer = ResultWriter(output) if output else None
     try:
         for result in results:
-            counts[result.label if result.ok and result.label else "failed"] += 1
+            rows.append(result.summary())
             if writer:
                 writer.write(result)
             else:
@@ -79,9 +84,18 @@ def _write_detections(results: Iterable[Result], output: str | None) -> int:
     finally:
         if writer:
             writer.close()
+    return _summarize(rows, output)
+
+
+def _summarize(rows: Iterable[dict], output: str | None) -> int:
+    """The summary line on standard error; the status says whether any input failed."""
+    counts = {"fake": 0, "real": 0, "uncertain": 0, "failed": 0}
+    for row in rows:
+        counts[row["label"] if row["error"] is None and row["label"] else "failed"] += 1
     where = f" -> {output}" if output else ""
-    click.echo(f"{sum(counts.values())} inputs: {counts['fake']} fake, {counts['real']} real, {counts['failed']} "
-               f"failed{where}", err=True)
+    uncertain = f"{counts['uncertain']} uncertain, " if counts["uncertain"] else ""
+    click.echo(f"{sum(counts.values())} inputs: {counts['fake']} fake, {counts['real']} real, {uncertain}"
+               f"{counts['failed']} failed{where}", err=True)
     return status_of(counts["failed"])
 
 
@@ -95,40 +109,53 @@ def _write_detections(results: Iterable[Result], output: str | None) -> int:
 @options.threshold("mean map score at or above which the label is fake")
 @options.max_pixels
 @options.runtime(16, "images (or faces) per model call")
-@options.sharding
+@options.engine(parts=True)
 def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceOptions, frames: Sampler,
              decide: dict, max_pixels: int, device: str, precision: str, batch_size: int,
-             sharding: Devices) -> int:
+             ray: RayOptions | None) -> int:
     """Map manipulated pixels of images and videos with a model that has a decoder: a mask and an overlay per
     input, and a row per input in results.jsonl.
 
     INPUT: an image or a video, a folder (searched recursively), @LIST (a file of paths one a line, blank lines
-    and # comments skipped, relative ones taken against the list's folder) or - (such paths on standard input).
+    and # comments skipped, relative ones taken against the list's folder) or - (such paths on standard input);
+    any path may be an fsspec URL (s3://bucket/folder/, https://...).
     """
-    sources = options.expand_inputs(inputs, sharding)
-    processes = launch.start(sharding, device)
-    predictor = processes.load(model, precision, batch_size, decide)
+    sources = options.expand_inputs(inputs)
+    predict = {"faces": faces, "frames": frames, "save_maps": output_dir, "max_pixels": max_pixels}
+    results_path = output_dir / "results.jsonl"
+    if ray is not None:
+        from ..inference.ray_engine import predict_to_file
+
+        replicas = engines.on_ray(model, device, precision, batch_size, ray, decide)
+        return _summarize_maps(predict_to_file(replicas, sources, results_path, ray, _localization_row, **predict),
+                               results_path)
+    predictor = engines.load_here(model, device, precision, batch_size, decide)
     if not predictor.has_decoder:
         raise UsageError(f"{model} is a detector without a decoder: it cannot map manipulated pixels (use a "
                          "localizer such as declip-l14-lama, see: clipforensics zoo)")
     output_dir.mkdir(parents=True, exist_ok=True)
-    results = predictor.iter_predict(sources, faces=faces, frames=frames, save_maps=output_dir,
-                                     max_pixels=max_pixels, shard=processes.shard, progress=processes.progress)
-    # each process has written its own map files: only the rows travel
-    rows = processes.gather(result.without_arrays() for result in results)
-    return _write_localizations(rows, output_dir / "results.jsonl")
+    return _write_localizations(predictor.iter_predict(sources, **predict), results_path)
+
+
+def _localization_row(result: Result) -> dict:
+    """A row of results.jsonl."""
+    return {"path": result.path, "p_fake": result.p_fake, "label": result.label, "kind": result.kind,
+            "mask": result.files.get("mask"), "overlay": result.files.get("overlay"), "error": result.error,
+            "note": "; ".join(result.notes) or None}
 
 
 def _write_localizations(results: Iterable[Result], path: Path) -> int:
-    failed = total = 0
-    with path.open("w") as file:
+    from ..inference.writers import ResultWriter
+
+    rows = []
+    with ResultWriter(path) as writer:
         for result in results:
-            total += 1
-            failed += not result.ok
-            row = {"path": result.path, "p_fake": result.p_fake, "label": result.label, "kind": result.kind,
-                   "mask": result.files.get("mask"), "overlay": result.files.get("overlay"), "error": result.error,
-                   "note": "; ".join(result.notes) or None}
-            file.write(json.dumps(row) + "\n")
-            file.flush()
-    click.echo(f"{total} inputs: {total - failed} localized, {failed} failed -> {path}", err=True)
+            rows.append(_localization_row(result))
+            writer.write_row(rows[-1])
+    return _summarize_maps(rows, path)
+
+
+def _summarize_maps(rows: list[dict], path: Path) -> int:
+    failed = sum(row["error"] is not None for row in rows)
+    click.echo(f"{len(rows)} inputs: {len(rows) - failed} localized, {failed} failed -> {path}", err=True)
     return status_of(failed)

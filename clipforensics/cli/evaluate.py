@@ -8,14 +8,13 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import UsageError
-from . import options
-from . import processes as launch
+from . import engines, options
 from .status import EXIT_OK, status_of
 from .suggestions import Choice, Command
 
 if TYPE_CHECKING:
-    from ..inference.sharding import Devices
     from ..evaluation import Perturbation
+    from ..inference.ray_engine import RayOptions
 
 
 @click.command(cls=Command, short_help="Score a dataset of face crops: predictions, metrics, report.")
@@ -33,21 +32,26 @@ if TYPE_CHECKING:
 @click.option("--perturb", type=options.PerturbationSpec(), metavar="SPEC",
               help="degrade frames first: jpeg:Q, blur:K,S (kernel, sigma) or resize:P (percent)")
 @options.runtime(32, "face crops per model call")
-@options.sharding
+@options.engine(parts=False)
 def evaluate(model: str, data: tuple[str, ...], output_dir: Path, name: str | None, task: str, split: str | None,
-             perturb: Perturbation | None, device: str, precision: str, batch_size: int, sharding: Devices) -> int:
+             perturb: Perturbation | None, device: str, precision: str, batch_size: int,
+             ray: RayOptions | None) -> int:
     """Score a model over datasets of face crops: predictions, frame- and video-level metrics per dataset
     and source (or, for localization, map metrics against masks), and an HTML and Markdown report."""
     from ..evaluation import Evaluation, load_samples, predict_samples, write_evaluation
 
     samples = load_samples(data, split)
-    processes = launch.start(sharding, device)
-    predictor = processes.load(model, precision, batch_size)
-    if task == "localization" and not predictor.has_decoder:
-        raise UsageError(f"{model} has no decoder: --task localization needs a localizer (see: clipforensics zoo)")
-    mine = predict_samples(predictor, processes.share(samples), task, perturb, processes.progress)
-    evaluation = Evaluation(task, list(processes.gather(mine)), model=dict(predictor.provenance),
-                            perturbation=str(perturb) if perturb else None)
+    if ray is not None:
+        from ..inference.ray_engine import predict_samples_on_ray
+
+        replicas = engines.on_ray(model, device, precision, batch_size, ray)
+        rows, provenance = predict_samples_on_ray(replicas, samples, task, perturb, ray)
+    else:
+        predictor = engines.load_here(model, device, precision, batch_size)
+        if task == "localization" and not predictor.has_decoder:
+            raise UsageError(f"{model} has no decoder: --task localization needs a localizer (see: clipforensics zoo)")
+        rows, provenance = predict_samples(predictor, samples, task, perturb), predictor.provenance
+    evaluation = Evaluation(task, rows, model=dict(provenance), perturbation=str(perturb) if perturb else None)
     write_evaluation(evaluation, output_dir, name or output_dir.resolve().name)
     for line in evaluation.summary_lines(output_dir):
         click.echo(line, err=True)

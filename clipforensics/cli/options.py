@@ -18,10 +18,11 @@ from ..inference.runtime import PRECISIONS
 from ..errors import UsageError
 from ..media import MAX_IMAGE_PIXELS, Sampler, parse_path_lines
 from ..metrics import AGGREGATES
+from ..urls import is_url
 from .suggestions import Choice
 
 if TYPE_CHECKING:
-    from ..inference.sharding import Devices
+    from ..inference.ray_engine import RayOptions
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -86,15 +87,12 @@ STDIN = "-"
 inputs = click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 """INPUT...: one or more files or folders; each command's help says which kinds."""
 
-def expand_inputs(given: tuple[str, ...], sharding: Devices) -> list[str | Path]:
+def expand_inputs(given: tuple[str, ...]) -> list[str | Path]:
     """The inputs of detect and localize with ``-`` replaced by the paths on standard input (relative to the
     working folder); folders and ``@list`` files are expanded by the library as it reads them."""
     if STDIN not in given:
         return list(given)
-    if sharding.sharded:
-        raise UsageError("'-' (paths from standard input) cannot be read by several processes: write the paths "
-                         "to a file and pass @FILE with --devices or --num-nodes")
-    piped = [Path(line) for line in parse_path_lines(sys.stdin.read())]
+    piped = [line if is_url(line) else Path(line) for line in parse_path_lines(sys.stdin.read())]
     if not piped:
         raise UsageError("'-' was given but standard input holds no paths (one a line)")
     return [item for source in given for item in (piped if source == STDIN else [source])]
@@ -203,19 +201,54 @@ def frame_sampler(kind: str, frames: int, stride: int | None) -> Sampler:
     return Sampler(kind, stride if kind == "stride" else frames)
 
 
-def sharding(command: Command) -> Command:
-    """--devices, --num-nodes, --strategy; the command receives them as ``sharding`` (``Devices``, its kind of
-    device still to be named by --device)."""
-    return _options(
-        click.option("--devices", type=POSITIVE, metavar="N", default=1, show_default=True,
-                     help="sharding: processes on this machine, one device each (--device: their kind); "
-                          "results are merged in input order"),
-        click.option("--num-nodes", type=POSITIVE, metavar="N", default=1, show_default=True,
-                     help="sharding: machines (MASTER_ADDR and NODE_RANK set)"),
-        click.option("--strategy", default="ddp", metavar="NAME", show_default=True,
-                     help="sharding: the Lightning strategy that launches the processes"),
-        _bundle(("devices", "num_nodes", "strategy"), lambda **given: {"sharding": _devices(**given)}),
-    )(command)
+ENGINES = ("local", "ray")
+
+
+def engine(parts: bool) -> Callable[[Command], Command]:
+    """--engine and the Ray options; the command receives them as ``ray`` (``RayOptions``, None for the local
+    engine). With ``parts`` (a command writing result rows), also --resume and --format of the part files."""
+    options = [
+        click.option("--engine", type=Choice(ENGINES), default="local", show_default=True,
+                     help="local: this process; ray: model replicas on Ray (this machine or a cluster), rows "
+                          "streamed to part files" if parts else "local: this process; ray: model replicas on "
+                          "Ray (this machine or a cluster)"),
+        click.option("--ray-address", metavar="ADDRESS",
+                     help="--engine ray: auto or ray://HOST:PORT joins a cluster (default: start Ray on this "
+                          "machine)"),
+        click.option("--replicas", type=POSITIVE, metavar="N", help="--engine ray: model replicas (default 1)"),
+        click.option("--gpus-per-worker", type=click.FloatRange(min=0), metavar="G",
+                     help="--engine ray: GPUs per replica (default 0)"),
+        click.option("--cpus-per-worker", type=click.FloatRange(min=0, min_open=True), metavar="C",
+                     help="--engine ray: CPUs per replica, for its model and --workers threads (default 1)"),
+    ]
+    keys = ["engine", "ray_address", "replicas", "gpus_per_worker", "cpus_per_worker"]
+    if parts:
+        options += [
+            click.option("--resume", is_flag=True,
+                         help="--engine ray: continue a stopped run, scoring only inputs without a row in its "
+                              "part files"),
+            click.option("--format", "parts_format", type=Choice(("jsonl", "parquet")), default="jsonl",
+                         show_default=True, help="--engine ray: the part files' format"),
+        ]
+        keys += ["resume", "parts_format"]
+    return _options(*options, _bundle(keys, _ray_options))
+
+
+def _ray_options(engine: str, ray_address: str | None, replicas: int | None, gpus_per_worker: float | None,
+                 cpus_per_worker: float | None, resume: bool = False, parts_format: str = "jsonl") -> dict[str, Any]:
+    given = {"--ray-address": ray_address, "--replicas": replicas, "--gpus-per-worker": gpus_per_worker,
+             "--cpus-per-worker": cpus_per_worker, "--resume": resume or None,
+             "--format": None if parts_format == "jsonl" else parts_format}
+    if engine == "local":
+        stray = [name for name, value in given.items() if value is not None]
+        if stray:
+            raise UsageError(f"{', '.join(stray)}: for --engine ray (add it, or leave {stray[0]} out)")
+        return {"ray": None}
+    from ..inference.ray_engine import RayOptions, import_ray
+
+    import_ray()
+    return {"ray": RayOptions(ray_address, replicas or 1, 1 if cpus_per_worker is None else cpus_per_worker,
+                              gpus_per_worker or 0, resume, parts_format)}
 
 
 def results_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> str | None:
@@ -249,9 +282,3 @@ def _bundle(keys: Iterable[str], build: Callable[..., dict[str, Any]]) -> Callab
         return run  # type: ignore[return-value]
 
     return decorate
-
-
-def _devices(devices: int, num_nodes: int, strategy: str) -> Devices:
-    from ..inference.sharding import Devices
-
-    return Devices("auto", devices, num_nodes, strategy)

@@ -147,7 +147,7 @@ def predict_samples(
 ) -> list[Prediction] | list[MapPrediction]:
     """One row per sample, in order: a ``Prediction`` (detection) or a ``MapPrediction`` (localization,
     which needs a model with a decoder). ``perturb`` degrades each decoded frame first; ``progress``: a
-    progress bar (None: for more than a few samples). A sharded run calls this on each rank's share."""
+    progress bar (None: for more than a few samples). The Ray engine calls this on each replica's share."""
     check_task(task)
     localize = task == "localization"
     if localize and not predictor.has_decoder:

@@ -11,6 +11,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from queue import Full, Queue
 
@@ -137,7 +138,7 @@ class Predictor:
 
     def iter_predict(
         self,
-        sources: Source | Iterable[Source],
+        sources: Inputs | Source | Iterable[Source],
         faces: str | FaceOptions | None = None,
         frames: int | Sampler = 32,
         aggregate_by: str = "mean",
@@ -145,7 +146,7 @@ class Predictor:
         annotate: str | Path | None = None,
         workers: int | None = None,
         progress: bool | None = None,
-        shard: tuple[int, int] | None = None,
+        only: Iterable[int] | None = None,
         maps: bool | None = None,
         save_maps: str | Path | None = None,
         max_pixels: int | None = None,
@@ -157,9 +158,9 @@ class Predictor:
         localizer, which reads whole images as DeCLIP does). ``frames``: how many frames of a video,
         spread uniformly, or a ``Sampler``. ``aggregate_by``: a video's p_fake from its frames' (mean,
         median, max). ``save_crops`` / ``annotate``: folders for the aligned crops and for the inputs
-        drawn with boxes and scores. Inputs that fail get a row with ``error``. ``shard``: (rank, ranks)
-        of a sharded run, which takes every ranks-th input from the rank-th (output paths are those of
-        the whole run). ``maps``: results carry manipulation maps (default: whenever the model has a
+        drawn with boxes and scores. Inputs that fail get a row with ``error``. ``only``: the numbers
+        of the inputs to score, in that order (a share of a larger run, given ``Inputs``: output paths
+        are those of the whole run). ``maps``: results carry manipulation maps (default: whenever the model has a
         decoder); ``save_maps``: a folder for each input's ``.mask.png`` and ``.overlay.png``
         (``.mask/`` and ``.overlay.mp4`` for a video). ``max_pixels``: the largest image accepted
         (default 100 million pixels).
@@ -168,7 +169,7 @@ class Predictor:
         pieces come, so memory does not grow with its length; its result keeps per-frame maps only when
         they are not written to files.
         """
-        maps = self.has_decoder if maps is None else maps or save_maps is not None
+        maps = (self.has_decoder if maps is None else maps) or save_maps is not None
         if maps and not self.has_decoder:
             raise UsageError("this model has no decoder: it gives p_fake but no maps (load a localizer or a "
                              "detector trained with a decoder)")
@@ -178,16 +179,15 @@ class Predictor:
         crops_folder = output_folder(save_crops, "--save-crops")
         outputs = Outputs(output_folder(annotate, "--annotate"), output_folder(save_maps, "--localize"),
                           self.decision, aggregate_by, maps, self.calibration)
-        inputs = _expand(sources)
-        names = OutputNames(inputs)
-        numbers = list(range(len(inputs)))
-        numbers = numbers[shard[0] :: shard[1]] if shard is not None else numbers
+        inputs = Inputs.of(sources)
+        names = inputs.names
+        numbers = list(range(len(inputs.items))) if only is None else list(only)
         detectors = threading.local()
 
         def pieces(number: int) -> Iterator[Prepared]:
             if not hasattr(detectors, "face"):
                 detectors.face = options.create_detector()
-            source = inputs[number]
+            source = inputs.items[number]
             keep = outputs.draws or maps or not isinstance(source, (str, Path))
             piece_frames = min(KEPT_FRAMES, self.batch_size) if keep else self.batch_size
             for piece in prepare(source, self.preprocessing, options, detectors.face, sampler, keep, number,
@@ -196,8 +196,8 @@ class Predictor:
                     write_crops(piece, crops_folder, names)
                 yield piece
 
-        by_frames = len(numbers) == 1 and isinstance(inputs[numbers[0]], (str, Path)) \
-            and Path(inputs[numbers[0]]).suffix.lower() in VIDEO_SUFFIXES
+        by_frames = len(numbers) == 1 and isinstance(inputs.items[numbers[0]], (str, Path)) \
+            and Path(inputs.items[numbers[0]]).suffix.lower() in VIDEO_SUFFIXES
         workers = workers or min(4, os.cpu_count() or 1)
         building: dict[int, ResultBuilder] = {}
         with progress_bar(None if by_frames else len(numbers), progress, "detect",
@@ -231,6 +231,22 @@ class Predictor:
             scores += p_fake.tolist()
             face_maps += list(probabilities.numpy()) if probabilities is not None else []
         return scores, face_maps
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Sources with folders and list files read, and their output names: made once for a run, so that any
+    share of it (``iter_predict(inputs, only=...)``) names its files as the whole run does."""
+
+    items: list[Source]
+    names: OutputNames
+
+    @classmethod
+    def of(cls, sources: Inputs | Source | Iterable[Source]) -> Inputs:
+        if isinstance(sources, Inputs):
+            return sources
+        items = _expand(sources)
+        return cls(items, OutputNames(items))
 
 
 def _expand(sources: Source | Iterable[Source]) -> list[Source]:

@@ -20,6 +20,7 @@ from ..faces.detection import Face, FaceDetector, choose_faces
 from ..faces.options import FaceOptions
 from ..media import Frame, Media, Sampler, open_media, to_rgb
 from ..transforms import Preprocessing, resize_and_crop
+from ..urls import readable
 
 
 @dataclass
@@ -79,20 +80,21 @@ def prepare(
     piece = Prepared(path, number, last=False)
     sampled, faceless, largest = 0, [], 0
     try:
-        media = _open(source, sampler, max_pixels)
-        piece.kind = media.kind
-        for frame in media.frames:
-            found = [PreparedFace(face, crop, resize_and_crop(Image.fromarray(crop), preprocessing), matrix)
-                     for face, crop, matrix in _faces(frame, faces, detector)]
-            piece.frames.append(PreparedFrame(frame.index, frame.timestamp, found,
-                                              frame.image if keep_frames else None))
-            sampled += 1
-            largest = max(largest, *frame.image.shape[:2])
-            if not found:
-                faceless.append(frame.index)
-            if len(piece.frames) == piece_frames:
-                yield piece
-                piece = Prepared(path, number, media.kind, last=False)
+        with readable(source) as readable_source:
+            media = _open(readable_source, sampler, max_pixels)
+            piece.kind = media.kind
+            for frame in media.frames:
+                found = [PreparedFace(face, crop, resize_and_crop(Image.fromarray(crop), preprocessing), matrix)
+                         for face, crop, matrix in _faces(frame, faces, detector)]
+                piece.frames.append(PreparedFrame(frame.index, frame.timestamp, found,
+                                                  frame.image if keep_frames else None))
+                sampled += 1
+                largest = max(largest, *frame.image.shape[:2])
+                if not found:
+                    faceless.append(frame.index)
+                if len(piece.frames) == piece_frames:
+                    yield piece
+                    piece = Prepared(path, number, media.kind, last=False)
     except MediaError as error:
         yield Prepared(path, number, error.kind or piece.kind, error=str(error))
         return

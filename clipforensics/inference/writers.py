@@ -4,6 +4,7 @@ and mask and overlay files of maps."""
 from __future__ import annotations
 
 import csv
+import json
 import shutil
 from pathlib import Path
 from typing import IO
@@ -95,24 +96,30 @@ def _part(path: Path) -> Path:
 
 class ResultWriter:
     """Writes rows as they come (``.jsonl`` with detail, ``.csv`` with the summary), flushed, so a
-    stopped run keeps its rows."""
+    stopped run keeps its rows. ``suffix`` (default: the path's) says which, for a file written under
+    another name first."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, suffix: str | None = None):
         self.path = Path(path)
-        suffix = self.path.suffix.lower()
+        suffix = (suffix or self.path.suffix).lower()
         if suffix not in (".jsonl", ".csv"):
             raise ValueError(f"output must end in .jsonl or .csv, not {self.path.name!r}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] = self.path.open("w", newline="")
-        self._csv = csv.DictWriter(self._file, fieldnames=SUMMARY_FIELDS) if suffix == ".csv" else None
+        self._csv = csv.DictWriter(self._file, fieldnames=SUMMARY_FIELDS, extrasaction="ignore") \
+            if suffix == ".csv" else None
         if self._csv:
             self._csv.writeheader()
 
     def write(self, result: Result) -> None:
+        self.write_row(result.to_dict())
+
+    def write_row(self, row: dict) -> None:
+        """A row as ``Result.to_dict`` (or a command's own row) makes it; CSV keeps the summary's columns."""
         if self._csv:
-            self._csv.writerow(result.summary())
+            self._csv.writerow(row)
         else:
-            self._file.write(result.to_json() + "\n")
+            self._file.write(json.dumps(row) + "\n")
         self._file.flush()
 
     def close(self) -> None:

@@ -1,0 +1,46 @@
+"""Part files of a distributed run: whole parts only, each input's first row kept, the output in input order,
+and a resumed run only over the same inputs."""
+
+import json
+
+import pytest
+
+from clipforensics.errors import UsageError
+from clipforensics.inference.parts import Parts
+
+PATHS = ["a.png", "b.png", "c.mp4"]
+
+
+def _row(path: str, p_fake: float) -> dict:
+    return {"path": path, "p_fake": p_fake, "label": "real", "error": None, "detail": [{"index": 0}]}
+
+
+@pytest.mark.parametrize("format", ["jsonl", "parquet"])
+def test_the_output_holds_each_input_s_first_row_in_input_order(tmp_path, format):
+    output = tmp_path / "out.jsonl"
+    parts = Parts(output, PATHS, format)
+    parts.write([(2, _row("c.mp4", 0.3)), (0, _row("a.png", 0.1))])
+    parts.write([(0, _row("a.png", 0.9)), (1, _row("b.png", 0.2))])  # a.png again, as after a retried call
+
+    rows = parts.merge(len(PATHS))
+
+    assert [json.loads(line) for line in output.read_text().splitlines()] == rows
+    assert [(row["path"], row["p_fake"]) for row in rows] == [("a.png", 0.1), ("b.png", 0.2), ("c.mp4", 0.3)]
+    assert not parts.folder.exists() and not output.with_name("out.jsonl.part").exists()
+
+
+def test_a_stopped_run_s_parts_are_resumed_only_when_asked_and_only_over_the_same_inputs(tmp_path):
+    output = tmp_path / "out.csv"
+    Parts(output, PATHS).write([(1, _row("b.png", 0.2))])
+    (tmp_path / "out.csv.parts" / "rows-000001.jsonl.part").write_text('{"index": 0, "row": ')  # cut short
+
+    with pytest.raises(UsageError, match="--resume"):
+        Parts(output, PATHS)
+    with pytest.raises(UsageError, match="other inputs"):
+        Parts(output, ["x.png", *PATHS[1:]], resume=True)
+    resumed = Parts(output, PATHS, resume=True)
+
+    assert set(resumed.rows) == {1}
+    resumed.write([(0, _row("a.png", 0.1)), (2, _row("c.mp4", 0.3))])
+    resumed.merge(len(PATHS))
+    assert output.read_text().splitlines()[0].startswith("path,p_fake,label,kind")
