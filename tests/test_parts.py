@@ -22,7 +22,7 @@ def test_the_output_holds_each_input_s_first_row_in_input_order(tmp_path, format
     parts.write([(2, _row("c.mp4", 0.3)), (0, _row("a.png", 0.1))])
     parts.write([(0, _row("a.png", 0.9)), (1, _row("b.png", 0.2))])  # a.png again, as after a retried call
 
-    rows = parts.merge(len(PATHS))
+    rows = list(parts.merge(len(PATHS)))
 
     assert [json.loads(line) for line in output.read_text().splitlines()] == rows
     assert [(row["path"], row["p_fake"]) for row in rows] == [("a.png", 0.1), ("b.png", 0.2), ("c.mp4", 0.3)]
@@ -40,7 +40,25 @@ def test_a_stopped_run_s_parts_are_resumed_only_when_asked_and_only_over_the_sam
         Parts(output, ["x.png", *PATHS[1:]], resume=True)
     resumed = Parts(output, PATHS, resume=True)
 
-    assert set(resumed.rows) == {1}
+    assert resumed.indices == {1}
     resumed.write([(0, _row("a.png", 0.1)), (2, _row("c.mp4", 0.3))])
-    resumed.merge(len(PATHS))
+    list(resumed.merge(len(PATHS)))
     assert output.read_text().splitlines()[0].startswith("path,p_fake,label,kind")
+
+
+def test_more_parts_than_a_merge_opens_at_once_merge_in_rounds_keeping_each_input_s_first_row(tmp_path, monkeypatch):
+    from clipforensics.inference import parts as module
+
+    monkeypatch.setattr(module, "MAX_OPEN", 2)
+    paths = [f"{n}.png" for n in range(7)]
+    output = tmp_path / "out.jsonl"
+    parts = Parts(output, paths)
+    for call in ([6, 0], [3], [5], [1, 4], [2]):
+        parts.write([(n, _row(paths[n], n / 10)) for n in call])
+    late = [{"index": n, "row": _row(paths[n], 0.99)} for n in (0, 5)]  # a call's rows that came twice
+    (parts.folder / "rows-000099.jsonl").write_text("".join(json.dumps(record) + "\n" for record in late))
+
+    rows = list(Parts(output, paths, resume=True).merge(len(paths)))
+
+    assert [(row["path"], row["p_fake"]) for row in rows] == [(p, n / 10) for n, p in enumerate(paths)]
+    assert [json.loads(line) for line in output.read_text().splitlines()] == rows

@@ -155,7 +155,9 @@ def _write_localizations(results: Iterable[Result], path: Path) -> int:
     return _summarize_maps(rows, path)
 
 
-def _summarize_maps(rows: list[dict], path: Path) -> int:
-    failed = sum(row["error"] is not None for row in rows)
-    click.echo(f"{len(rows)} inputs: {len(rows) - failed} localized, {failed} failed -> {path}", err=True)
+def _summarize_maps(rows: Iterable[dict], path: Path) -> int:
+    count = failed = 0
+    for row in rows:
+        count, failed = count + 1, failed + (row["error"] is not None)
+    click.echo(f"{count} inputs: {count - failed} localized, {failed} failed -> {path}", err=True)
     return status_of(failed)

@@ -1,24 +1,29 @@
 """Rows of a distributed run, kept as they come in part files beside the output, then merged into it.
 
 ``F.parts/`` holds ``run.json`` (how many inputs, and a digest of their paths, so that a resumed run is the
-same run) and ``rows-<n>.jsonl`` (or ``.parquet``) files of ``{"index", "row"}``; each part is written
+same run) and ``rows-<n>.jsonl`` (or ``.parquet``) files of ``{"index", "row"}``, sorted by index; each part is written
 under a ``.part`` name and renamed when complete, so a stopped run leaves whole parts only. Merging keeps
 the first row of each input (a retried input may have come twice), writes ``F`` in input order, under
-``F.part`` until complete, and removes the folder.
+``F.part`` until complete, and removes the folder. Only the inputs' numbers stay in memory: the merge
+streams the sorted parts (``MAX_OPEN`` at a time, in rounds when there are more), however many rows a run has.
 """
 
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import shutil
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ..errors import UsageError
 from .writers import ResultWriter
 
 FORMATS = ("jsonl", "parquet")
+MAX_OPEN = 256
+"""Part files read at once by a merge round."""
+Record = tuple[int, dict]
 
 
 class Parts:
@@ -36,17 +41,16 @@ class Parts:
                              "inputs; remove the folder to start again")
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / "run.json").write_text(json.dumps(run))
-        self.rows: dict[int, dict] = {}
-        for part in sorted(self.folder.glob("rows-*")):
-            if part.suffix != ".part":
-                for index, row in _read(part):
-                    self.rows.setdefault(index, row)
+        self.indices: set[int] = {index for part in self._parts() for index, _ in _records(part)}
         self._next = 1 + max((int(part.name.split("-")[1].split(".")[0]) for part in self.folder.glob("rows-*")),
                              default=-1)
 
-    def write(self, rows: Iterable[tuple[int, dict]]) -> None:
+    def _parts(self) -> list[Path]:
+        return sorted(part for part in self.folder.glob("rows-*") if part.suffix != ".part")
+
+    def write(self, rows: Iterable[Record]) -> None:
         """A new part file of these rows (an input already written keeps its first row)."""
-        fresh = [(index, row) for index, row in rows if index not in self.rows]
+        fresh = sorted(((index, row) for index, row in rows if index not in self.indices), key=lambda pair: pair[0])
         if not fresh:
             return
         path = self.folder / f"rows-{self._next:06d}.{self.format}"
@@ -55,36 +59,70 @@ class Parts:
         if self.format == "parquet":
             _write_parquet(staging, fresh)
         else:
-            staging.write_text("".join(json.dumps({"index": index, "row": row}) + "\n" for index, row in fresh))
+            staging.write_text("".join(_line(index, row) for index, row in fresh))
         staging.replace(path)
-        self.rows.update(fresh)
+        self.indices.update(index for index, _ in fresh)
 
     def drop_if_empty(self) -> None:
         """Removes the folder of a run that stopped before its first part."""
-        if not self.rows and self.folder.exists():
+        if not self.indices and self.folder.exists():
             shutil.rmtree(self.folder)
 
-    def merge(self, count: int) -> list[dict]:
-        """Writes the output from every input's row, in input order, and removes the parts; the rows."""
-        missing = [index for index in range(count) if index not in self.rows]
+    def merge(self, count: int) -> Iterator[dict]:
+        """Writes the output from every input's row, in input order, and removes the parts; yields the rows as
+        they are written (the output is complete once the rows are exhausted)."""
+        missing = [index for index in range(count) if index not in self.indices]
         if missing:
             raise RuntimeError(f"{len(missing)} inputs have no row in {self.folder} (first: {missing[0]})")
-        rows = [self.rows[index] for index in range(count)]
         staging = self.output.with_name(self.output.name + ".part")
         with ResultWriter(staging, self.output.suffix) as writer:
-            for row in rows:
+            for _, row in self._in_order():
                 writer.write_row(row)
+                yield row
         staging.replace(self.output)
         shutil.rmtree(self.folder)
-        return rows
+
+    def _in_order(self) -> Iterator[Record]:
+        """Every input's first row, by index: the sorted parts merged, earlier parts first among equals."""
+        for leftover in self.folder.glob("merged-*"):
+            leftover.unlink()
+        parts, round_ = self._parts(), 0
+        while len(parts) > MAX_OPEN:
+            merged = []
+            for start in range(0, len(parts), MAX_OPEN):
+                path = self.folder / f"merged-{round_}-{start // MAX_OPEN:06d}.jsonl"
+                with path.open("w") as file:
+                    file.writelines(_line(index, row) for index, row in _first_of_each(parts[start : start + MAX_OPEN]))
+                merged.append(path)
+            parts, round_ = merged, round_ + 1
+        return _first_of_each(parts)
 
 
-def _read(part: Path) -> list[tuple[int, dict]]:
+def _first_of_each(parts: list[Path]) -> Iterator[Record]:
+    previous = None
+    for index, row in heapq.merge(*(_records(part) for part in parts), key=lambda record: record[0]):
+        if index != previous:
+            previous = index
+            yield index, row
+
+
+def _line(index: int, row: dict) -> str:
+    return json.dumps({"index": index, "row": row}) + "\n"
+
+
+def _records(part: Path) -> Iterator[Record]:
+    """A part's records as they are read, never the whole file at once."""
     if part.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        return [(record["index"], json.loads(record["row"])) for record in pq.read_table(part).to_pylist()]
-    return [(record["index"], record["row"]) for record in map(json.loads, part.read_text().splitlines())]
+        for batch in pq.ParquetFile(part).iter_batches():
+            for record in batch.to_pylist():
+                yield record["index"], json.loads(record["row"])
+        return
+    with part.open() as file:
+        for line in file:
+            record = json.loads(line)
+            yield record["index"], record["row"]
 
 
 def _write_parquet(path: Path, rows: list[tuple[int, dict]]) -> None:

@@ -258,19 +258,20 @@ class ScoreSamples:
 
 
 def predict_to_file(model: Model, sources: Inputs | Sequence, output: Path, options: RayOptions,
-                    row: Callable[[Result], dict] | None = None, **predict_options: Any) -> list[dict]:
+                    row: Callable[[Result], dict] | None = None, **predict_options: Any) -> Iterator[dict]:
     """``detect`` (and ``localize``, with its ``row``) on Ray: rows into part files beside ``output`` as they
     come, then ``output`` (JSONL or CSV by its suffix) with every input's row in input order, as the local
-    engine writes it; the rows. ``options.resume``: inputs with a row in the parts are not scored again.
-    ``predict_options``: ``iter_predict``'s keywords."""
+    engine writes it. Returns the rows as they are written there: ``output`` is complete once they are
+    exhausted (rows are streamed from the parts, never all held). ``options.resume``: inputs with a row in the
+    parts are not scored again. ``predict_options``: ``iter_predict``'s keywords."""
     from .parts import Parts
     from .predictor import Inputs
     from .results import Result
 
     inputs = Inputs.of(sources)
     parts = Parts(output, [str(source) for source in inputs.items], options.parts_format, options.resume)
-    todo = [number for number in range(len(inputs.items)) if number not in parts.rows]
-    print(f"clipforensics: ray: {len(inputs.items)} inputs, {len(parts.rows)} already in {parts.folder}, "
+    todo = [number for number in range(len(inputs.items)) if number not in parts.indices]
+    print(f"clipforensics: ray: {len(inputs.items)} inputs, {len(parts.indices)} already in {parts.folder}, "
           f"{len(todo)} to score on {options.replicas} replica(s)", file=sys.stderr)
     if todo:
         try:
