@@ -17,7 +17,6 @@ from ..faces.options import FACE_MODES
 from ..inference.runtime import PRECISIONS
 from ..errors import UsageError
 from ..media import MAX_IMAGE_PIXELS, Sampler, parse_path_lines
-from ..metrics import AGGREGATES
 from ..urls import is_url
 from .suggestions import Choice
 
