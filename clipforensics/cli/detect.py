@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ..faces.options import FaceOptions
     from ..inference.ray_engine import RayOptions
     from ..inference.results import Result
+    from ..inference.writers import ResultWriter
     from ..media import Sampler
 
 
@@ -72,19 +73,21 @@ def _write_detections(results: Iterable[Result], output: str | None) -> int:
     """Writes results (to ``output``, or standard output) as they come; the status says whether any failed."""
     from ..inference.writers import ResultWriter
 
-    rows = []
     writer = ResultWriter(output) if output else None
     try:
-        for result in results:
-            rows.append(result.summary())
-            if writer:
-                writer.write(result)
-            else:
-                click.echo(result.to_json())
+        return _summarize((_emit(result, writer) for result in results), output)
     finally:
         if writer:
             writer.close()
-    return _summarize(rows, output)
+
+
+def _emit(result: Result, writer: ResultWriter | None) -> dict:
+    """Writes one result (to standard output without a writer) and gives its summary row."""
+    if writer:
+        writer.write(result)
+    else:
+        click.echo(result.to_json())
+    return result.summary()
 
 
 def _summarize(rows: Iterable[dict], output: str | None) -> int:
@@ -147,12 +150,14 @@ def _localization_row(result: Result) -> dict:
 def _write_localizations(results: Iterable[Result], path: Path) -> int:
     from ..inference.writers import ResultWriter
 
-    rows = []
-    with ResultWriter(path) as writer:
+    def written() -> Iterator[dict]:
         for result in results:
-            rows.append(_localization_row(result))
-            writer.write_row(rows[-1])
-    return _summarize_maps(rows, path)
+            row = _localization_row(result)
+            writer.write_row(row)
+            yield row
+
+    with ResultWriter(path) as writer:
+        return _summarize_maps(written(), path)
 
 
 def _summarize_maps(rows: Iterable[dict], path: Path) -> int:
