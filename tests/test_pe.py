@@ -22,6 +22,7 @@ from clipforensics.models.tuning import apply_tuning, merged_state_dict
 from clipforensics.transforms import preprocess
 
 from .conftest import expected
+from .test_dinov3 import TINY_DINOV3
 
 TINY_PE = BackboneConfig("tiny-random-pe", 64, 2, 256, 16, 64, family="pe", position_grid=6)
 """Width 64 (one head), a position table learnt on a 6 x 6 grid, run on 4 x 4 (64 px)."""
@@ -221,9 +222,6 @@ def test_a_tiny_pe_detector_learns():
     losses = _learns(ModelConfig(TINY_PE), lambda model, pixels, labels: F.cross_entropy(model(pixels).logits, labels))
 
     assert losses[-1] < losses[0]
-
-
-TINY_DINOV3 = BackboneConfig("tiny-random-dinov3", 64, 2, 256, 16, 64, family="dinov3", registers=4)
 
 
 @pytest.mark.parametrize("backbone", [TINY_PE, TINY_DINOV3], ids=["pe", "dinov3"])

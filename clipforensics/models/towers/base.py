@@ -10,6 +10,13 @@ if TYPE_CHECKING:
     from ..backbones import BackboneConfig
 
 
+def transformers_sizes(config: BackboneConfig) -> dict:
+    """The architecture as transformers' ViT configs name it (the towers built on transformers share these)."""
+    return {"hidden_size": config.width, "intermediate_size": config.mlp_width, "num_hidden_layers": config.layers,
+            "num_attention_heads": config.heads, "patch_size": config.patch_size, "image_size": config.image_size,
+            "layer_norm_eps": 1e-5, "attn_implementation": "sdpa"}
+
+
 class Tower(nn.Module):
     """A vision tower: its config, ``width`` and ``grid``; ``vision`` is the family's model, whose tensors
     checkpoints name ``backbone.vision.*``.

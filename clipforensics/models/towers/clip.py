@@ -8,24 +8,14 @@ from typing import TYPE_CHECKING
 import torch
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
-from .base import Tower
+from .base import Tower, transformers_sizes
 
 if TYPE_CHECKING:
     from ..backbones import BackboneConfig
 
 
 def clip_vision_config(config: BackboneConfig) -> CLIPVisionConfig:
-    return CLIPVisionConfig(
-        hidden_size=config.width,
-        intermediate_size=config.mlp_width,
-        num_hidden_layers=config.layers,
-        num_attention_heads=config.heads,
-        patch_size=config.patch_size,
-        image_size=config.image_size,
-        hidden_act="quick_gelu",
-        layer_norm_eps=1e-5,
-        attn_implementation="sdpa",
-    )
+    return CLIPVisionConfig(**transformers_sizes(config), hidden_act="quick_gelu")
 
 
 class ClipBackbone(Tower):

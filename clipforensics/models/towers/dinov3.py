@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import torch
 from transformers import DINOv3ViTConfig, DINOv3ViTModel
 
-from .base import Tower
+from .base import Tower, transformers_sizes
 
 if TYPE_CHECKING:
     from ..backbones import BackboneConfig
@@ -15,21 +15,8 @@ if TYPE_CHECKING:
 
 def dinov3_vit_config(config: BackboneConfig) -> DINOv3ViTConfig:
     """DINOv3 ViT-S/B/L's settings (GELU MLP, no key bias, layer scale, RoPE theta 100)."""
-    return DINOv3ViTConfig(
-        hidden_size=config.width,
-        intermediate_size=config.mlp_width,
-        num_hidden_layers=config.layers,
-        num_attention_heads=config.heads,
-        patch_size=config.patch_size,
-        image_size=config.image_size,
-        num_register_tokens=config.registers,
-        hidden_act="gelu",
-        layer_norm_eps=1e-5,
-        rope_theta=100.0,
-        key_bias=False,
-        use_gated_mlp=False,
-        attn_implementation="sdpa",
-    )
+    return DINOv3ViTConfig(**transformers_sizes(config), num_register_tokens=config.registers, hidden_act="gelu",
+                           rope_theta=100.0, key_bias=False, use_gated_mlp=False)
 
 
 class Dinov3Backbone(Tower):
