@@ -21,6 +21,7 @@ from PIL import Image
 from skimage import data
 
 from clipforensics.hub.checkpoints import save_model
+from clipforensics.inference.rows import CSV_COLUMNS
 from clipforensics.models.backbones import TINY_BACKBONE
 from clipforensics.models.factory import create_model
 from clipforensics.models.model import ModelConfig
@@ -29,8 +30,8 @@ from .videos import moving_frames, write_video
 
 CHROMIUM = shutil.which("chromium")
 OUTPUT = Path(__file__).resolve().parent / "output"
-CSV_COLUMNS = ["path", "p_fake", "label", "kind", "faces", "frames", "frames_with_faces", "frames_without_faces",
-               "error", "note"]
+TRAINED = {"epochs_trained": 3, "global_step": 12, "val_auc": 0.8333333134651184}
+"""A provenance as training records it: a metric at float32's precision."""
 
 pytestmark = [
     pytest.mark.slow,
@@ -88,7 +89,7 @@ def torch_seed_models(root: Path) -> None:
     import torch
 
     torch.manual_seed(0)
-    save_model(create_model(ModelConfig(TINY_BACKBONE)), root / "detector")
+    save_model(create_model(ModelConfig(TINY_BACKBONE)), root / "detector", provenance=TRAINED)
     save_model(create_model(ModelConfig(TINY_BACKBONE, head=None, decoder="conv-4", layer=1)), root / "localizer")
 
 
@@ -165,7 +166,7 @@ def test_page_checks_a_photo_and_a_video(server, media, browser, tmp_path):
         page.click("#download-csv")
     rows = list(csv.DictReader(download_info.value.path().open(newline="")))
     assert [row["path"] for row in rows] == ["astronaut.png", "clip.mp4"]
-    assert list(rows[0]) == CSV_COLUMNS
+    assert list(rows[0]) == list(CSV_COLUMNS)
     assert rows[1]["kind"] == "video" and rows[1]["frames"] == "4"
     for row in rows:
         assert 0 <= float(row["p_fake"]) <= 1 and row["label"] in {"fake", "real"} and not row["error"]
@@ -185,6 +186,31 @@ def test_page_checks_a_photo_and_a_video(server, media, browser, tmp_path):
     assert width <= 390, f"the page scrolls sideways on a narrow screen ({width} px wide)"
     assert not problems, problems
     context.close()
+
+
+def test_the_pages_csv_has_the_columns_python_writes_and_its_numbers_are_rounded(server, media, browser):
+    page = browser.new_page(accept_downloads=True)
+    page.goto(server)
+    model = page.locator("#model")
+    model.get_by_text("Threshold").wait_for()
+    assert "val auc 0.833" in model.inner_text() and str(TRAINED["val_auc"]) not in model.inner_text()
+
+    page.set_input_files("#files", [str(media[0])])
+    page.click("#submit")
+    page.wait_for_selector("#results[data-state=done]", timeout=60_000)
+    with page.expect_download() as csv_download:
+        page.click("#download-csv")
+    with page.expect_download() as json_download:
+        page.click("#download-json")
+
+    text = csv_download.value.path().read_text()
+    [row] = json.loads(json_download.value.path().read_text())
+    [written] = list(csv.DictReader(text.splitlines()))
+    assert text.splitlines()[0].split(",") == list(CSV_COLUMNS)
+    assert float(written["p_fake_raw"]) == row["p_fake_raw"] and written["decided_by"] == row["decided_by"] != ""
+    shown = page.locator(".card .p-fake").inner_text()
+    assert shown == f"p_fake {row['p_fake']:.2f}", shown
+    page.close()
 
 
 def test_page_shows_the_servers_refusal(server, browser):

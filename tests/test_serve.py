@@ -28,6 +28,7 @@ from skimage import data
 from clipforensics.cli import main
 from clipforensics.hub.checkpoints import save_model
 from clipforensics.inference.drawing import FAKE_COLOUR, REAL_COLOUR
+from clipforensics.inference.rows import LOCALIZATION_FIELDS, MAP_FILES, schema
 from clipforensics.models.backbones import TINY_BACKBONE
 from clipforensics.models.factory import create_model
 from clipforensics.models.model import ModelConfig
@@ -237,7 +238,7 @@ def test_localize_gives_mask_and_overlay_urls_that_download_as_pngs(server, medi
 
     assert status == 200
     [row] = answer["results"]
-    assert set(row) == {"path", "p_fake", "label", "kind", "mask", "overlay", "error", "note"}
+    assert list(row) == list(LOCALIZATION_FIELDS)
     assert row["path"] == "photo.jpg" and row["error"] is None and 0 < row["p_fake"] < 1
     for key in ("mask", "overlay"):
         assert row[key].startswith(f"/v1/files/{answer['id']}/")
@@ -247,6 +248,42 @@ def test_localize_gives_mask_and_overlay_urls_that_download_as_pngs(server, medi
     assert server.call("GET", f"/v1/files/{answer['id']}/../jobs.sqlite")[0] == 404
     status, job = server.json("POST", "/v1/jobs?task=localize", files=_upload(media["crop.png"]))
     assert status == 202 and server.wait_for_job(job["id"])["results"][0]["mask"].endswith(".mask.png")
+
+
+def test_localize_answers_the_row_the_cli_writes_under_the_uploaded_name(server, models, media, tmp_path):
+    status, answer = server.json("POST", "/v1/localize", files=_upload(media["photo.jpg"]))
+    main(["localize", str(media["photo.jpg"]), "--model", str(models[1]), "--output-dir", str(tmp_path),
+          "--precision", "fp32", "--device", "cpu"])
+
+    [cli] = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    [row] = answer["results"]
+    assert status == 200 and list(row) == list(cli) == list(LOCALIZATION_FIELDS)
+    assert row["path"] == "photo.jpg" and row["decided_by"] == cli["decided_by"] is not None
+    scores = ("p_fake", "p_fake_raw")
+    assert [row[key] for key in scores] == pytest.approx([cli[key] for key in scores], abs=1e-6)
+    shared = [key for key in LOCALIZATION_FIELDS if key not in ("path", *MAP_FILES, *scores)]
+    assert {key: row[key] for key in shared} == {key: cli[key] for key in shared}
+    for key in MAP_FILES:
+        code, _, served = server.call("GET", row[key])
+        written = np.asarray(Image.open(cli[key]), dtype=np.int16)
+        assert code == 200 and np.abs(np.asarray(Image.open(io.BytesIO(served)), dtype=np.int16) - written).max() <= 1
+
+
+def test_the_schema_gives_the_rows_fields_and_csv_columns_python_writes(server, models, media, tmp_path):
+    status, answer = server.json("GET", "/v1/schema")
+    out = tmp_path / "rows.csv"
+    main(["detect", str(media["crop.png"]), "--model", str(models[0]), "--faces", "none", "--precision", "fp32",
+          "--device", "cpu", "--output", str(out)])
+
+    assert status == 200 and answer == schema()
+    assert out.read_text().splitlines()[0].split(",") == answer["csv_columns"]
+    assert {"p_fake_raw", "decided_by"} <= set(answer["csv_columns"])
+    _, detected = server.json("POST", "/v1/detect?faces=none", files=_upload(media["crop.png"]))
+    assert list(detected["results"][0]) == [key for key in answer["detection_fields"] if key not in MAP_FILES]
+    _, openapi = server.json("GET", "/openapi.json")
+    answered = openapi["paths"]["/v1/schema"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert answered["$ref"] == "#/components/schemas/RowSchema"
+    assert set(openapi["components"]["schemas"]["RowSchema"]["properties"]) == set(answer)
 
 
 def test_models_say_what_is_loaded_the_drawing_colours_and_the_limits(server):

@@ -128,9 +128,10 @@ def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceO
     results_path = output_dir / "results.jsonl"
     if ray is not None:
         from ..inference.ray_engine import predict_to_file
+        from ..inference.rows import localization_row
 
         replicas = engines.on_ray(model, device, precision, batch_size, ray, decide)
-        return _summarize_maps(predict_to_file(replicas, sources, results_path, ray, _localization_row, **predict),
+        return _summarize_maps(predict_to_file(replicas, sources, results_path, ray, localization_row, **predict),
                                results_path)
     predictor = engines.load_here(model, device, precision, batch_size, decide)
     if not predictor.has_decoder:
@@ -140,19 +141,13 @@ def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceO
     return _write_localizations(predictor.iter_predict(sources, **predict), results_path)
 
 
-def _localization_row(result: Result) -> dict:
-    """A row of results.jsonl."""
-    return {"path": result.path, "p_fake": result.p_fake, "label": result.label, "kind": result.kind,
-            "mask": result.files.get("mask"), "overlay": result.files.get("overlay"), "error": result.error,
-            "note": "; ".join(result.notes) or None}
-
-
 def _write_localizations(results: Iterable[Result], path: Path) -> int:
+    from ..inference.rows import localization_row
     from ..inference.writers import ResultWriter
 
     def written() -> Iterator[dict]:
         for result in results:
-            row = _localization_row(result)
+            row = localization_row(result)
             writer.write_row(row)
             yield row
 

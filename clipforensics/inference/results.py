@@ -1,17 +1,14 @@
-"""Per-input verdicts (with per-frame and per-face detail) and the JSONL / CSV files they go to."""
+"""Per-input verdicts, with per-frame and per-face detail; the rows they are written as are ``rows``'s."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-SUMMARY_FIELDS = (
-    "path", "p_fake", "label", "kind", "faces", "frames", "frames_with_faces", "frames_without_faces",
-    "error", "note", "p_fake_raw", "decided_by",
-)
+from .rows import detection_row, summary_row
 
 
 @dataclass
@@ -80,26 +77,13 @@ class Result:
         return sum(1 for frame in self.frames if frame.faces)
 
     def summary(self) -> dict:
-        """One flat row: what the CSV holds."""
-        return {
-            "path": self.path,
-            "p_fake": self.p_fake,
-            "label": self.label,
-            "kind": self.kind,
-            "faces": self.faces,
-            "frames": len(self.frames),
-            "frames_with_faces": self.frames_with_faces,
-            "frames_without_faces": len(self.frames) - self.frames_with_faces,
-            "error": self.error,
-            "note": "; ".join(self.notes) or None,
-            "p_fake_raw": self.p_fake_raw,
-            "decided_by": self.decided_by,
-        }
+        """One flat row: what the CSV holds (``rows.summary_row``)."""
+        return summary_row(self)
 
     def to_dict(self) -> dict:
-        """The summary, the files written for the input, and per-frame and per-face detail: what a
-        JSONL row holds."""
-        return {**self.summary(), **self.files, "detail": [_frame_dict(frame) for frame in self.frames]}
+        """The summary, the map files written for the input, and per-frame and per-face detail: what a JSONL
+        row holds (``rows.detection_row``)."""
+        return detection_row(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict())
@@ -140,8 +124,3 @@ class Result:
 
 def _shown(p_fake: float | None) -> str:
     return "n/a" if p_fake is None else f"{p_fake:.2f}"
-
-
-def _frame_dict(frame: FrameResult) -> dict:
-    return {"index": frame.index, "timestamp": frame.timestamp, "p_fake": frame.p_fake,
-            "faces": [asdict(face) for face in frame.faces]}

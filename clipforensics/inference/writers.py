@@ -16,7 +16,8 @@ from ..media import VideoWriter
 from .drawing import draw_faces, levels, overlay
 from .outputs import OutputNames
 from .prepare import Prepared
-from .results import SUMMARY_FIELDS, FrameResult, Result
+from .results import FrameResult, Result
+from .rows import CSV_COLUMNS
 
 VIDEO_FPS = 4
 
@@ -106,7 +107,7 @@ class ResultWriter:
             raise ValueError(f"output must end in .jsonl or .csv, not {self.path.name!r}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[str] = self.path.open("w", newline="")
-        self._csv = csv.DictWriter(self._file, fieldnames=SUMMARY_FIELDS, extrasaction="ignore") \
+        self._csv = csv.DictWriter(self._file, fieldnames=CSV_COLUMNS, extrasaction="ignore") \
             if suffix == ".csv" else None
         if self._csv:
             self._csv.writeheader()
@@ -115,7 +116,7 @@ class ResultWriter:
         self.write_row(result.to_dict())
 
     def write_row(self, row: dict) -> None:
-        """A row as ``Result.to_dict`` (or a command's own row) makes it; CSV keeps the summary's columns."""
+        """A row as ``rows`` builds it (detection or localization); CSV keeps the summary's columns."""
         if self._csv:
             self._csv.writerow(row)
         else:

@@ -1,8 +1,9 @@
 """The FastAPI application: ``create_app(settings, runners)``.
 
-Routes: ``GET /healthz``; under /v1 (behind the key when one is set) ``GET /models``, ``POST /detect`` and
-``POST /localize`` (answered when done), ``POST /jobs``, ``GET`` / ``DELETE /jobs/{id}``,
-``GET /files/{id}/{path}``; the web page at ``/`` and ``/static``; the OpenAPI schema at ``/docs``.
+Routes: ``GET /healthz``; under /v1 (behind the key when one is set) ``GET /models``, ``GET /schema`` (the
+rows' fields and CSV columns), ``POST /detect`` and ``POST /localize`` (answered when done), ``POST /jobs``,
+``GET`` / ``DELETE /jobs/{id}``, ``GET /files/{id}/{path}``; the web page at ``/`` and ``/static``; the OpenAPI
+schema at ``/docs``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 
 from .. import __version__
 from ..inference.drawing import FAKE_COLOUR, REAL_COLOUR
+from ..inference.rows import schema
 from .auth import key_guard
 from .errors import ApiError, install_error_handlers
 from .options import RequestOptions, request_options, task_option
@@ -38,6 +40,15 @@ options), 503 with `Retry-After` (the queue is full)."""
 class ErrorBody(BaseModel):
     error: str
     detail: Any = None
+
+
+class RowSchema(BaseModel):
+    csv_columns: list[str]
+    """The columns of a CSV of results (`detect --output x.csv`), in order."""
+    detection_fields: list[str]
+    """A detect row's fields, in order (`mask` and `overlay` only where maps were made)."""
+    localization_fields: list[str]
+    """A localize row's fields, in order."""
 
 
 class Results(BaseModel):
@@ -105,6 +116,11 @@ def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
                 "drawing": {"fake": _hex(FAKE_COLOUR), "real": _hex(REAL_COLOUR)},
                 "limits": {"max_upload_mb": settings.max_upload_mb, "max_queue": settings.max_queue,
                            "max_files": MAX_FILES}}
+
+    @api.get("/schema", tags=["service"], response_model=RowSchema)
+    def row_schema() -> dict[str, list[str]]:
+        """The fields of the rows detect and localize answer, and the columns of a CSV of them."""
+        return schema()
 
     @api.post("/detect", tags=["inference"], response_model=Results, responses=UPLOAD_ERRORS,
               openapi_extra=UPLOAD_BODY)

@@ -1,6 +1,6 @@
-"""Results as the service answers them: the rows ``clipforensics detect`` and ``localize`` write, with each
-input's path (and any mention of it in an error or a note) shown as the client's file name, never as a path
-on the server, and map files as URLs."""
+"""Results as the service answers them: the rows ``clipforensics detect`` and ``localize`` write (built by
+``inference.rows``), with each input's path (and any mention of it in an error or a note) shown as the client's
+file name, never as a path on the server, and map files as URLs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from ..inference.calibration import Decision
 from ..inference.predictor import Predictor
 from ..inference.results import Result
+from ..inference.rows import detection_row, localization_row
 from .options import RequestOptions
 
 
@@ -25,19 +26,7 @@ def predict_rows(predictor: Predictor, task: str, inputs: list[tuple[str, Path]]
     results = predictor.iter_predict([path for _, path in inputs], **settings)
     for (name, path), result in zip(inputs, results):
         shown = _as_uploaded(result.without_arrays(), name, path, decision)
-        yield detect_row(shown) if task == "detect" else localize_row(shown, url or str)
-
-
-def detect_row(result: Result) -> dict:
-    """What ``clipforensics detect`` writes as a JSONL row."""
-    return result.to_dict()
-
-
-def localize_row(result: Result, url: Callable[[str], str]) -> dict:
-    """What ``clipforensics localize`` writes in results.jsonl, the files as URLs."""
-    files = {key: url(result.files[key]) if key in result.files else None for key in ("mask", "overlay")}
-    return {"path": result.path, "p_fake": result.p_fake, "label": result.label, "kind": result.kind, **files,
-            "error": result.error, "note": "; ".join(result.notes) or None}
+        yield detection_row(shown) if task == "detect" else localization_row(shown, url or str)
 
 
 def _as_uploaded(result: Result, name: str, stored: Path, decision: Decision) -> Result:
@@ -52,5 +41,5 @@ def _as_uploaded(result: Result, name: str, stored: Path, decision: Decision) ->
 
     label = result.label if result.p_fake is None else decision.label(result.p_fake)
     decided_by = result.decided_by if result.p_fake is None else decision.name
-    return replace(result, path=name, label=label, decided_by=decided_by, error=None if result.error is None else shown(result.error),
-                   notes=[shown(note) for note in result.notes])
+    return replace(result, path=name, label=label, decided_by=decided_by,
+                   error=None if result.error is None else shown(result.error), notes=[shown(note) for note in result.notes])

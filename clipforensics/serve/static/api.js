@@ -63,6 +63,11 @@ export class Api {
     return this.json("/v1/models");
   }
 
+  /** The rows' fields and the CSV columns, as the server defines them. */
+  schema() {
+    return this.json("/v1/schema");
+  }
+
   /** POST /v1/jobs: `options` {faces, frames, threshold}; faces are the user's choice for detect, while
    * localize keeps its own default (whole images, as DeCLIP reads them) unless the files are face crops. */
   startJob(task, files, options) {

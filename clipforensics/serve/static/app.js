@@ -3,7 +3,7 @@
 import { Api } from "./api.js";
 import { timeline } from "./chart.js";
 import { drawFaces, nearestFrame } from "./faces.js";
-import { colourName, csvText, formatBytes, formatNumber, isScore, plural } from "./format.js";
+import { colourName, csvText, formatBytes, formatNumber, formatValue, isScore, plural } from "./format.js";
 
 const DEFAULT_DRAWING = { fake: "#e62828", real: "#28c83c" };
 const DEFAULT_THRESHOLD = 0.5;
@@ -13,6 +13,7 @@ const $ = (id) => document.getElementById(id);
 const state = {
   files: [],        // File objects chosen, in order
   models: null,     // GET /v1/models, once answered
+  schema: null,     // GET /v1/schema: the rows' fields and the CSV columns
   rows: [],         // the last job's rows, merged (detect + localize)
   localizations: new WeakMap(),  // row -> {error, p_fake} of its localization, kept out of the downloads
   threshold: null,  // the threshold the shown results were labelled with
@@ -53,7 +54,7 @@ function canLocalize() {
 async function loadModels() {
   const panel = $("model");
   try {
-    state.models = await api.models();
+    [state.models, state.schema] = await Promise.all([api.models(), api.schema()]);
   } catch (error) {
     if (error.status === 401) {
       $("key-form").hidden = false;
@@ -113,7 +114,7 @@ function describeProvenance(provenance, name) {
   return Object.entries(provenance)
     .filter(([, value]) => value !== null && value !== undefined && value !== "" && typeof value !== "object")
     .filter(([, value]) => String(value) !== String(name))
-    .map(([key, value]) => `${key.replaceAll("_", " ")} ${value}`)
+    .map(([key, value]) => `${key.replaceAll("_", " ")} ${formatValue(value)}`)
     .join(", ");
 }
 
@@ -127,7 +128,7 @@ function describeLimits(limits) {
   };
   const parts = Object.entries(limits)
     .filter(([, value]) => value !== null && value !== undefined && typeof value !== "object")
-    .map(([key, value]) => (known[key] ? known[key](value) : `${key.replaceAll("_", " ")}: ${value}`));
+    .map(([key, value]) => (known[key] ? known[key](value) : `${key.replaceAll("_", " ")}: ${formatValue(value)}`));
   return parts.length ? `This server takes ${parts.join(", ")}.` : "";
 }
 
@@ -593,7 +594,8 @@ function main() {
     else sessionStorage.removeItem(KEY_STORAGE);
     loadModels();
   });
-  $("download-csv").addEventListener("click", () => download("clipforensics-results.csv", csvText(state.rows), "text/csv"));
+  $("download-csv").addEventListener("click", () => download("clipforensics-results.csv",
+    csvText(state.rows, state.schema.csv_columns), "text/csv"));
   $("download-json").addEventListener("click", () => download("clipforensics-results.json",
     `${JSON.stringify(state.rows, null, 2)}\n`, "application/json"));
   $("results-heading").tabIndex = -1;

@@ -1,15 +1,22 @@
 // Numbers, sizes, colours and rows in words and text.
 
-/** The summary columns of `clipforensics detect --output x.csv`. */
-export const CSV_COLUMNS = ["path", "p_fake", "label", "kind", "faces", "frames", "frames_with_faces",
-  "frames_without_faces", "error", "note"];
+/** Decimals a number other than a score is shown with (a model's recorded metrics, limits). */
+const DECIMALS = 3;
 
 export function isScore(value) {
   return typeof value === "number" && Number.isFinite(value);
 }
 
+/** A score (p_fake, a threshold) as the drawn boxes show it: two decimals. */
 export function formatNumber(value) {
   return isScore(value) ? value.toFixed(2) : "—";
+}
+
+/** Any value in words: a whole number as it is, another number rounded to `DECIMALS` (the rows and downloads
+ * keep every digit). */
+export function formatValue(value) {
+  if (typeof value !== "number" || Number.isInteger(value)) return String(value);
+  return String(Number(value.toFixed(DECIMALS)));
 }
 
 export function formatBytes(bytes) {
@@ -35,13 +42,13 @@ export function colourName(hex) {
   return hex;
 }
 
-/** The rows as CSV with the summary columns (RFC 4180 quoting; an empty cell for null). */
-export function csvText(rows) {
+/** The rows as CSV with `columns` (the server's, GET /v1/schema; RFC 4180 quoting; an empty cell for null). */
+export function csvText(rows, columns) {
   const cell = (value) => {
     if (value === null || value === undefined) return "";
     const text = typeof value === "object" ? JSON.stringify(value) : String(value);
     return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
   };
-  const lines = [CSV_COLUMNS.join(","), ...rows.map((row) => CSV_COLUMNS.map((column) => cell(row[column])).join(","))];
+  const lines = [columns.join(","), ...rows.map((row) => columns.map((column) => cell(row[column])).join(","))];
   return `${lines.join("\r\n")}\r\n`;
 }

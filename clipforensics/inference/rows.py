@@ -1,0 +1,66 @@
+"""The row: what an input's ``Result`` becomes in every output, defined here once. ``detect`` writes the detection
+row (JSONL, Ray parts, the service's answers) and its summary (the CSV columns); ``localize`` writes the
+localization row (results.jsonl, the service's answers with the map files as URLs). The service serves
+``schema()`` to its page, which builds its CSV download from it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .results import FrameResult, Result
+
+SUMMARY: dict[str, Callable[[Result], Any]] = {
+    "path": lambda result: result.path,
+    "p_fake": lambda result: result.p_fake,
+    "label": lambda result: result.label,
+    "kind": lambda result: result.kind,
+    "faces": lambda result: result.faces,
+    "frames": lambda result: len(result.frames),
+    "frames_with_faces": lambda result: result.frames_with_faces,
+    "frames_without_faces": lambda result: len(result.frames) - result.frames_with_faces,
+    "error": lambda result: result.error,
+    "note": lambda result: "; ".join(result.notes) or None,
+    "p_fake_raw": lambda result: result.p_fake_raw,
+    "decided_by": lambda result: result.decided_by,
+}
+"""Each summary field and how it is read from a ``Result``, in column order."""
+CSV_COLUMNS = tuple(SUMMARY)
+"""A CSV row's columns: ``detect --output x.csv``, a Ray run's CSV, the page's CSV download."""
+MAP_FILES = ("mask", "overlay")
+"""The files a localizer writes for an input."""
+DETAIL = "detail"
+"""The detection row's per-frame and per-face detail, after the summary (and the map files, when written)."""
+LOCALIZATION_FIELDS = ("path", "p_fake", "label", "kind", *MAP_FILES, "error", "note", "p_fake_raw", "decided_by")
+"""A localization row's fields, in order: the map files among the summary's fields that judge a map."""
+
+
+def summary_row(result: Result) -> dict:
+    """The flat summary: what a CSV row holds."""
+    return {column: read(result) for column, read in SUMMARY.items()}
+
+
+def detection_row(result: Result) -> dict:
+    """The summary, the map files written for the input, and per-frame and per-face detail: a JSONL row."""
+    return {**summary_row(result), **{key: result.files[key] for key in MAP_FILES if key in result.files},
+            DETAIL: [_frame_dict(frame) for frame in result.frames]}
+
+
+def localization_row(result: Result, url: Callable[[str], str] = str) -> dict:
+    """A row of ``localize``'s results.jsonl: each map file as ``url(path)`` (the path itself by default), None
+    when not written."""
+    files = {key: url(result.files[key]) if key in result.files else None for key in MAP_FILES}
+    return {name: files[name] if name in files else SUMMARY[name](result) for name in LOCALIZATION_FIELDS}
+
+
+def schema() -> dict[str, list[str]]:
+    """The rows' fields and the CSV columns, as the service gives them to its page."""
+    return {"csv_columns": list(CSV_COLUMNS), "detection_fields": [*CSV_COLUMNS, *MAP_FILES, DETAIL],
+            "localization_fields": list(LOCALIZATION_FIELDS)}
+
+
+def _frame_dict(frame: FrameResult) -> dict:
+    return {"index": frame.index, "timestamp": frame.timestamp, "p_fake": frame.p_fake,
+            "faces": [asdict(face) for face in frame.faces]}
