@@ -6,6 +6,7 @@ from transformers import CLIPConfig, CLIPModel
 
 from clipforensics.models.backbones import KNOWN_BACKBONES, BackboneConfig, infer_backbone_config, known_backbone
 from clipforensics.errors import CheckpointError
+from clipforensics.hub.towers import read_tower_weights
 from clipforensics.models.factory import create_model
 from clipforensics.models.towers.clip import clip_vision_config
 from clipforensics.models.model import ForensicsModel, ModelConfig
@@ -57,7 +58,7 @@ def test_weights_come_from_a_local_hugging_face_clip_folder(tmp_path):
     ))
     clip.save_pretrained(tmp_path)
 
-    detector = create_model(ModelConfig(tower), weights=tmp_path)
+    detector = create_model(ModelConfig(tower), tower=read_tower_weights(tower, tmp_path))
 
     expected = clip.vision_model.state_dict()
     actual = detector.backbone.vision.state_dict()
@@ -68,4 +69,4 @@ def test_weights_come_from_a_local_hugging_face_clip_folder(tmp_path):
 
 def test_a_folder_without_clip_weights_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="neither model.safetensors nor pytorch_model.bin"):
-        create_model(ModelConfig(BackboneConfig("x", 64, 2, 256, 16, 64)), weights=tmp_path)
+        read_tower_weights(BackboneConfig("x", 64, 2, 256, 16, 64), tmp_path)

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError
-from ..models.backbones import infer_backbone_config
+from ..models.backbones import FAMILIES, infer_backbone_config
 from ..models.pretrained import openai_visual_to_tower
 from ..models.detector import HEADS
 from ..models.factory import create_model
@@ -197,7 +197,7 @@ def gend_filter(state: StateDict) -> StateDict:
             out["backbone.vision." + key[len("feature_extractor.vision_model.") :]] = tensor
         elif key.startswith("feature_extractor.backbone."):
             name = key[len("feature_extractor.backbone.") :]
-            out["backbone.vision." + ("model." + name if name.startswith("layer.") else name)] = tensor
+            out["backbone.vision." + FAMILIES["dinov3"].weights.tower_key(name)] = tensor  # PE's names: unchanged
         elif key.startswith("model.linear."):
             out["head." + key[len("model.linear.") :]] = tensor
         elif key != "feature_extractor.visual_projection.weight":
