@@ -61,7 +61,8 @@ import clipforensics
 from clipforensics.inference.predictor import Predictor
 from clipforensics.hub.checkpoints import save_model
 from clipforensics.faces.align import align_face
-from clipforensics.faces.detection import Face, FaceDetector, choose_faces, create_face_detector
+from clipforensics.faces.detection import Face, FaceDetector, choose_faces
+from clipforensics.faces.detectors import create_face_detector
 from clipforensics.media import Frame, Sampler, read_video
 from clipforensics.models.factory import create_model
 from clipforensics.models.model import ModelConfig

@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -32,17 +33,16 @@ VIDEOS = {"train": 6, "test": 2}
 FRAMES = 12
 
 
-def run(workdir: Path, serve: bool = False) -> int:
-    """Runs the tour into ``workdir``; with ``serve``, then serves the trained models until interrupted."""
-    from .cli import main
-
+def run(workdir: Path, clipforensics: Callable[[list[str]], int], serve: bool = False) -> int:
+    """Runs the tour into ``workdir``, each step a command line given to ``clipforensics`` (the command, which
+    returns its exit status); with ``serve``, then serves the trained models until interrupted."""
     started = time.perf_counter()
     steps: list[tuple[str, list[str], int]] = []
 
     def step(title: str, arguments: list[str]) -> int:
         print(f"\n== {title}\n$ clipforensics {' '.join(arguments)}", flush=True)
         begun = time.perf_counter()
-        status = main(arguments)
+        status = clipforensics(arguments)
         print(f"({time.perf_counter() - begun:.0f} s)")
         steps.append((title, arguments, status))
         return status
@@ -81,7 +81,7 @@ def run(workdir: Path, serve: bool = False) -> int:
         print("These steps did not end as expected: " + "; ".join(failed))
         return 1
     if serve:
-        return main(["serve", "--model", str(models["detector"]), "--localizer", str(models["localizer"])])
+        return clipforensics(["serve", "--model", str(models["detector"]), "--localizer", str(models["localizer"])])
     return 0
 
 

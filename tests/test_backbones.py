@@ -6,7 +6,9 @@ from transformers import CLIPConfig, CLIPModel
 
 from clipforensics.models.backbones import KNOWN_BACKBONES, BackboneConfig, infer_backbone_config, known_backbone
 from clipforensics.errors import CheckpointError
+from clipforensics.hub.towers import read_tower_weights
 from clipforensics.models.factory import create_model
+from clipforensics.models.localizer import declip_preprocessing
 from clipforensics.models.towers.clip import clip_vision_config
 from clipforensics.models.model import ForensicsModel, ModelConfig
 
@@ -57,7 +59,7 @@ def test_weights_come_from_a_local_hugging_face_clip_folder(tmp_path):
     ))
     clip.save_pretrained(tmp_path)
 
-    detector = create_model(ModelConfig(tower), weights=tmp_path)
+    detector = create_model(ModelConfig(tower), tower=read_tower_weights(tower, tmp_path))
 
     expected = clip.vision_model.state_dict()
     actual = detector.backbone.vision.state_dict()
@@ -68,4 +70,15 @@ def test_weights_come_from_a_local_hugging_face_clip_folder(tmp_path):
 
 def test_a_folder_without_clip_weights_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match="neither model.safetensors nor pytorch_model.bin"):
-        create_model(ModelConfig(BackboneConfig("x", 64, 2, 256, 16, 64)), weights=tmp_path)
+        read_tower_weights(BackboneConfig("x", 64, 2, 256, 16, 64), tmp_path)
+
+
+@pytest.mark.parametrize("name", ["openai/clip-vit-large-patch14", "facebook/dinov3-vitl16-pretrain-lvd1689m",
+                                  "vit_pe_core_large_patch14_336"])
+def test_a_localizer_takes_its_familys_localizer_pipeline_declips_on_clip(name):
+    backbone = known_backbone(name)
+    localizer = ModelConfig(backbone, head=None, decoder="linear", layer=1).preprocessing
+
+    assert localizer == backbone.preprocessing(localizer=True)
+    assert (localizer == declip_preprocessing(backbone.image_size)) == (backbone.family == "clip")
+    assert (localizer == backbone.preprocessing()) == (backbone.family != "clip")

@@ -13,6 +13,7 @@ import clipforensics
 from clipforensics.hub.checkpoints import gend_filter, load_model, save_model
 from clipforensics.hub.zoo import ZOO
 from clipforensics.models.backbones import TINY_BACKBONE, BackboneConfig, infer_backbone_config
+from clipforensics.hub.towers import read_tower_weights
 from clipforensics.models.factory import create_model
 from clipforensics.models.model import ModelConfig
 from clipforensics.models.tuning import apply_tuning
@@ -154,7 +155,7 @@ def test_base_weights_come_from_a_hugging_face_dinov3_folder(tmp_path):
     source = create_model(ModelConfig(TINY_DINOV3)).backbone.vision
     source.save_pretrained(tmp_path)
 
-    model = create_model(ModelConfig(TINY_DINOV3), weights=tmp_path)
+    model = create_model(ModelConfig(TINY_DINOV3), tower=read_tower_weights(TINY_DINOV3, tmp_path))
 
     expected_state = source.state_dict()
     assert all(torch.equal(tensor, expected_state[key]) for key, tensor in model.backbone.vision.state_dict().items())

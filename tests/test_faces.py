@@ -6,6 +6,8 @@ import pytest
 from skimage import data
 
 from clipforensics.faces.detection import DlibCnnDetector, DlibHogDetector, Face, choose_faces, five_from_68
+from clipforensics.faces.detectors import BACKENDS, create_face_detector
+from clipforensics.faces.options import FaceOptions
 
 
 def test_the_hog_backend_finds_exactly_the_astronauts_face():
@@ -40,6 +42,16 @@ def test_the_cnn_backend_finds_the_astronauts_face():
     [face] = DlibCnnDetector().detect(data.astronaut())
 
     assert 150 < face.box[0] < face.box[2] < 300
+
+
+def test_each_backend_is_built_by_its_name_from_the_shared_options():
+    detector = FaceOptions(backend="dlib-cnn", max_side=320).create_detector()
+
+    assert BACKENDS == ("dlib-hog", "dlib-cnn", "retinaface")
+    assert isinstance(detector, DlibCnnDetector) and detector.max_side == 320
+    assert isinstance(create_face_detector("dlib-hog", max_side=None), DlibHogDetector)
+    with pytest.raises(ValueError, match="must be one of"):
+        create_face_detector("mtcnn")
 
 
 def test_five_points_are_eye_centres_nose_tip_and_mouth_corners():

@@ -13,6 +13,7 @@ from safetensors.torch import load_file, save_file
 import clipforensics
 from clipforensics.errors import DownloadError
 from clipforensics.hub.checkpoints import gend_filter, load_model, save_model
+from clipforensics.hub.towers import read_tower_weights
 from clipforensics.hub.zoo import ZOO
 from clipforensics.models.backbones import BackboneConfig, infer_backbone_config, known_backbone
 from clipforensics.models.factory import create_model
@@ -178,7 +179,7 @@ def test_base_weights_come_from_a_folder_of_timms_files_without_their_projection
     source = create_model(ModelConfig(TINY_PE)).backbone.vision.state_dict()
     save_file({**source, "head.weight": torch.randn(32, 64)}, tmp_path / "model.safetensors")
 
-    model = create_model(ModelConfig(TINY_PE), weights=tmp_path)
+    model = create_model(ModelConfig(TINY_PE), tower=read_tower_weights(TINY_PE, tmp_path))
 
     assert all(torch.equal(model.backbone.vision.state_dict()[key], tensor) for key, tensor in source.items())
 
@@ -190,7 +191,7 @@ def test_pe_base_weights_from_the_hub_fail_offline_naming_timms_repository(monke
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
 
     with pytest.raises(DownloadError) as error:
-        create_model(ModelConfig("vit_pe_core_large_patch14_336"), weights="hub")
+        read_tower_weights(known_backbone("vit_pe_core_large_patch14_336"), "hub")
 
     assert "timm/vit_pe_core_large_patch14_336.fb" in str(error.value) and "model.weights" in str(error.value)
 

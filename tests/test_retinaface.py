@@ -13,7 +13,7 @@ pytest.importorskip("onnxruntime")
 from onnx import TensorProto, helper  # noqa: E402
 
 from clipforensics.errors import ClipForensicsError  # noqa: E402
-from clipforensics.faces.detection import create_face_detector  # noqa: E402
+from clipforensics.faces.detectors import create_face_detector  # noqa: E402
 from clipforensics.faces.retinaface import nms  # noqa: E402
 
 SIZE = 640

@@ -42,7 +42,7 @@ def evaluate(model: str, data: tuple[str, ...], output_dir: Path, name: str | No
 
     samples = load_samples(data, split)
     if ray is not None:
-        from ..inference.ray_engine import predict_samples_on_ray
+        from ..evaluation.on_ray import predict_samples_on_ray
 
         replicas = engines.on_ray(model, device, precision, batch_size, ray)
         rows, provenance = predict_samples_on_ray(replicas, samples, task, perturb, ray)

@@ -1,25 +1,21 @@
-"""The ``clipforensics`` group, its commands, and the one place where errors become exit statuses."""
+"""The ``clipforensics`` group and its commands; ``main(argv)`` runs it."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 
 import click
 
 from .. import __version__
-from ..errors import ClipForensicsError, UsageError
 from .calibrate import calibrate
 from .data import preprocess
 from .detect import detect, localize
 from .evaluate import compare, evaluate
 from .misc import demo, zoo
 from .serve import serve
-from .status import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE
+from .status import DEBUG_VARIABLE, run_command
 from .suggestions import Group
 from .train import train
-
-DEBUG_VARIABLE = "CLIPFORENSICS_DEBUG"
 
 EPILOG = f"""\b
 Exit status:
@@ -44,24 +40,4 @@ for command in (detect, localize, preprocess, train, evaluate, compare, calibrat
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the command line ``argv`` (default: the process's) and returns its exit status."""
-    try:
-        status = cli.main(list(argv) if argv is not None else None, prog_name="clipforensics", standalone_mode=False)
-    except click.ClickException as error:
-        error.show()
-        return error.exit_code
-    except click.Abort:
-        click.echo("Aborted.", err=True)
-        return EXIT_FAILED
-    except UsageError as error:
-        click.echo(f"clipforensics: {error}", err=True)
-        return EXIT_USAGE
-    except (ClipForensicsError, OSError) as error:
-        click.echo(f"clipforensics: {error}", err=True)
-        return EXIT_FAILED
-    except Exception as error:
-        if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
-            raise
-        click.echo(f"clipforensics: internal error: {type(error).__name__}: {error}\n"
-                   f"  (run again with {DEBUG_VARIABLE}=1 to see the traceback, and please report it)", err=True)
-        return EXIT_INTERNAL
-    return status or EXIT_OK
+    return run_command(cli, argv)

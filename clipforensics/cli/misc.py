@@ -30,5 +30,7 @@ def demo(workdir: Path, serve: bool) -> int:
     detect and localize on a photo, a cat, a video and a damaged file. The models prove the pipeline, not
     detection skill; the released weights are a --model name away (see: clipforensics zoo)."""
     from ..demo import run
+    from .status import run_command
 
-    return run(workdir, serve)
+    group = click.get_current_context().find_root().command
+    return run(workdir, lambda argv: run_command(group, argv), serve)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ..faces.align import RECIPES
-from ..faces.detection import BACKENDS
+from ..faces.detectors import BACKENDS
 from ..faces.options import FACE_MODES
 from ..inference.runtime import PRECISIONS
 from ..errors import UsageError

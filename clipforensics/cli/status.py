@@ -1,4 +1,15 @@
-"""The command's exit statuses (main.py maps errors onto them; commands return the first two)."""
+"""The command's exit statuses, and the one place where errors become them (commands return the first two)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import click
+
+from ..errors import ClipForensicsError, UsageError
+
+DEBUG_VARIABLE = "CLIPFORENSICS_DEBUG"
 
 EXIT_OK = 0
 """Every input was processed."""
@@ -13,3 +24,29 @@ EXIT_INTERNAL = 3
 def status_of(failed: int) -> int:
     """The exit status of a run in which ``failed`` inputs failed."""
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def run_command(command: click.Command, argv: Sequence[str] | None) -> int:
+    """Runs ``command`` on the command line ``argv`` (None: the process's) and returns its exit status."""
+    try:
+        status = command.main(list(argv) if argv is not None else None, prog_name="clipforensics",
+                              standalone_mode=False)
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        return EXIT_FAILED
+    except UsageError as error:
+        click.echo(f"clipforensics: {error}", err=True)
+        return EXIT_USAGE
+    except (ClipForensicsError, OSError) as error:
+        click.echo(f"clipforensics: {error}", err=True)
+        return EXIT_FAILED
+    except Exception as error:
+        if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+            raise
+        click.echo(f"clipforensics: internal error: {type(error).__name__}: {error}\n"
+                   f"  (run again with {DEBUG_VARIABLE}=1 to see the traceback, and please report it)", err=True)
+        return EXIT_INTERNAL
+    return status or EXIT_OK

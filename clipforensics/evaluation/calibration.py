@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import UsageError
-from ..inference.calibration import EPSILON, Calibration
+from ..inference.calibration import CONFIG_KEY, EPSILON, Calibration
 from ..metrics import AGGREGATES, brier, expected_calibration_error, log_loss, reliability, tpr_at_fpr, video_of
 
 if TYPE_CHECKING:
@@ -326,8 +326,7 @@ def check_empty(folder: Path) -> None:
 
 def write_calibrated(source: Path, predictor: Predictor, fit: CalibrationFit, folder: Path) -> Path:
     """The calibrated model folder, staged beside ``folder`` and renamed into place when whole."""
-    from ..hub.checkpoints import CONFIG_FILE, FORMAT, WEIGHTS_FILE
-    from ..hub.files import read_json
+    from ..hub.checkpoints import save_model_with
     from .plots import png
 
     check_empty(folder)
@@ -335,16 +334,8 @@ def write_calibrated(source: Path, predictor: Predictor, fit: CalibrationFit, fo
     staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
     staging.mkdir()
     try:
-        own = source.is_dir() and (source / CONFIG_FILE).is_file() and \
-            read_json(source / CONFIG_FILE).get("format") == FORMAT
-        if own:
-            _link_or_copy(source / WEIGHTS_FILE, staging / WEIGHTS_FILE)
-            config = read_json(source / CONFIG_FILE)
-        else:
-            predictor.save(staging)
-            config = read_json(staging / CONFIG_FILE)
-        config["calibration"] = fit.calibration.to_dict()
-        (staging / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
+        save_model_with(source, predictor.model, predictor.provenance, staging,
+                        {CONFIG_KEY: fit.calibration.to_dict()})
         (staging / REPORT_FILE).write_text(json.dumps(fit.to_dict(), indent=2) + "\n")
         (staging / FIGURE_FILE).write_bytes(png(reliability_figure(fit)))
         check_empty(folder)
@@ -353,11 +344,3 @@ def write_calibrated(source: Path, predictor: Predictor, fit: CalibrationFit, fo
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    """A hard link (the weights are not duplicated), or a copy where the filesystem refuses one."""
-    try:
-        os.link(source.resolve(), target)
-    except OSError:
-        shutil.copyfile(source, target)

@@ -1,4 +1,5 @@
-"""Face detection backends behind one small interface: frame -> faces with boxes, scores, landmarks."""
+"""What a face detector gives (frame -> faces with boxes, scores, landmarks), dlib's two detectors, and which of a
+frame's faces are scored. ``detectors`` names the backends."""
 
 from __future__ import annotations
 
@@ -13,9 +14,6 @@ import cv2
 import numpy as np
 
 from ..errors import ClipForensicsError
-
-BACKENDS = ("dlib-hog", "dlib-cnn", "retinaface")
-
 
 @dataclass(frozen=True)
 class Face:
@@ -146,19 +144,3 @@ def _mask_overlap(face: Face, mask: np.ndarray) -> float:
     x0, y0, x1, y1 = (int(round(v)) for v in face.box)
     region = mask[max(y0, 0) : max(y1, 0), max(x0, 0) : max(x1, 0)]
     return float((region > 0).sum())
-
-
-def create_face_detector(backend: str = "dlib-hog", model_path: str | Path | None = None,
-                         max_side: int | None = 640) -> FaceDetector:
-    """``max_side``: frames are searched at most this large (dlib backends; None = full size)."""
-    if backend == "dlib-hog":
-        return DlibHogDetector(max_side=max_side)
-    if backend == "dlib-cnn":
-        return DlibCnnDetector(max_side=max_side)
-    if backend == "retinaface":
-        from .retinaface import RetinaFaceDetector
-
-        if model_path is None:
-            raise ValueError("the retinaface backend needs the model file: pass det_10g.onnx's path")
-        return RetinaFaceDetector(model_path)
-    raise ValueError(f"face detector must be one of {BACKENDS}, not {backend!r}")

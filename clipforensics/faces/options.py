@@ -6,7 +6,8 @@ from dataclasses import dataclass
 
 from ..errors import UsageError
 from .align import RECIPES
-from .detection import BACKENDS, FaceDetector, create_face_detector
+from .detection import FaceDetector
+from .detectors import BACKENDS, create_face_detector
 
 FACE_MODES = ("auto", "none")
 FACE_POLICIES = ("largest", "all", "mask")

@@ -10,19 +10,20 @@ from the tensors, never from a download. Every layout ends in ``create_model(con
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 from ..errors import CheckpointError
-from ..models.backbones import infer_backbone_config
+from ..models.backbones import FAMILIES, infer_backbone_config
 from ..models.pretrained import openai_visual_to_tower
 from ..models.detector import HEADS
 from ..models.factory import create_model
 from ..models.model import ForensicsModel, ModelConfig
 from ..models.tuning import merge_lora, merged_state_dict
-from ..inference.calibration import Calibration
 from .files import read_json, read_safetensors, torch_load
 
 FORMAT = "clipforensics"
@@ -82,16 +83,33 @@ def _missing(path: Path) -> str:
     return f"{path}: no such file or folder, nor a zoo name; did you mean {' or '.join(near)}?"
 
 
-def read_calibration(path: str | Path) -> Calibration | None:
-    """The calibration a model folder carries in its ``config.json`` (``clipforensics calibrate``), if any."""
+def own_config(path: str | Path) -> dict | None:
+    """The ``config.json`` of a model folder in the project's format (with what ``calibrate`` adds to it); None
+    for a published layout."""
     path = Path(path)
-    if not _is_own(path):
-        return None
-    data = read_json(path / CONFIG_FILE).get("calibration")
+    return read_json(path / CONFIG_FILE) if _is_own(path) else None
+
+
+def save_model_with(source: Path, model: ForensicsModel, provenance: dict, folder: Path, entries: dict) -> Path:
+    """Writes the model ``source`` into the existing ``folder`` with ``entries`` added to its ``config.json``:
+    a folder in the project's format has its weights hard-linked (copied where the filesystem refuses a link)
+    rather than written again; any other layout is saved in this format from ``model``."""
+    config = own_config(source)
+    if config is not None:
+        _link_or_copy(source / WEIGHTS_FILE, folder / WEIGHTS_FILE)
+    else:
+        save_model(model, folder, provenance)
+        config = read_json(folder / CONFIG_FILE)
+    (folder / CONFIG_FILE).write_text(json.dumps({**config, **entries}, indent=2) + "\n")
+    return folder
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """A hard link (the weights are not duplicated), or a copy where the filesystem refuses one."""
     try:
-        return Calibration.from_dict(data) if data else None
-    except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"{path / CONFIG_FILE}: its calibration cannot be read ({error})") from None
+        os.link(source.resolve(), target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def _tower(state: StateDict) -> StateDict:
@@ -197,7 +215,7 @@ def gend_filter(state: StateDict) -> StateDict:
             out["backbone.vision." + key[len("feature_extractor.vision_model.") :]] = tensor
         elif key.startswith("feature_extractor.backbone."):
             name = key[len("feature_extractor.backbone.") :]
-            out["backbone.vision." + ("model." + name if name.startswith("layer.") else name)] = tensor
+            out["backbone.vision." + FAMILIES["dinov3"].weights.tower_key(name)] = tensor  # PE's names: unchanged
         elif key.startswith("model.linear."):
             out["head." + key[len("model.linear.") :]] = tensor
         elif key != "feature_extractor.visual_projection.weight":

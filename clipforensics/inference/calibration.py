@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from ..errors import UsageError
+from ..errors import CheckpointError, UsageError
 
+CONFIG_KEY = "calibration"
+"""Where a model folder's ``config.json`` holds its calibration."""
 EPSILON = 1e-7
 """Raw scores are clipped to [EPSILON, 1 - EPSILON] before the logit, so that 0 and 1 stay finite."""
 
@@ -44,6 +47,17 @@ class Calibration:
         return cls(float(data["temperature"]), data.get("level", "video"), data.get("aggregate", "mean"),
                    {k: float(v) for k, v in data.get("thresholds", {}).items()},
                    data.get("operating_point", "eer"), data.get("fitted_on", {}))
+
+
+def read_calibration(path: str | Path) -> Calibration | None:
+    """The calibration a model folder carries in its ``config.json`` (``clipforensics calibrate``), if any."""
+    from ..hub.checkpoints import CONFIG_FILE, own_config
+
+    data = (own_config(path) or {}).get(CONFIG_KEY)
+    try:
+        return Calibration.from_dict(data) if data else None
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"{Path(path) / CONFIG_FILE}: its calibration cannot be read ({error})") from None
 
 
 @dataclass(frozen=True)

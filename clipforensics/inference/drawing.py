@@ -1,20 +1,39 @@
-"""Pictures of results: faces boxed with their p_fake, maps as heatmaps, a video's p_fake over time."""
+"""Pictures of results: faces boxed with their p_fake, maps as heatmaps, a video's p_fake over time.
+
+The pictures read a result's fields (``ScoredFace``, ``ScoredFrame``) without importing ``results``, whose
+``Result.plot`` draws with them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import cv2
 import numpy as np
-
-from .results import FaceResult, FrameResult
 
 FAKE_COLOUR = (230, 40, 40)
 REAL_COLOUR = (40, 200, 60)
 OVERLAY_OPACITY = 0.5
 
 
-def draw_faces(image: np.ndarray, faces: Sequence[FaceResult], threshold: float) -> np.ndarray:
+class ScoredFace(Protocol):
+    """What a face's box is drawn from (``results.FaceResult``)."""
+
+    box: list[float] | None
+    p_fake: float | None
+
+
+class ScoredFrame(Protocol):
+    """What a frame's point on a timeline is drawn from (``results.FrameResult``)."""
+
+    index: int
+    timestamp: float | None
+
+    @property
+    def p_fake(self) -> float | None: ...
+
+
+def draw_faces(image: np.ndarray, faces: Sequence[ScoredFace], threshold: float) -> np.ndarray:
     """A copy of the RGB image with each scored face's box and p_fake (red at or above ``threshold``), the
     label on a filled band above the box (inside it, at the top, where there is no room above)."""
     canvas = np.ascontiguousarray(image).copy()
@@ -83,7 +102,7 @@ def levels(values: np.ndarray) -> np.ndarray:
     return (np.clip(values, 0.0, 1.0) * 255).round().astype(np.uint8)
 
 
-def timeline(frames: Sequence[FrameResult], threshold: float, title: str) -> np.ndarray:
+def timeline(frames: Sequence[ScoredFrame], threshold: float, title: str) -> np.ndarray:
     """A chart of each sampled frame's p_fake against its time (or index), as an RGB image."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure

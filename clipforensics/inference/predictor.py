@@ -22,13 +22,13 @@ from PIL import Image
 from ..errors import UsageError
 from ..faces.options import FaceOptions
 from ..hub import zoo
-from ..hub.checkpoints import load_model, read_calibration, save_model
+from ..hub.checkpoints import load_model, save_model
 from ..media import MEDIA_SUFFIXES, VIDEO_SUFFIXES, Sampler, expand_sources
 from ..models.model import ForensicsModel, ModelConfig
 from ..progress import progress_bar
 from ..transforms import Preprocessing, normalize
 from .assembly import Outputs, ResultBuilder
-from .calibration import Calibration, decision
+from .calibration import Calibration, decision, read_calibration
 from .outputs import OutputNames, output_folder
 from .prepare import Prepared, prepare
 from .results import Result

@@ -34,8 +34,6 @@ from ..errors import ClipForensicsError, UsageError
 from ..progress import progress_bar
 
 if TYPE_CHECKING:
-    from ..data.manifest import Sample
-    from ..evaluation import Perturbation
     from .predictor import Inputs, Predictor
     from .results import Result
 
@@ -233,30 +231,6 @@ class ScoreInputs:
         return self.row(Result(str(source) if isinstance(source, (str, Path)) else None, error=error))
 
 
-@dataclass(frozen=True)
-class ScoreSamples:
-    """``evaluate``: samples through ``predict_samples``, a ``Prediction`` (or ``MapPrediction``) each."""
-
-    samples: list[Sample]
-    task: str = "detection"
-    perturb: Perturbation | None = None
-
-    def __call__(self, predictor: Predictor, numbers: list[int]) -> list:
-        from ..evaluation.predictions import predict_samples
-
-        return predict_samples(predictor, [self.samples[number] for number in numbers], self.task, self.perturb,
-                               progress=False)
-
-    def failed(self, number: int, error: str) -> Any:
-        from ..evaluation.predictions import MapPrediction, Prediction
-
-        sample = self.samples[number]
-        common = {"path": sample.path, "dataset": sample.dataset, "source": sample.source, "label": sample.label}
-        if self.task == "detection":
-            return Prediction(**common, video=sample.video, p_fake=None, error=error)
-        return MapPrediction(**common, score=None, error=error)
-
-
 def predict_to_file(model: Model, sources: Inputs | Sequence, output: Path, options: RayOptions,
                     row: Callable[[Result], dict] | None = None, **predict_options: Any) -> Iterator[dict]:
     """``detect`` (and ``localize``, with its ``row``) on Ray: rows into part files beside ``output`` as they
@@ -281,22 +255,3 @@ def predict_to_file(model: Model, sources: Inputs | Sequence, output: Path, opti
         finally:
             parts.drop_if_empty()
     return parts.merge(len(inputs.items))
-
-
-def predict_samples_on_ray(model: Model, samples: list[Sample], task: str, perturb: Perturbation | None,
-                           options: RayOptions) -> tuple[list, dict]:
-    """``evaluate``'s rows on Ray, in sample order, as ``predict_samples`` gives them in one process (the
-    first ``EXAMPLES`` masked fakes carry their maps), and the model's provenance."""
-    from dataclasses import replace
-
-    from ..evaluation.predictions import EXAMPLES
-
-    rows: dict[int, Any] = {}
-    with connected(options.address):
-        provenance = run(model, ScoreSamples(samples, task, perturb), range(len(samples)), options, rows.update,
-                         desc="evaluate")
-    ordered = [rows[number] for number in range(len(samples))]
-    shown = [index for index, row in enumerate(ordered) if getattr(row, "example", None) is not None]
-    for index in shown[EXAMPLES:]:
-        ordered[index] = replace(ordered[index], example=None)
-    return ordered, provenance

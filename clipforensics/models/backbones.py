@@ -5,11 +5,14 @@ Three families share one contract (see ``towers.base.Tower``): ``clip`` (transfo
 whose ``pooler_output`` is the detector's feature, as in the papers' code), ``dinov3`` (transformers'
 ``DINOv3ViTModel``; the class token after the final norm, as GenD takes it) and ``pe`` (Meta's Perception
 Encoder, this project's own implementation of timm's ``Eva`` for PE-Core; the attention-pooled output, as
-GenD takes it). What differs between them is recorded once, in ``FAMILIES``.
+GenD takes it). What differs between them is recorded once, in ``FAMILIES``, which names each family's tower
+class by its module under ``towers`` (imported when a tower is built): the towers read their config from here,
+so this module does not import them.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -19,9 +22,7 @@ from torch import nn
 from ..errors import CheckpointError
 from ..transforms import IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from . import pretrained
-from .towers.clip import ClipBackbone
-from .towers.dinov3 import Dinov3Backbone
-from .towers.pe import PeBackbone
+from .localizer import declip_preprocessing
 
 HEAD_WIDTH = 64  # every OpenAI CLIP ViT, DINOv3 ViT-S/B/L and PE-Core T/S/B/L use 64-dimensional attention heads
 GEND_IMAGE_SIZE = 224
@@ -65,13 +66,16 @@ class BackboneConfig:
         """The attention projections LoRA adapts (module-name suffixes)."""
         return FAMILIES[self.family].lora_targets
 
-    def preprocessing(self) -> Preprocessing:
-        """The input pipeline this family's pretrained towers expect."""
-        return FAMILIES[self.family].preprocessing(self.image_size)
+    def preprocessing(self, localizer: bool = False) -> Preprocessing:
+        """The input pipeline this family's pretrained towers expect; with ``localizer``, the one a model
+        without a head (a localizer) takes on this family (DeCLIP's on CLIP)."""
+        family = FAMILIES[self.family]
+        return (family.localizer_preprocessing if localizer else family.preprocessing)(self.image_size)
 
     def build(self) -> nn.Module:
         """The backbone module with this architecture (random weights)."""
-        return FAMILIES[self.family].module(self)
+        module, _, name = FAMILIES[self.family].tower.rpartition(".")
+        return getattr(importlib.import_module(f"{__package__}.towers.{module}"), name)(self)
 
     @property
     def heads(self) -> int:
@@ -176,28 +180,30 @@ def _pe_preprocessing(size: int) -> Preprocessing:
 
 @dataclass(frozen=True)
 class BackboneFamily:
-    """What differs between families: the module, the LayerNorms LN-tuning trains (GenD's choice for each),
-    the attention projections LoRA adapts, the input pipeline, where the pretrained towers live, and how a
-    tower's tensors reveal the family (``marker``) and its architecture (``infer``)."""
+    """What differs between families: the tower (``module.Class`` under ``towers``), the LayerNorms LN-tuning
+    trains (GenD's choice for each), the attention projections LoRA adapts, the input pipeline of a detector
+    and of a localizer, where the pretrained towers live, and how a tower's tensors reveal the family
+    (``marker``) and its architecture (``infer``)."""
 
-    module: Callable[[BackboneConfig], nn.Module]
+    tower: str
     layernorms: tuple[str, ...]
     lora_targets: tuple[str, ...]
     preprocessing: Callable[[int], Preprocessing]
+    localizer_preprocessing: Callable[[int], Preprocessing]
     weights: pretrained.TowerWeights
     marker: str
     infer: Callable[[StateDict, str], BackboneConfig]
 
 
 FAMILIES: dict[str, BackboneFamily] = {
-    "clip": BackboneFamily(ClipBackbone, ("pre_layrnorm", "layer_norm1", "layer_norm2", "post_layernorm"),
+    "clip": BackboneFamily("clip.ClipBackbone", ("pre_layrnorm", "layer_norm1", "layer_norm2", "post_layernorm"),
                            ("q_proj", "k_proj", "v_proj", "out_proj"), lambda size: Preprocessing(size=size),
-                           pretrained.CLIP, "embeddings.patch_embedding.weight", _infer_clip),
-    "dinov3": BackboneFamily(Dinov3Backbone, ("norm1", "norm2", "norm"), ("q_proj", "k_proj", "v_proj", "o_proj"),
-                             _dinov3_preprocessing, pretrained.DINOV3, "embeddings.patch_embeddings.weight",
-                             _infer_dinov3),
-    "pe": BackboneFamily(PeBackbone, ("norm_pre", "norm1", "norm2", "norm"), ("attn.qkv", "attn.proj"),
-                         _pe_preprocessing, pretrained.PE, "patch_embed.proj.weight", _infer_pe),
+                           declip_preprocessing, pretrained.CLIP, "embeddings.patch_embedding.weight", _infer_clip),
+    "dinov3": BackboneFamily("dinov3.Dinov3Backbone", ("norm1", "norm2", "norm"),
+                             ("q_proj", "k_proj", "v_proj", "o_proj"), _dinov3_preprocessing, _dinov3_preprocessing,
+                             pretrained.DINOV3, "embeddings.patch_embeddings.weight", _infer_dinov3),
+    "pe": BackboneFamily("pe.PeBackbone", ("norm_pre", "norm1", "norm2", "norm"), ("attn.qkv", "attn.proj"),
+                         _pe_preprocessing, _pe_preprocessing, pretrained.PE, "patch_embed.proj.weight", _infer_pe),
 }
 
 

@@ -3,18 +3,16 @@
 With a state dict, the model is built without random initialisation (its parameters on the meta
 device) and the loaded tensors are assigned as they are, so loading holds one copy of the weights.
 Without one, the model starts from random weights (DeCLIP's normal(0, 0.02) for a decoder), and its
-tower optionally from pretrained weights (a local folder or the hub).
+tower optionally from pretrained tensors (``hub.towers.read_tower_weights`` reads them from a local folder or
+the hub).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..errors import CheckpointError
-from .pretrained import read_tower_weights
 from .localizer import initialise_decoder
 from .model import ForensicsModel, ModelConfig
 
@@ -22,10 +20,10 @@ StateDict = dict[str, torch.Tensor]
 
 
 def create_model(config: ModelConfig, state: StateDict | None = None,
-                 weights: str | Path | None = None) -> ForensicsModel:
+                 tower: StateDict | None = None) -> ForensicsModel:
     """A model for ``config``: with ``state`` (the whole model's tensors, e.g. from a checkpoint) loaded
-    strictly and without a second copy; else freshly initialised, the tower from pretrained ``weights`` (a
-    local folder of its family's files, or ``"hub"``) when given."""
+    strictly and without a second copy; else freshly initialised, the vision tower from ``tower`` (its
+    pretrained tensors, keyed relative to the tower) when given."""
     if state is not None:
         from accelerate import init_empty_weights
 
@@ -36,8 +34,8 @@ def create_model(config: ModelConfig, state: StateDict | None = None,
     model = ForensicsModel(config)
     if config.has_decoder:
         initialise_decoder(model.decoder)
-    if weights is not None:
-        load_strict(model.backbone.vision, read_tower_weights(config.backbone, weights),
+    if tower is not None:
+        load_strict(model.backbone.vision, tower,
                     f"the {config.backbone.family} vision tower {config.backbone.name}")
     return model
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -132,12 +133,18 @@ def to_grid(tokens: torch.Tensor) -> torch.Tensor:
     return patches.transpose(1, 2).reshape(patches.shape[0], patches.shape[2], grid, grid)
 
 
+DECODER_KINDS: dict[str, Callable[[int, DecoderSpec], nn.Module]] = {
+    "conv": lambda width, spec: ConvDecoder(width, spec.convs_per_stage),
+    "linear": lambda width, _: LinearDecoder(width),
+    "attention": lambda width, _: AttentionDecoder(width),
+}
+"""Each kind of decoder, built for tokens of ``width`` channels from its parsed name."""
+
+
 def build_decoder(name: str, width: int) -> nn.Module:
     """The decoder ``name`` for tokens of ``width`` channels: tokens [B, 1 + g^2, width] to logits [B, 1, 16g, 16g]."""
     spec = DecoderSpec.parse(name)
-    if spec.kind == "conv":
-        return ConvDecoder(width, spec.convs_per_stage)
-    return LinearDecoder(width) if spec.kind == "linear" else AttentionDecoder(width)
+    return DECODER_KINDS[spec.kind](width, spec)
 
 
 def initialise_decoder(decoder: nn.Module) -> None:

@@ -20,7 +20,7 @@ from ..metrics import map_score
 from ..transforms import Preprocessing
 from .backbones import BackboneConfig, known_backbone
 from .detector import HEADS, ClassifierHead
-from .localizer import PIXELS_PER_TOKEN, DecoderSpec, build_decoder, declip_preprocessing
+from .localizer import PIXELS_PER_TOKEN, DecoderSpec, build_decoder
 
 KINDS = ("detector", "localizer", "joint")
 
@@ -56,9 +56,7 @@ class ModelConfig:
         if "fake" not in self.labels:
             raise ValueError(f"labels must name a 'fake' class, got {self.labels}")
         if self.preprocessing is None:
-            declip = not self.has_head and self.backbone.family == "clip"
-            default = declip_preprocessing(self.backbone.image_size) if declip else self.backbone.preprocessing()
-            object.__setattr__(self, "preprocessing", default)
+            object.__setattr__(self, "preprocessing", self.backbone.preprocessing(localizer=not self.has_head))
 
     @property
     def has_head(self) -> bool:

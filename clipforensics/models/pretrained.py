@@ -1,23 +1,12 @@
-"""Where each family's pretrained towers live and how their files' keys become the tower's: the base weights
-training starts from (``model.weights``: ``hub`` or a local folder), and OpenAI's CLIP format (DeCLIP)."""
+"""Where each family's pretrained towers live and how their files' keys become the tower's (the base weights
+training starts from, which ``hub.towers`` reads), and OpenAI's CLIP format (DeCLIP)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
-
-from ..errors import CheckpointError
-
-if TYPE_CHECKING:
-    from .backbones import BackboneConfig
-
-StateDict = dict[str, torch.Tensor]
-WEIGHTS_INSTEAD = ("give its folder ({what}) as the base weights (in a training config: model.weights, e.g. --set "
-                   "model.weights=path/to/folder), or null to start from random weights")
 
 
 @dataclass(frozen=True)
@@ -51,31 +40,6 @@ DINOV3 = TowerWeights(lambda name: name, ("config.json", "model.safetensors"),
                       _dinov3_key)
 PE = TowerWeights(lambda name: f"timm/{name}.fb", ("model.safetensors",), "timm's Perception Encoder files",
                   _pe_key)
-
-
-def read_tower_weights(config: BackboneConfig, source: str | Path) -> StateDict:
-    """The tower's tensors from ``source``: a local folder (``model.safetensors``, or ``pytorch_model.bin``),
-    or ``"hub"`` for the pretrained tower of ``config.name`` (one of the known names)."""
-    from ..hub.files import read_safetensors, torch_load
-    from ..hub.zoo import hub_snapshot
-    from .backbones import FAMILIES
-
-    weights = FAMILIES[config.family].weights
-    if str(source) == "hub":
-        repo = weights.repo(config.name)
-        folder = hub_snapshot(repo, weights.files, WEIGHTS_INSTEAD.format(what=weights.what))
-    else:
-        folder = Path(source)
-    if (folder / "model.safetensors").is_file():
-        state = read_safetensors(folder / "model.safetensors")
-    elif (folder / "pytorch_model.bin").is_file():
-        state = torch_load(folder / "pytorch_model.bin")
-    else:
-        raise CheckpointError(f"{folder} has neither model.safetensors nor pytorch_model.bin")
-    tower = {name: tensor for key, tensor in state.items() if (name := weights.tower_key(key)) is not None}
-    if not tower:
-        raise CheckpointError(f"{folder} holds no tensors of a {config.family} tower: not {weights.what}")
-    return tower
 
 
 _OPENAI_NAMES = {

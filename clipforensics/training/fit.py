@@ -19,6 +19,7 @@ from ..data.augment import AugmentConfig, Augmenter
 from ..data.dataset import FrameDataset, PairedBatchSampler
 from ..data.manifest import Sample, frames_per_video, limit_files, load_manifest, split_readable
 from ..errors import UsageError
+from ..hub.towers import read_tower_weights
 from ..models.factory import create_model
 from ..models.model import ForensicsModel, ModelConfig
 from ..models.tuning import LoraSettings, apply_tuning
@@ -51,7 +52,8 @@ def build_model(settings: ModelSettings) -> ForensicsModel:
         config = ModelConfig(settings.backbone_config(), settings.head, settings.decoder, settings.layer)
     except ValueError as error:
         raise UsageError(f"model: {error}") from None
-    model = create_model(config, weights=settings.weights)
+    tower = read_tower_weights(config.backbone, settings.weights) if settings.weights is not None else None
+    model = create_model(config, tower=tower)
     counts = apply_tuning(model, settings.tuning, LoraSettings(rank=settings.lora_rank, alpha=settings.lora_alpha))
     log.info("tuning %s: %s", settings.tuning, counts)
     return model

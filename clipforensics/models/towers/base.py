@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+import torch
 from torch import nn
 
 if TYPE_CHECKING:
@@ -17,13 +20,15 @@ def transformers_sizes(config: BackboneConfig) -> dict:
             "layer_norm_eps": 1e-5, "attn_implementation": "sdpa"}
 
 
-class Tower(nn.Module):
+class Tower(nn.Module, ABC):
     """A vision tower: its config, ``width`` and ``grid``; ``vision`` is the family's model, whose tensors
     checkpoints name ``backbone.vision.*``.
 
     Every tower has ``forward(pixels)`` (the pooled feature, [B, width]), ``tokens(pixels, layer)`` (block
     ``layer``'s output, class token first and nothing but the patch grid after it, [B, 1 + grid^2, width];
-    later blocks are not run) and ``pooled_and_tokens(pixels, layer)`` (both from one pass)."""
+    later blocks are not run) and ``pooled_and_tokens(pixels, layer)`` (both from one pass). A family gives
+    its ``blocks``, how the tokens entering them are made and a block is run (``embed``), and the pooled
+    feature of the last block's output (``pool``); the pass that taps block ``layer`` is this class's."""
 
     def __init__(self, config: BackboneConfig, vision: nn.Module):
         super().__init__()
@@ -37,3 +42,40 @@ class Tower(nn.Module):
     @property
     def grid(self) -> int:
         return self.config.grid
+
+    @property
+    @abstractmethod
+    def blocks(self) -> nn.ModuleList:
+        """The transformer blocks, in order."""
+
+    @abstractmethod
+    def embed(self, pixels: torch.Tensor) -> tuple[torch.Tensor, Callable[[nn.Module, torch.Tensor], torch.Tensor]]:
+        """The tokens entering block 0, and how a block runs on tokens (with this input's position terms)."""
+
+    @abstractmethod
+    def pool(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The pooled feature [B, width] of the last block's output."""
+
+    def grid_tokens(self, hidden: torch.Tensor) -> torch.Tensor:
+        """A block's output as ``tokens`` gives it: class token first, then the patch grid."""
+        return hidden
+
+    def tokens(self, pixels: torch.Tensor, layer: int) -> torch.Tensor:
+        """Output of block ``layer`` (0-based, before any final norm), class token first and nothing but the
+        patch grid after it, [B, 1 + grid^2, width]; the blocks after it are not run."""
+        return self._tap(pixels, layer, pooled=False)[1]
+
+    def pooled_and_tokens(self, pixels: torch.Tensor, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pooled feature and block ``layer``'s tokens (as ``tokens`` gives them) from one pass through
+        every block."""
+        pooled, tapped = self._tap(pixels, layer, pooled=True)
+        return pooled, tapped
+
+    def _tap(self, pixels: torch.Tensor, layer: int, pooled: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
+        self.config.check_layer(layer)
+        hidden, run = self.embed(pixels)
+        for index, block in enumerate(self.blocks if pooled else self.blocks[: layer + 1]):
+            hidden = run(block, hidden)
+            if index == layer:
+                tapped = hidden
+        return (self.pool(hidden) if pooled else None), self.grid_tokens(tapped)

@@ -3,9 +3,11 @@ token before CLIP's visual projection, is the detector's feature, as in the pape
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from .base import Tower, transformers_sizes
@@ -28,19 +30,12 @@ class ClipBackbone(Tower):
         """Pooled feature: the post-LayerNorm CLS token, [B, width]."""
         return self.vision(pixel_values=pixels).pooler_output
 
-    def tokens(self, pixels: torch.Tensor, layer: int) -> torch.Tensor:
-        """Output of transformer block ``layer`` (0-based, before any final LayerNorm), class token
-        first, [B, 1 + grid^2, width]; the blocks after it are not run."""
-        self.config.check_layer(layer)
-        hidden = self.vision.pre_layrnorm(self.vision.embeddings(pixels))
-        for block in self.vision.encoder.layers[: layer + 1]:
-            hidden = block(hidden, None)
-        return hidden
+    @property
+    def blocks(self) -> nn.ModuleList:
+        return self.vision.encoder.layers
 
-    def pooled_and_tokens(self, pixels: torch.Tensor, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The pooled feature and block ``layer``'s tokens from one pass through every block."""
-        tapped = self.tokens(pixels, layer)
-        hidden = tapped
-        for block in self.vision.encoder.layers[layer + 1 :]:
-            hidden = block(hidden, None)
-        return self.vision.post_layernorm(hidden[:, 0]), tapped
+    def embed(self, pixels: torch.Tensor) -> tuple[torch.Tensor, Callable[[nn.Module, torch.Tensor], torch.Tensor]]:
+        return self.vision.pre_layrnorm(self.vision.embeddings(pixels)), lambda block, hidden: block(hidden, None)
+
+    def pool(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.vision.post_layernorm(hidden[:, 0])

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
+from torch import nn
 from transformers import DINOv3ViTConfig, DINOv3ViTModel
 
 from .base import Tower, transformers_sizes
@@ -30,28 +32,18 @@ class Dinov3Backbone(Tower):
         """Pooled feature: the class token after the final norm, [B, width] (GenD's feature)."""
         return self.vision(pixel_values=pixels).pooler_output
 
-    def tokens(self, pixels: torch.Tensor, layer: int) -> torch.Tensor:
-        """Output of block ``layer`` (0-based, before the final norm), class token first and register tokens
-        dropped, [B, 1 + grid^2, width]; the blocks after it are not run."""
-        self.config.check_layer(layer)
-        hidden, rope = self._embed(pixels)
-        for block in self.vision.model.layer[: layer + 1]:
-            hidden = block(hidden, position_embeddings=rope)
-        return self._without_registers(hidden)
+    @property
+    def blocks(self) -> nn.ModuleList:
+        return self.vision.model.layer
 
-    def pooled_and_tokens(self, pixels: torch.Tensor, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The pooled feature and block ``layer``'s tokens (as ``tokens`` gives them) from one pass."""
-        self.config.check_layer(layer)
-        hidden, rope = self._embed(pixels)
-        for index, block in enumerate(self.vision.model.layer):
-            hidden = block(hidden, position_embeddings=rope)
-            if index == layer:
-                tapped = hidden
-        return self.vision.norm(hidden[:, 0]), self._without_registers(tapped)
-
-    def _embed(self, pixels: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+    def embed(self, pixels: torch.Tensor) -> tuple[torch.Tensor, Callable[[nn.Module, torch.Tensor], torch.Tensor]]:
         pixels = pixels.to(self.vision.embeddings.patch_embeddings.weight.dtype)
-        return self.vision.embeddings(pixels), self.vision.rope_embeddings(pixels)
+        hidden, rope = self.vision.embeddings(pixels), self.vision.rope_embeddings(pixels)
+        return hidden, lambda block, tokens: block(tokens, position_embeddings=rope)
 
-    def _without_registers(self, hidden: torch.Tensor) -> torch.Tensor:
+    def pool(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.vision.norm(hidden[:, 0])
+
+    def grid_tokens(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The register tokens dropped."""
         return torch.cat([hidden[:, :1], hidden[:, 1 + self.config.registers :]], dim=1)

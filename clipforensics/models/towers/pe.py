@@ -12,6 +12,7 @@ timm's and GenD's tensors load as they are.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
@@ -185,20 +186,13 @@ class PeBackbone(Tower):
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.vision(pixels)
 
-    def tokens(self, pixels: torch.Tensor, layer: int) -> torch.Tensor:
-        return self._run(pixels, layer, pooled=False)[1]
+    @property
+    def blocks(self) -> nn.ModuleList:
+        return self.vision.blocks
 
-    def pooled_and_tokens(self, pixels: torch.Tensor, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self._run(pixels, layer, pooled=True)
-
-    def _run(self, pixels: torch.Tensor, layer: int, pooled: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
-        """Block ``layer``'s tokens (before the final norm; PE has no register tokens) and, when ``pooled``,
-        the pooled feature of the same pass; otherwise the blocks after ``layer`` are not run."""
-        self.config.check_layer(layer)
+    def embed(self, pixels: torch.Tensor) -> tuple[torch.Tensor, Callable[[nn.Module, torch.Tensor], torch.Tensor]]:
         hidden, rope = self.vision.embed(pixels)
-        blocks = self.vision.blocks if pooled else self.vision.blocks[: layer + 1]
-        for index, block in enumerate(blocks):
-            hidden = block(hidden, rope)
-            if index == layer:
-                tapped = hidden
-        return (self.vision.attn_pool(self.vision.norm(hidden)) if pooled else None), tapped
+        return hidden, lambda block, tokens: block(tokens, rope)
+
+    def pool(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.vision.attn_pool(self.vision.norm(hidden))
