@@ -159,6 +159,17 @@ def test_videos_are_the_manifests_video_ids_even_when_their_frames_share_one_fol
         _assert_table_is_detection_metrics_of(tables[level], _by_hand(rows, level, videos))
 
 
+def test_a_video_whose_frames_disagree_on_the_label_is_a_usage_error_before_any_frame_is_scored(tmp_path, capsys):
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,dataset,source,video\na.png,real,D,mixed,v1\nb.png,fake,D,mixed,v1\n")
+
+    assert main(["evaluate", "--model", str(tmp_path / "no-model"), "--data", str(manifest), "--output-dir",
+                 str(tmp_path / "out")]) == 2
+
+    assert "video 'D/mixed/v1' has frames with different labels" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_video_table_counts_the_videos_of_the_layout(evaluated):
     videos = _tables(evaluated)["video"]
 
