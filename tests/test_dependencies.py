@@ -117,7 +117,8 @@ def test_the_lock_pins_every_declared_distribution_within_its_bounds(group):
 
 def test_the_dependency_check_sees_lazy_imports_and_names_packages_that_top_level_txt_leaves_out(tmp_path):
     module = tmp_path / "lazy.py"
-    module.write_text("import os\n\ndef f():\n    from scipy.special import expit\n    import dlib\n    from . import x\n")
+    module.write_text("import os\n\n\ndef f():\n    from scipy.special import expit\n    import dlib\n"
+                      "    from . import x\n")
 
     assert _imports(module) == {"scipy", "dlib"}
     assert "dlib-bin" in _distributions_by_import_name()["dlib"]

@@ -258,8 +258,10 @@ def test_labels_other_than_0_and_1_mismatched_lengths_and_empty_input_are_errors
         metrics.auroc(np.array(labels), np.array(scores))
 
 
-def test_videos_group_frames_by_their_ids_in_order_of_first_appearance_whatever_their_folders():
-    videos = metrics.Videos(["ds/fake/b", "ds/real/a", "ds/fake/b", "ds/real/a", "ds/fake/c"], np.array([1, 0, 1, 0, 1]))
+def test_videos_group_frames_by_their_ids_in_order_of_first_appearance():
+    ids = ["ds/fake/b", "ds/real/a", "ds/fake/b", "ds/real/a", "ds/fake/c"]
+
+    videos = metrics.Videos(ids, np.array([1, 0, 1, 0, 1]))
 
     assert videos.ids == ["ds/fake/b", "ds/real/a", "ds/fake/c"]
     assert videos.labels.tolist() == [1, 0, 1]

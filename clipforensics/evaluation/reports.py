@@ -43,8 +43,8 @@ CAPTIONS = {
     "examples": "Input, true mask and predicted map of the first fakes with a mask",
 }
 DETECTION_NOTE = (
-    "Metrics in %. A video is the frames that share a video id, scored by the mean p_fake of its frames. A fake "
-    "source is scored against the real sources of its dataset (column 'against'); a real source alone has one class, so only "
+    "Metrics in %. A video: the frames that share a video id, scored by their mean p_fake. A fake source is "
+    "scored against the real sources of its dataset (column 'against'); a real source alone has one class, so only "
     "its accuracy (share called real) and calibration are defined. Failed frames are left out. TPR@x% is the true "
     "positive rate at the lowest threshold on p_fake (thr@x%, called fake at p_fake >= thr) whose false positive "
     "rate is at most x%; thr is n/a where calling only the top-scored items fake already exceeds that FPR (TPR 0). "
