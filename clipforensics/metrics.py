@@ -1,5 +1,5 @@
-"""Detection metrics (AUROC, AP, EER, accuracy, TPR at fixed FPR, calibration), frame-to-video aggregation,
-and mask localization metrics.
+"""Detection metrics (AUROC, AP, EER, accuracy, TPR at fixed FPR, calibration), frame-to-video aggregation by
+the frames' video ids, and mask localization metrics.
 
 Detection inputs are 1-D arrays: ``labels`` with 1 = fake and 0 = real, ``scores`` = p_fake. A metric that
 compares the classes (AUROC, AP, EER, TPR@FPR, Wasserstein distance) needs both: with one class it is NaN,
@@ -11,7 +11,6 @@ maps of one image: a probability map and a boolean ground-truth mask (True = man
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path, PurePath
 from typing import NamedTuple
 
 import numpy as np
@@ -227,45 +226,60 @@ def detection_metrics(labels: np.ndarray, scores: np.ndarray) -> dict[str, float
     }
 
 
-def video_of(path: str | Path) -> str:
-    """A frame's video id: its parent folder (``<root>/<dataset>/<source>/<video>/<frame>.png``)."""
-    parent = PurePath(path).parent
-    if parent == PurePath("."):
-        raise ValueError(f"frame {str(path)!r} has no parent folder to name its video")
-    return str(parent)
-
-
 def aggregate(scores: list[float], how: str = "mean") -> float:
     """A video's p_fake from its frames' (mean as in the papers; median or max optional)."""
-    if how not in AGGREGATES:
-        raise ValueError(f"aggregate must be one of {AGGREGATES}, not {how!r}")
+    _check_aggregate(how)
     return float(getattr(np, how)(scores))
 
 
-def aggregate_videos(
-    paths: Sequence[str | Path], labels: np.ndarray, scores: np.ndarray, how: str = "mean"
-) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Frames grouped by ``video_of``, in order of first appearance: (video ids, labels, scores).
-
-    A video's score is the ``how`` (mean, median or max) of its frames' p_fake; its label is its frames'
-    label, and frames of one video labelled differently are an error naming the video.
-    """
-    labels, scores = np.asarray(labels), np.asarray(scores, dtype=np.float64)
-    if not len(paths) == len(labels) == len(scores):
-        raise ValueError(f"got {len(paths)} paths, {len(labels)} labels and {len(scores)} scores; one each per frame")
-    frames: dict[str, list[int]] = {}
-    for index, path in enumerate(paths):
-        frames.setdefault(video_of(path), []).append(index)
-    video_labels = [_video_label(video, labels[members]) for video, members in frames.items()]
-    video_scores = [aggregate(scores[members].tolist(), how) for members in frames.values()]
-    return list(frames), np.array(video_labels), np.array(video_scores, dtype=np.float64)
+def _check_aggregate(how: str) -> None:
+    if how not in AGGREGATES:
+        raise ValueError(f"aggregate must be one of {', '.join(AGGREGATES)}, not {how!r}")
 
 
-def _video_label(video: str, labels: np.ndarray) -> int:
-    values = np.unique(labels)
-    if values.size > 1:
-        raise ValueError(f"video {video!r} has frames with different labels {values.tolist()}; a video has one label")
-    return int(values[0])
+class Videos:
+    """Frames grouped by their video ids (``Sample.video``), videos in order of first appearance: ``ids``,
+    ``labels`` (a video's label is its frames', which must agree), ``counts`` (frames per video) and ``first``
+    (the index of each video's first frame). Grouped once, scored by ``scores`` as often as needed (the
+    calibration fit scores the same videos at many temperatures)."""
+
+    def __init__(self, videos: Sequence[str], labels: np.ndarray):
+        videos, labels = np.asarray(videos, dtype=object), np.asarray(labels)
+        if videos.ndim != 1 or videos.shape != labels.shape:
+            raise ValueError(f"got {videos.size} video ids for {labels.size} labels; one per frame")
+        if videos.size == 0:
+            raise ValueError("no frames to group into videos")
+        if not np.isin(labels, (0, 1)).all():
+            raise ValueError(f"labels must be 0 (real) or 1 (fake), got values {np.unique(labels).tolist()}")
+        ids, first, inverse = np.unique(videos, return_index=True, return_inverse=True)
+        appearance = np.argsort(first, kind="stable")
+        rank = np.empty_like(appearance)
+        rank[appearance] = np.arange(appearance.size)
+        group = rank[inverse.reshape(-1)]
+        self.ids: list[str] = ids[appearance].tolist()
+        self.first: np.ndarray = first[appearance]
+        self.counts: np.ndarray = np.bincount(group, minlength=len(self.ids))
+        self._order = np.argsort(group, kind="stable")
+        self._starts = np.r_[0, np.cumsum(self.counts)[:-1]]
+        fakes = np.add.reduceat(labels[self._order].astype(np.int64), self._starts)
+        mixed = np.flatnonzero((fakes > 0) & (fakes < self.counts))
+        if mixed.size:
+            raise ValueError(f"video {self.ids[mixed[0]]!r} has frames with different labels (real and fake); a "
+                             "video has one label: correct the labels or the video ids of its frames")
+        self.labels: np.ndarray = (fakes > 0).astype(np.int64)
+
+    def scores(self, frame_scores: np.ndarray, how: str = "mean") -> np.ndarray:
+        """Each video's score: the ``how`` (mean, median or max, as ``aggregate``) of its frames' scores."""
+        _check_aggregate(how)
+        frame_scores = np.asarray(frame_scores, dtype=np.float64)
+        if frame_scores.shape != self._order.shape:
+            raise ValueError(f"got {frame_scores.size} scores for {self._order.size} frames; one per frame")
+        ordered = frame_scores[self._order]
+        if how == "mean":
+            return np.add.reduceat(ordered, self._starts) / self.counts
+        if how == "max":
+            return np.maximum.reduceat(ordered, self._starts)
+        return np.array([np.median(part) for part in np.split(ordered, self._starts[1:])])
 
 
 def iou(pred_mask: np.ndarray, true_mask: np.ndarray) -> float:

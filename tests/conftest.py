@@ -6,6 +6,7 @@ is absent, and the run says so once, with how many and why, instead of skipping 
 
 from __future__ import annotations
 
+import csv
 import ipaddress
 import json
 import os
@@ -93,6 +94,30 @@ def real_faces(sample_faces, tmp_path_factory) -> Path:
             shutil.copy(path, target)
             np.save(target.with_name(target.stem + "_lm68.npy"), faces[0].landmarks68)
     return root
+
+
+@pytest.fixture(scope="session")
+def flat_manifest(sample_faces, tmp_path_factory) -> Path:
+    """The sample faces (8 videos of 4 frames) copied into one flat folder as ``frame<NN>.png``, their videos
+    named only by ``manifest.csv`` (``path,label,dataset,source,video``, videos ``clip<N>``), the rows of
+    one video not next to each other: frame f of every video, then frame f + 1."""
+    folder = tmp_path_factory.mktemp("flat")
+    frames = sorted(sample_faces.rglob("*.png"))
+    rows = []
+    for frame_index in range(4):
+        for video in range(len(frames) // 4):
+            source = frames[4 * video + frame_index]
+            name = f"frame{len(rows):02d}.png"
+            shutil.copy(source, folder / name)
+            dataset, kind = source.parts[-4:-2]
+            rows.append({"path": name, "label": 0 if "real" in kind.lower() else 1, "dataset": dataset,
+                         "source": kind, "video": f"clip{video}"})
+    manifest = folder / "manifest.csv"
+    with manifest.open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return manifest
 
 
 @pytest.fixture(autouse=True)

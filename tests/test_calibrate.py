@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 from pathlib import Path
@@ -11,10 +12,11 @@ import pytest
 import torch
 from scipy.special import expit
 
+import clipforensics
 from clipforensics.cli.main import main
 from clipforensics.evaluation.calibration import (calibrated_scores, fit_calibration, fit_temperature,
                                                   operating_thresholds, threshold_name)
-from clipforensics.evaluation.predictions import Prediction
+from clipforensics.evaluation.predictions import Prediction, load_samples, predict_samples
 from clipforensics.hub.checkpoints import load_model, save_model
 from clipforensics.hub.files import read_safetensors
 from clipforensics.inference.calibration import Calibration
@@ -165,6 +167,22 @@ def test_the_command_writes_a_calibrated_model_folder(tiny_folder, sample_faces,
     reference, _ = load_model(tiny_folder)
     assert all(torch.equal(model.state_dict()[k], v) for k, v in reference.state_dict().items())
     assert clipforensics.load(output, device="cpu").calibration == calibration
+
+
+def test_video_level_calibration_groups_frames_by_the_manifests_video_ids(tiny_folder, flat_manifest, tmp_path):
+    with flat_manifest.open() as file:
+        written = list(csv.DictReader(file))
+    videos = [f"{row['dataset']}/{row['source']}/{row['video']}" for row in written]
+    labels = np.array([int(row["label"]) for row in written])
+    output = tmp_path / "calibrated"
+
+    assert _calibrate(tiny_folder, flat_manifest, output, "--level", "video") == 0
+
+    report = json.loads((output / "calibration.json").read_text())
+    assert report["counts"] == {"frames": 32, "failed": 0, "videos": 8, "real": 3, "fake": 5}
+    rows = predict_samples(clipforensics.load(tiny_folder, device="cpu"), load_samples([flat_manifest]), progress=False)
+    raw = np.array([row.p_fake for row in rows])
+    assert report["temperature"] == pytest.approx(fit_temperature(labels, raw, videos), rel=1e-6)
 
 
 def test_a_calibrated_model_is_refitted_from_its_raw_scores(tiny_folder, sample_faces, tmp_path):

@@ -28,6 +28,10 @@ from .conftest import expected
 METRICS = ("auroc", "ap", "eer", "accuracy", "balanced_accuracy", "tpr@0.1%", "tpr@1%", "tpr@5%", "threshold@0.1%",
            "threshold@1%", "threshold@5%", "ece", "brier", "wasserstein")
 PLOTS = ("roc", "pr", "histograms", "confusion", "reliability")
+SAMPLE_VIDEOS = ("CDFv2/Celeb-real/id0_0000", "CDFv2/Celeb-synthesis/id0_id1_0000", "CDFv2/YouTube-real/00000",
+                 "FF/DF/000_003", "FF/F2F/000_003", "FF/FS/000_003", "FF/NT/000_003", "FF/real/000")
+"""The sample faces' videos, written out, in manifest order; each has four frames."""
+SAMPLE_VIDEO_OF_ROW = [video for video in SAMPLE_VIDEOS for _ in range(4)]
 
 
 def _evaluate(reference: Path, data: Path, out: Path, *options: str) -> int:
@@ -60,6 +64,7 @@ def test_evaluate_writes_predictions_metrics_and_self_contained_reports(evaluate
 
     assert len(rows) == 32 and list(rows[0]) == ["path", "dataset", "source", "video", "label", "p_fake", "error"]
     assert all(row["error"] == "" for row in rows)
+    assert [row["video"] for row in rows] == SAMPLE_VIDEO_OF_ROW
     assert metrics["name"] == "clean" and metrics["model"]["layout"] == "gend-hf" and metrics["perturbation"] is None
     assert metrics["counts"] == {"frames": 32, "scored": 32, "failed": 0, "videos": 8}
     assert page.count("<table>") == 4 and page.count('src="data:image/png;base64,') == len(PLOTS)
@@ -97,15 +102,16 @@ def test_each_fake_source_is_scored_against_the_real_sources_of_its_dataset(eval
         assert 0 <= row["accuracy"] <= 1 and 0 <= row["ece"] <= 1 and 0 <= row["brier"] <= 1
 
 
-def _by_hand(rows: list[dict], level: str) -> list[dict]:
-    """Scored frames, or videos (parent folder, mean p_fake of its frames), from predictions.csv rows."""
-    items = [{**row, "label": int(row["label"]), "p_fake": float(row["p_fake"])} for row in rows if row["p_fake"]]
+def _by_hand(rows: list[dict], level: str, videos: list[str]) -> list[dict]:
+    """Scored frames, or videos (``videos``: each row's video id, given by the test; mean p_fake of its
+    frames), from predictions.csv rows."""
+    items = [{**row, "label": int(row["label"]), "p_fake": float(row["p_fake"])} for row in rows]
     if level == "frame":
         return items
-    videos: dict[str, list[dict]] = {}
-    for item in items:
-        videos.setdefault(str(Path(item["path"]).parent), []).append(item)
-    return [{**frames[0], "p_fake": float(np.mean([f["p_fake"] for f in frames]))} for frames in videos.values()]
+    grouped: dict[str, list[dict]] = {}
+    for item, video in zip(items, videos, strict=True):
+        grouped.setdefault(video, []).append(item)
+    return [{**frames[0], "p_fake": float(np.mean([f["p_fake"] for f in frames]))} for frames in grouped.values()]
 
 
 def _members(items: list[dict], dataset: str | None, source: str | None) -> list[dict]:
@@ -118,11 +124,7 @@ def _members(items: list[dict], dataset: str | None, source: str | None) -> list
     return own + [i for i in in_dataset if i["label"] == 0]
 
 
-@pytest.mark.parametrize("level", ["video", "frame"])
-def test_table_values_equal_detection_metrics_computed_from_predictions_csv(evaluated, level):
-    items = _by_hand(_predictions(evaluated), level)
-    table = _tables(evaluated)[level]
-
+def _assert_table_is_detection_metrics_of(table: dict[tuple, dict], items: list[dict]) -> None:
     for (dataset, source), row in table.items():
         members = _members(items, dataset, source)
         truth = detection_metrics(np.array([m["label"] for m in members]), np.array([m["p_fake"] for m in members]))
@@ -131,7 +133,44 @@ def test_table_values_equal_detection_metrics_computed_from_predictions_csv(eval
             [truth[k] if np.isfinite(truth[k]) else np.nan for k in METRICS], abs=1e-12, nan_ok=True), (dataset, source)
 
 
-def test_the_video_table_counts_videos_by_parent_folder(evaluated):
+@pytest.mark.parametrize("level", ["video", "frame"])
+def test_table_values_equal_detection_metrics_computed_from_predictions_csv(evaluated, level):
+    items = _by_hand(_predictions(evaluated), level, SAMPLE_VIDEO_OF_ROW)
+
+    _assert_table_is_detection_metrics_of(_tables(evaluated)[level], items)
+
+
+def test_videos_are_the_manifests_video_ids_even_when_their_frames_share_one_folder(reference, flat_manifest,
+                                                                                      tmp_path):
+    with flat_manifest.open() as file:
+        written = list(csv.DictReader(file))
+    videos = [f"{row['dataset']}/{row['source']}/{row['video']}" for row in written]
+    out = tmp_path / "flat"
+
+    assert _evaluate(reference, flat_manifest, out) == 0
+
+    rows = _predictions(out)
+    assert [row["video"] for row in rows] == videos
+    assert json.loads((out / "metrics.json").read_text())["counts"] == {"frames": 32, "scored": 32, "failed": 0,
+                                                                        "videos": 8}
+    tables = _tables(out)
+    assert (tables["video"][(None, None)]["real"], tables["video"][(None, None)]["fake"]) == (3, 5)
+    for level in ("video", "frame"):
+        _assert_table_is_detection_metrics_of(tables[level], _by_hand(rows, level, videos))
+
+
+def test_a_video_whose_frames_disagree_on_the_label_is_a_usage_error_before_any_frame_is_scored(tmp_path, capsys):
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,dataset,source,video\na.png,real,D,mixed,v1\nb.png,fake,D,mixed,v1\n")
+
+    assert main(["evaluate", "--model", str(tmp_path / "no-model"), "--data", str(manifest), "--output-dir",
+                 str(tmp_path / "out")]) == 2
+
+    assert "video 'D/mixed/v1' has frames with different labels" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_video_table_counts_the_videos_of_the_layout(evaluated):
     videos = _tables(evaluated)["video"]
 
     assert (videos[(None, None)]["real"], videos[(None, None)]["fake"]) == (3, 5)

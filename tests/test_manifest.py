@@ -136,3 +136,18 @@ def test_unpadded_frame_numbers_are_read_in_frame_order(tmp_path):
     samples = frames_per_video(load_manifest(video), 3)
 
     assert [Path(s.path).name for s in samples] == ["0.png", "6.png", "11.png"]
+
+
+def test_each_dolos_image_is_its_own_video_also_when_two_splits_use_one_name(tmp_path):
+    root = tmp_path / "Dolos"
+    for split in ("train", "test"):
+        for folder in (root / "fake" / "ldm" / "images" / split, root / "fake" / "ldm" / "masks" / split,
+                       root / "real" / split):
+            folder.mkdir(parents=True)
+            Image.new("RGB", (8, 8)).save(folder / "0001.png")
+
+    everything, test = load_manifest(root), load_manifest(root, split="test")
+
+    assert [s.video for s in everything] == ["Dolos/ldm/test/0001", "Dolos/ldm/train/0001", "Dolos/real/test/0001",
+                                             "Dolos/real/train/0001"]
+    assert [s.video for s in test] == ["Dolos/ldm/0001", "Dolos/real/0001"]

@@ -1,5 +1,5 @@
 """Detection metrics agree with scikit-learn, scipy, the reference EER and plain-loop definitions; videos are
-frames' parent folders; localization metrics follow DeCLIP's conventions on hand-computed masks."""
+the frames that share a video id; localization metrics follow DeCLIP's conventions on hand-computed masks."""
 
 import math
 import warnings
@@ -258,42 +258,40 @@ def test_labels_other_than_0_and_1_mismatched_lengths_and_empty_input_are_errors
         metrics.auroc(np.array(labels), np.array(scores))
 
 
-def test_video_of_is_the_frames_parent_folder():
-    assert metrics.video_of("root/Celeb-DF/Celeb-real/id0_0001/012.png") == "root/Celeb-DF/Celeb-real/id0_0001"
-    with pytest.raises(ValueError, match="frame.png"):
-        metrics.video_of("frame.png")
+def test_videos_group_frames_by_their_ids_in_order_of_first_appearance():
+    ids = ["ds/fake/b", "ds/real/a", "ds/fake/b", "ds/real/a", "ds/fake/c"]
 
+    videos = metrics.Videos(ids, np.array([1, 0, 1, 0, 1]))
 
-def test_videos_group_frames_by_parent_folder_even_when_frame_names_repeat():
-    paths = ["ds/real/v1/000.png", "ds/fake/v1/000.png", "ds/real/v1/001.png", "ds/fake/v1/001.png"]
-    labels = np.array([0, 1, 0, 1])
-    scores = np.array([0.1, 0.8, 0.3, 0.4])
-
-    videos, video_labels, video_scores = metrics.aggregate_videos(paths, labels, scores)
-
-    assert videos == ["ds/real/v1", "ds/fake/v1"]
-    assert video_labels.tolist() == [0, 1]
-    assert video_scores == pytest.approx([0.2, 0.6])
+    assert videos.ids == ["ds/fake/b", "ds/real/a", "ds/fake/c"]
+    assert videos.labels.tolist() == [1, 0, 1]
+    assert videos.counts.tolist() == [2, 2, 1] and videos.first.tolist() == [0, 1, 4]
+    assert videos.scores(np.array([0.8, 0.1, 0.4, 0.3, 0.9])) == pytest.approx([0.6, 0.2, 0.9])
 
 
 @pytest.mark.parametrize(("how", "expected"), [("mean", 0.4), ("median", 0.2), ("max", 0.9)])
 def test_video_score_is_the_mean_of_frames_by_default_and_median_or_max_on_request(how, expected):
-    paths = [f"ds/fake/v/{i}.png" for i in range(3)]
-    scores = np.array([0.1, 0.2, 0.9])
+    videos = metrics.Videos(["v", "w", "v", "v"], np.ones(4, dtype=int))
 
-    _, _, video_scores = metrics.aggregate_videos(paths, np.ones(3, dtype=int), scores, how=how)
-
-    assert video_scores == pytest.approx([expected])
+    assert videos.scores(np.array([0.1, 0.5, 0.2, 0.9]), how=how) == pytest.approx([expected, 0.5])
+    assert videos.scores(np.array([0.1, 0.5, 0.2, 0.9]), how=how)[0] == pytest.approx(
+        metrics.aggregate([0.1, 0.2, 0.9], how))
 
 
 def test_a_video_whose_frames_disagree_on_the_label_is_an_error_naming_it():
     with pytest.raises(ValueError, match="ds/mixed/v7"):
-        metrics.aggregate_videos(["ds/mixed/v7/0.png", "ds/mixed/v7/1.png"], np.array([0, 1]), np.array([0.5, 0.5]))
+        metrics.Videos(["ds/mixed/v7", "ds/mixed/v7"], np.array([0, 1]))
 
 
-def test_aggregating_needs_one_label_and_score_per_frame():
-    with pytest.raises(ValueError, match="one each per frame"):
-        metrics.aggregate_videos(["a/0.png", "a/1.png"], np.array([0]), np.array([0.5, 0.5]))
+@pytest.mark.parametrize(("videos", "labels", "scores"), [(["a", "a"], [0], [0.5, 0.5]), (["a", "a"], [0, 0], [0.5])])
+def test_grouping_needs_one_video_id_label_and_score_per_frame(videos, labels, scores):
+    with pytest.raises(ValueError, match="one per frame"):
+        metrics.Videos(videos, np.array(labels)).scores(np.array(scores))
+
+
+def test_an_unknown_aggregate_is_an_error_naming_the_valid_ones():
+    with pytest.raises(ValueError, match="mean, median, max"):
+        metrics.Videos(["a"], np.array([1])).scores(np.array([0.5]), how="sum")
 
 
 HALF = np.zeros((4, 4), dtype=bool)

@@ -240,3 +240,32 @@ def test_self_blended_training_validates_on_the_validation_sets_own_real_and_fak
         rows = [row for row in csv.DictReader(file) if row.get("val/video_auroc")]
     assert len(rows) == 2
     assert (out / "best" / "model.safetensors").is_file()
+
+
+def test_validation_scores_the_videos_of_the_manifest_even_when_their_frames_share_one_folder(flat_manifest,
+                                                                                              tmp_path):
+    with flat_manifest.open() as file:
+        written = list(csv.DictReader(file))
+    videos = [f"{row['dataset']}/{row['source']}/{row['video']}" for row in written]
+    config = load_config(None, [
+        "model.backbone={width: 64, layers: 2, mlp_width: 256, patch_size: 16, image_size: 224}",
+        "model.weights=null", f"data.train=[{flat_manifest}]", f"data.val=[{flat_manifest}]", "data.augment=false",
+        "data.num_workers=0", "optim.batch_size=8", "trainer.epochs=1", "trainer.precision=32-true",
+        "trainer.accelerator=cpu", "trainer.devices=1", f"trainer.output_dir={tmp_path / 'run'}",
+    ])
+
+    out = fit(config)
+
+    with (out / "logs" / "version_0" / "metrics.csv").open() as file:
+        logged = [row for row in csv.DictReader(file) if row.get("val/video_auroc")]
+    trained, _ = load_model(out / "last")
+    dataset = FrameDataset(load_manifest(flat_manifest), trained.config.preprocessing)
+    with torch.no_grad():
+        p_fake = trained.eval().p_fake(trained(torch.stack([dataset[i]["image"] for i in range(len(dataset))])))
+    by_video: dict[str, list[float]] = {}
+    for video, score in zip(videos, p_fake.tolist(), strict=True):
+        by_video.setdefault(video, []).append(score)
+    video_labels = [int("real" not in video.split("/")[1].lower()) for video in by_video]
+    assert len(logged) == 1 and len(by_video) == 8
+    assert float(logged[0]["val/video_auroc"]) == pytest.approx(
+        auroc(np.array(video_labels), np.array([np.mean(scores) for scores in by_video.values()])), abs=1e-6)

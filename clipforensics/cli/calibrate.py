@@ -21,7 +21,7 @@ from .suggestions import Choice, Command
               help="the calibrated model folder to write (new or empty): the weights, config.json with the "
                    "calibration, calibration.json and reliability.png")
 @click.option("--level", type=Choice(("video", "frame")), default="video", show_default=True,
-              help="fit and pick thresholds on videos (a frame's parent folder, scored by its frames' aggregate) "
+              help="fit and pick thresholds on videos (the frames that share a video id, scored by their aggregate) "
                    "or on frames")
 @click.option("--target-fpr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.01,
               show_default=True, metavar="RATE", help="the false positive rate of the fpr@ threshold")

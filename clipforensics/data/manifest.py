@@ -98,7 +98,9 @@ def is_dolos(root: Path) -> bool:
 
 def from_dolos(root: Path, split: str | None = None) -> list[Sample]:
     """A Dolos root (every generator and the reals) or one generator's folder (its fakes, as DeCLIP
-    trains); ``split`` (train, valid, test) keeps one split. Each image is its own "video"."""
+    trains); ``split`` (train, valid, test) keeps one split. Each image is its own "video", named by its path
+    (less the suffix) under the folder read: the split's (``0001``), or, with no ``split``, ``images`` or
+    ``real`` (``train/0001``), so that images of one name in two splits stay two videos."""
     generators = [root] if (root / "images").is_dir() else sorted(p.parent for p in (root / "fake").glob("*/images"))
     dataset = (root.parent.parent if generators == [root] else root).name
     samples = []
@@ -107,12 +109,17 @@ def from_dolos(root: Path, split: str | None = None) -> list[Sample]:
         for image in sorted(p for p in images.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
             mask = generator / "masks" / image.relative_to(generator / "images").with_suffix(".png")
             samples.append(Sample(str(image), FAKE, dataset, generator.name,
-                                  f"{dataset}/{generator.name}/{image.stem}", str(mask), mask_inverted=True))
+                                  f"{dataset}/{generator.name}/{_image_name(image, images)}", str(mask),
+                                  mask_inverted=True))
     reals = root / "real" / split if split else root / "real"
     if generators != [root] and reals.is_dir():
-        samples += [Sample(str(p), REAL, dataset, "real", f"{dataset}/real/{p.stem}")
+        samples += [Sample(str(p), REAL, dataset, "real", f"{dataset}/real/{_image_name(p, reals)}")
                     for p in sorted(reals.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES]
     return samples
+
+
+def _image_name(image: Path, folder: Path) -> str:
+    return image.relative_to(folder).with_suffix("").as_posix()
 
 
 def from_list_file(path: Path) -> list[Sample]:

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..inference.calibration import CONFIG_KEY, EPSILON, Calibration
-from ..metrics import AGGREGATES, brier, expected_calibration_error, log_loss, reliability, tpr_at_fpr, video_of
+from ..metrics import AGGREGATES, Videos, brier, expected_calibration_error, log_loss, reliability, tpr_at_fpr
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -56,36 +56,6 @@ def calibrated_scores(raw_scores: np.ndarray, temperature: float) -> np.ndarray:
     from scipy.special import expit
 
     return expit(logits(raw_scores) / temperature)
-
-
-class Videos:
-    """Frames grouped by video id; a video's label is its frames' (which must agree)."""
-
-    def __init__(self, videos: Sequence[str], labels: np.ndarray):
-        videos = np.asarray(videos, dtype=object)
-        labels = np.asarray(labels)
-        if videos.shape != labels.shape:
-            raise ValueError(f"got {videos.size} video ids for {labels.size} frames; one per frame")
-        self.ids, inverse = np.unique(videos, return_inverse=True)
-        self.order = np.argsort(inverse, kind="stable")
-        self.counts = np.bincount(inverse, minlength=self.ids.size)
-        self.starts = np.r_[0, np.cumsum(self.counts)[:-1]]
-        fakes = np.add.reduceat(labels[self.order].astype(np.int64), self.starts)
-        mixed = np.flatnonzero((fakes > 0) & (fakes < self.counts))
-        if mixed.size:
-            raise ValueError(f"video {self.ids[mixed[0]]!r} has frames with different labels; a video has one label")
-        self.labels = (fakes > 0).astype(np.int64)
-
-    def scores(self, frame_scores: np.ndarray, how: str = "mean") -> np.ndarray:
-        """Each video's score: the ``how`` (mean, median, max) of its frames' scores."""
-        ordered = np.asarray(frame_scores, dtype=np.float64)[self.order]
-        if how == "mean":
-            return np.add.reduceat(ordered, self.starts) / self.counts
-        if how == "max":
-            return np.maximum.reduceat(ordered, self.starts)
-        if how == "median":
-            return np.array([np.median(part) for part in np.split(ordered, self.starts[1:])])
-        raise UsageError(f"aggregate must be one of {', '.join(AGGREGATES)}, not {how!r}")
 
 
 def fit_temperature(labels: np.ndarray, raw_scores: np.ndarray, videos: Sequence[str] | None = None,
@@ -250,7 +220,7 @@ def fit_calibration(rows: Sequence[Prediction], level: str = "video", aggregate:
         raise UsageError("no frame could be scored, so there is nothing to calibrate on")
     labels = np.array([row.label for row in scored])
     raw = np.array([row.p_fake for row in scored], dtype=np.float64)
-    videos = [video_of(row.path) for row in scored] if level == "video" else None
+    videos = [row.video for row in scored] if level == "video" else None
     temperature = fit_temperature(labels, raw, videos, aggregate)
     level_labels, before, after = labels, calibrated_scores(raw, 1.0), calibrated_scores(raw, temperature)
     if videos is not None:

@@ -24,7 +24,7 @@ from PIL import Image
 from ..data.manifest import Sample, load_manifest
 from ..errors import MediaError, UsageError
 from ..media import load_image
-from ..metrics import PIXEL_METRICS, pixel_scores
+from ..metrics import PIXEL_METRICS, Videos, pixel_scores
 from ..progress import progress_bar
 from .perturbations import Perturbation
 
@@ -125,7 +125,7 @@ def check_task(task: str) -> None:
 
 def load_samples(specs: Sequence[str | Path], split: str | None = None) -> list[Sample]:
     """The frames of every folder, list file or manifest in ``specs``, in order (``split``: see
-    ``load_manifest``)."""
+    ``load_manifest``); the frames of one video must share a label (checked here, before any is scored)."""
     samples: list[Sample] = []
     for spec in specs:
         try:
@@ -135,6 +135,10 @@ def load_samples(specs: Sequence[str | Path], split: str | None = None) -> list[
         if not found:
             raise UsageError(f"{spec}: no frames found (expected <dataset>/<source>/<video>/<frame>.png)")
         samples += found
+    try:
+        Videos([sample.video for sample in samples], [sample.label for sample in samples])
+    except ValueError as error:
+        raise UsageError(f"{error} (in {', '.join(map(str, specs))})") from None
     return samples
 
 

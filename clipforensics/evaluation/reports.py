@@ -43,7 +43,7 @@ CAPTIONS = {
     "examples": "Input, true mask and predicted map of the first fakes with a mask",
 }
 DETECTION_NOTE = (
-    "Metrics in %. A video is a frame's parent folder, scored by the mean p_fake of its frames. A fake source is "
+    "Metrics in %. A video: the frames that share a video id, scored by their mean p_fake. A fake source is "
     "scored against the real sources of its dataset (column 'against'); a real source alone has one class, so only "
     "its accuracy (share called real) and calibration are defined. Failed frames are left out. TPR@x% is the true "
     "positive rate at the lowest threshold on p_fake (thr@x%, called fake at p_fake >= thr) whose false positive "

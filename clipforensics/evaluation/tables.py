@@ -5,28 +5,27 @@ TPR at 0.1/1/5 % FPR and its thresholds, ECE, Brier, Wasserstein-1) come from th
 source is scored against the real sources of its dataset (Celeb-synthesis against Celeb-real and
 YouTube-real); a real source alone has one class, so its metrics that compare the classes are NaN, its
 accuracy is the share of it called real, and its calibration (ECE, Brier) is that of its reals alone. A
-video is a frame's parent folder, scored by the mean p_fake of its frames. Localization adds the pixel
-metrics averaged over each group's fakes with a mask (DeCLIP's localization numbers are means over fake
-images).
+video is the frames that share a video id (the manifest's ``Sample.video``), scored by the mean p_fake of
+its frames. Localization adds the pixel metrics averaged over each group's fakes with a mask (DeCLIP's
+localization numbers are means over fake images).
 """
 
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..data.manifest import REAL
-from ..metrics import PIXEL_METRICS, aggregate_videos, detection_metrics, video_of
+from ..metrics import PIXEL_METRICS, Videos, detection_metrics
 from .predictions import MapPrediction, Prediction
 
 
 @dataclass(frozen=True)
 class VideoScore:
-    """A video (its frames' parent folder) scored by the mean p_fake of its scored frames."""
+    """A video (the frames with its id) scored by the mean p_fake of its scored frames."""
 
     video: str
     dataset: str
@@ -62,18 +61,15 @@ def json_ready(row: dict) -> dict:
 
 
 def video_scores(predictions: Sequence[Prediction]) -> list[VideoScore]:
-    """Scored frames grouped by parent folder (``metrics.aggregate_videos``), in order of first appearance."""
+    """Scored frames grouped by their video id (``metrics.Videos``), in order of first appearance."""
     scored = [p for p in predictions if p.p_fake is not None]
     if not scored:
         return []
-    ids, labels, scores = aggregate_videos([p.path for p in scored], [p.label for p in scored],
-                                           [p.p_fake for p in scored])
-    first: dict[str, Prediction] = {}
-    for prediction in scored:
-        first.setdefault(video_of(prediction.path), prediction)
-    frames = Counter(video_of(p.path) for p in scored)
-    return [VideoScore(video, first[video].dataset, first[video].source, int(label), float(score), frames[video])
-            for video, label, score in zip(ids, labels, scores)]
+    videos = Videos([p.video for p in scored], [p.label for p in scored])
+    scores = videos.scores([p.p_fake for p in scored])
+    return [VideoScore(video, scored[first].dataset, scored[first].source, int(label), float(score), int(frames))
+            for video, first, label, score, frames in zip(videos.ids, videos.first, videos.labels, scores,
+                                                          videos.counts)]
 
 
 def metric_table(items: Sequence, scores: Sequence[float]) -> list[MetricRow]:

@@ -81,8 +81,8 @@ class TrainingModule(L.LightningModule):
             self._log_localization(labels, rows)
 
     def _log_detection(self, indices: list[int], labels: np.ndarray, values: np.ndarray) -> None:
-        paths = [self.val_samples[i].path for i in indices]
-        _, video_labels, video_scores = metrics.aggregate_videos(paths, labels, values)
+        videos = metrics.Videos([self.val_samples[i].video for i in indices], labels)
+        video_labels, video_scores = videos.labels, videos.scores(values)
         for level, (level_labels, level_scores) in {"frame": (labels, values),
                                                     "video": (video_labels, video_scores)}.items():
             for name, value in metrics.detection_metrics(level_labels, level_scores).items():
