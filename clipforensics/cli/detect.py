@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 @options.model
 @click.option("--output", type=options.OUTPUT_FILE, metavar="FILE", callback=options.results_file,
               help="results file: .jsonl (with per-frame detail) or .csv; default: JSON lines on standard output")
-@options.faces("auto", "auto: find and align faces; none: the inputs are already aligned face crops")
+@options.faces("detect", "auto: find and align faces; none: the inputs are already aligned face crops")
 @click.option("--aggregate", type=Choice(AGGREGATES), default="mean", show_default=True,
               help="how a video's p_fake comes from its frames'")
 @options.threshold("p_fake at or above which the label is fake")
@@ -108,7 +108,7 @@ def _summarize(rows: Iterable[dict], output: str | None) -> int:
 @click.option("--output-dir", required=True, type=options.OUTPUT_DIR, metavar="DIR",
               help="gets <input>.mask.png and <input>.overlay.png (videos: <input>.mask/ and <input>.overlay.mp4) "
                    "mirroring the inputs' paths, and results.jsonl")
-@options.faces("none", "none: localize whole images (as DeCLIP does); auto: each aligned face, warped back")
+@options.faces("localize", "none: localize whole images (as DeCLIP does); auto: each aligned face, warped back")
 @options.threshold("mean map score at or above which the label is fake")
 @options.max_pixels
 @options.runtime(16, "images (or faces) per model call")

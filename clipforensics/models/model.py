@@ -47,7 +47,7 @@ class ModelConfig:
         if isinstance(self.backbone, str):
             object.__setattr__(self, "backbone", known_backbone(self.backbone))
         if self.head is None and self.decoder is None:
-            raise ValueError("a model needs a head, a decoder or both; it has neither")
+            raise ValueError("a model needs a head, a decoder or both: set head or decoder (it has neither)")
         if self.head is not None and self.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, not {self.head!r}")
         if self.decoder is not None:

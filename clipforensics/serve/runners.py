@@ -7,6 +7,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ..faces.options import DEFAULT_FACE_MODES
 from ..inference.predictor import Predictor
 from .errors import ApiError
 
@@ -50,8 +51,10 @@ class Runners:
         return self.localizer
 
     def describe(self) -> dict:
-        return {role: runner.describe() for role, runner in (("detector", self.detector),
-                                                             ("localizer", self.localizer)) if runner is not None}
+        """Each loaded role's model, with ``faces``: the face mode its task takes when a request gives none."""
+        roles = (("detector", "detect", self.detector), ("localizer", "localize", self.localizer))
+        return {role: {**runner.describe(), "faces": DEFAULT_FACE_MODES[task]}
+                for role, task, runner in roles if runner is not None}
 
     def shutdown(self) -> None:
         for runner in {id(runner): runner for runner in (self.detector, self.localizer) if runner}.values():

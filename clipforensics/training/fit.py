@@ -20,7 +20,7 @@ from ..data.dataset import FrameDataset, PairedBatchSampler
 from ..data.manifest import Sample, frames_per_video, limit_files, load_manifest, split_readable
 from ..errors import UsageError
 from ..models.factory import create_model
-from ..models.model import ForensicsModel, ModelConfig
+from ..models.model import ForensicsModel
 from ..models.tuning import LoraSettings, apply_tuning
 from .callbacks import ExportModel, PlateauDecay
 from .config import ModelSettings, TrainConfig
@@ -47,11 +47,7 @@ def read_samples(specs: list[str], frames: int | None = None, limit: int | None 
 def build_model(settings: ModelSettings) -> ForensicsModel:
     """A detector (head), a localizer (decoder) or the joint model (both), tuned as ``settings.tuning``
     says; head and decoder always train."""
-    try:
-        config = ModelConfig(settings.backbone_config(), settings.head, settings.decoder, settings.layer)
-    except ValueError as error:
-        raise UsageError(f"model: {error}") from None
-    model = create_model(config, weights=settings.weights)
+    model = create_model(settings.as_model_config(), weights=settings.weights)
     counts = apply_tuning(model, settings.tuning, LoraSettings(rank=settings.lora_rank, alpha=settings.lora_alpha))
     log.info("tuning %s: %s", settings.tuning, counts)
     return model
