@@ -14,6 +14,7 @@ from PIL import Image
 
 from clipforensics.hub.checkpoints import save_model
 from clipforensics.cli import main
+from clipforensics.errors import UsageError
 
 
 @pytest.fixture
@@ -258,6 +259,24 @@ def test_localize_into_a_detector_without_a_decoder_is_a_usage_error(model_dir, 
     status = main(["detect", str(faces), "--model", str(model_dir), "--localize", str(tmp_path / "maps")])
 
     assert status == 2 and "has no decoder" in capsys.readouterr().err
+
+
+def test_maps_asked_of_a_detector_are_refused_in_the_same_words_by_every_command(tiny_detector, model_dir, faces,
+                                                                                tmp_path, capsys):
+    import clipforensics
+
+    with pytest.raises(UsageError) as by_the_api:
+        clipforensics.Predictor(tiny_detector).predict(faces / "real" / "a.png", faces="none", maps=True)
+    reason = str(by_the_api.value).removeprefix("maps: ")
+    asked = {f"--localize with {model_dir}": ["detect", str(faces), "--model", str(model_dir), "--localize",
+                                              str(tmp_path / "maps")],
+             f"localize with {model_dir}": ["localize", str(faces), "--model", str(model_dir), "--output-dir",
+                                            str(tmp_path / "out")]}
+
+    answers = {purpose: (main(command), capsys.readouterr().err.splitlines()[-1]) for purpose, command in asked.items()}
+
+    assert "this detector has no decoder" in reason and reason != str(by_the_api.value)
+    assert answers == {purpose: (2, f"clipforensics: {purpose}: {reason}") for purpose in asked}
 
 
 @pytest.mark.parametrize("option", ["--annotate", "--save-crops", "--localize", "--output"])

@@ -63,8 +63,8 @@ def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceO
         replicas = engines.on_ray(model, device, precision, batch_size, ray, decide)
         return _summarize(predict_to_file(replicas, sources, Path(output), ray, **predict), output)
     predictor = engines.load_here(model, device, precision, batch_size, decide)
-    if localize and not predictor.has_decoder:
-        raise UsageError(f"--localize: {model} has no decoder, so it cannot map manipulated pixels")
+    if localize:
+        predictor.config.require_decoder(f"--localize with {model}")
     results = predictor.iter_predict(sources, **predict)
     return _write_detections((result.without_arrays() for result in results), output)
 
@@ -133,9 +133,7 @@ def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceO
         return _summarize_maps(predict_to_file(replicas, sources, results_path, ray, _localization_row, **predict),
                                results_path)
     predictor = engines.load_here(model, device, precision, batch_size, decide)
-    if not predictor.has_decoder:
-        raise UsageError(f"{model} is a detector without a decoder: it cannot map manipulated pixels (use a "
-                         "localizer such as declip-l14-lama, see: clipforensics zoo)")
+    predictor.config.require_decoder(f"localize with {model}")
     output_dir.mkdir(parents=True, exist_ok=True)
     return _write_localizations(predictor.iter_predict(sources, **predict), results_path)
 

@@ -171,9 +171,8 @@ class Predictor:
         they are not written to files.
         """
         maps = (self.has_decoder if maps is None else maps) or save_maps is not None
-        if maps and not self.has_decoder:
-            raise UsageError("this model has no decoder: it gives p_fake but no maps (load a localizer or a "
-                             "detector trained with a decoder)")
+        if maps:
+            self.config.require_decoder("maps")
         faces = DEFAULT_FACE_MODES["detect" if self.has_head else "localize"] if faces is None else faces
         options = faces if isinstance(faces, FaceOptions) else FaceOptions(mode=faces)
         sampler = frames if isinstance(frames, Sampler) else Sampler("uniform", frames)

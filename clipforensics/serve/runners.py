@@ -7,6 +7,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ..errors import UsageError
 from ..faces.options import DEFAULT_FACE_MODES
 from ..inference.predictor import Predictor
 from .errors import ApiError
@@ -45,9 +46,11 @@ class Runners:
         if task == "detect":
             return self.detector
         if self.localizer is None:
-            raise ApiError(409, "no localizer loaded",
-                           f"the model {self.detector.name!r} has no decoder, so it cannot map manipulated pixels: "
-                           "start the service with --localizer (or a --model with a decoder)")
+            try:
+                self.detector.predictor.config.require_decoder(f"localize with the model {self.detector.name!r}")
+            except UsageError as refused:
+                raise ApiError(409, "no localizer loaded", f"{refused}; start the service with one as --localizer") \
+                    from None
         return self.localizer
 
     def describe(self) -> dict:
