@@ -190,7 +190,7 @@ def _face_settings(frames: int, sampler: str, stride: int | None, all_faces: boo
     try:
         return {"faces": options, "frames": Sampler.of(sampler, frames, stride)}
     except OptionError as error:
-        raise click.BadParameter(str(error), param_hint=f"--{error.option.replace('_', '-')}") from None
+        raise click.BadParameter(str(error), param_hint=f"'--{error.option.replace('_', '-')}'") from None
 
 
 ENGINES = ("local", "ray")
