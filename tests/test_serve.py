@@ -284,6 +284,22 @@ def test_each_model_says_the_face_mode_its_task_takes_unless_a_request_gives_one
     assert answer["models"]["localizer"]["faces"] == DEFAULT_FACE_MODES["localize"] == "none"
 
 
+def test_a_threshold_with_an_operating_point_is_refused_by_the_service_in_the_words_of_the_api(tiny_detector):
+    from clipforensics import Predictor
+    from clipforensics.errors import OptionError
+    from clipforensics.serve.errors import ApiError
+    from clipforensics.serve.options import RequestOptions
+
+    with pytest.raises(OptionError) as by_the_api:
+        Predictor(tiny_detector, threshold=0.3, operating_point="eer")
+    with pytest.raises(ApiError) as by_the_service:
+        RequestOptions(threshold=0.3, operating_point="eer")
+
+    assert by_the_service.value.status == 422
+    assert by_the_service.value.detail == [{"field": "operating_point", "message": str(by_the_api.value),
+                                            "input": "eer"}]
+
+
 def test_localize_without_a_localizer_is_a_409_in_the_words_of_the_cli(tiny_detector):
     from clipforensics import Predictor
     from clipforensics.errors import UsageError

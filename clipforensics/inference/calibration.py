@@ -90,6 +90,13 @@ class Decision:
         return "fake" if p_fake >= self.threshold else "real"
 
 
+def operating_point_of(threshold: float | None, operating_point: str | float | None) -> str | float | None:
+    """The one operating point asked for: a threshold is an operating point given as a number."""
+    if threshold is not None and operating_point is not None:
+        raise OptionError("operating_point", "give a threshold or an operating point, not both")
+    return operating_point if operating_point is not None else threshold
+
+
 def decision(calibration: Calibration | None, operating_point: str | float | None = None,
              uncertain: Band | tuple[float, float] | None = None, default: float = 0.5) -> Decision:
     """The operating point asked for (a threshold name of the calibration, or a number), else the

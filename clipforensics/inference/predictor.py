@@ -19,7 +19,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import UsageError
 from ..faces.options import DEFAULT_FACE_MODES, FaceOptions
 from ..hub import zoo
 from ..hub.checkpoints import load_model, read_calibration, save_model
@@ -28,7 +27,7 @@ from ..models.model import ForensicsModel, ModelConfig
 from ..progress import progress_bar
 from ..transforms import Preprocessing, normalize
 from .assembly import Outputs, ResultBuilder
-from .calibration import Band, Calibration, decision
+from .calibration import Band, Calibration, decision, operating_point_of
 from .outputs import OutputNames, output_folder
 from .prepare import Prepared, prepare
 from .results import Result
@@ -86,10 +85,7 @@ class Predictor:
         self.batch_size = batch_size
         self.provenance = provenance or {}
         self.calibration = calibration
-        if threshold is not None and operating_point is not None:
-            raise UsageError("give a threshold or an operating point, not both")
-        self.decision = decision(calibration, operating_point if operating_point is not None else threshold,
-                                 uncertain)
+        self.decision = decision(calibration, operating_point_of(threshold, operating_point), uncertain)
         return_large_buffers()
 
     @property

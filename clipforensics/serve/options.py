@@ -14,7 +14,7 @@ from fastapi import Query, Request
 
 from ..errors import OptionError
 from ..faces.options import DEFAULT_FACE_MODES, FACE_MODES, FaceOptions
-from ..inference.calibration import Band, Decision, decision
+from ..inference.calibration import Band, Decision, decision, operating_point_of
 from ..media import Sampler
 from ..metrics import AGGREGATES
 from .errors import invalid_options
@@ -41,9 +41,8 @@ class RequestOptions:
     """LOW:HIGH: scores in [LOW, HIGH) are labelled uncertain."""
 
     def __post_init__(self) -> None:
-        if self.threshold is not None and self.operating_point is not None:
-            raise invalid_options([{"field": "operating_point", "message": "give threshold or operating_point, not "
-                                    "both", "input": self.operating_point}])
+        with self._refusals():
+            operating_point_of(self.threshold, self.operating_point)
         self.sampler_of()
         self.band()
 
@@ -57,8 +56,8 @@ class RequestOptions:
         if self.threshold is None and self.operating_point is None and self.uncertain is None:
             return predictor.decision
         with self._refusals():
-            return decision(predictor.calibration, self.operating_point if self.operating_point is not None
-                            else self.threshold, self.band())
+            return decision(predictor.calibration, operating_point_of(self.threshold, self.operating_point),
+                            self.band())
 
     def sampler_of(self) -> Sampler:
         with self._refusals():
