@@ -10,6 +10,16 @@ class UsageError(ClipForensicsError, ValueError):
     kind): the command line answers it with exit status 2. Also a ``ValueError`` for API callers."""
 
 
+class OptionError(UsageError):
+    """One option's value refused by the type that owns it (a ``Sampler``, a ``Band``): ``option`` is its name
+    as a keyword (``stride``, ``operating_point``), so that each edge can name it its own way (``--stride``,
+    the request field ``stride``) beside the same message."""
+
+    def __init__(self, option: str, message: str):
+        super().__init__(message)
+        self.option = option
+
+
 class CheckpointError(ClipForensicsError):
     """A checkpoint cannot be read or does not fit the model."""
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import MediaError, UsageError
+from .errors import MediaError, OptionError, UsageError
 from .urls import expand_url, is_url
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
@@ -171,9 +171,19 @@ class Sampler:
 
     def __post_init__(self) -> None:
         if self.kind not in self.KINDS:
-            raise UsageError(f"frame sampler must be one of {self.KINDS}, not {self.kind!r}")
+            raise OptionError("sampler", f"frame sampler must be one of {self.KINDS}, not {self.kind!r}")
         if self.count < 1:
             raise UsageError(f"the sampler's count must be at least 1, not {self.count}")
+
+    @classmethod
+    def of(cls, kind: str, frames: int, stride: int | None = None) -> Sampler:
+        """The sampler the options ``sampler``, ``frames`` and ``stride`` ask for (on the command line and of
+        the service alike): a stride goes with the stride sampler, and only with it; the others take frames."""
+        if kind == "stride" and stride is None:
+            raise OptionError("stride", "the stride sampler needs a stride N (keep every N-th frame)")
+        if kind != "stride" and stride is not None:
+            raise OptionError("stride", f"a stride is for the stride sampler, not {kind!r} (which takes frames)")
+        return cls(kind, stride if kind == "stride" else frames)
 
     def pick(self, total: int) -> list[int]:
         """Sorted frame indices to keep out of ``total``."""

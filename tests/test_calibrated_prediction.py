@@ -10,7 +10,7 @@ from PIL import Image
 
 import clipforensics
 from clipforensics.cli import main
-from clipforensics.errors import UsageError
+from clipforensics.errors import OptionError, UsageError
 from clipforensics.hub.checkpoints import save_model
 
 TEMPERATURE = 2.5
@@ -69,6 +69,24 @@ def test_scores_inside_the_uncertain_band_are_labelled_uncertain(tiny_detector, 
     results = clipforensics.load(folder, precision="fp32", uncertain=(0.0, 1.0)).predict(crops, faces="none")
 
     assert {r.label for r in results} == {"uncertain"}
+
+
+@pytest.mark.parametrize("given", [(0.7, 0.3), (-0.1, 0.5), "0.7:0.3", "0.3-0.7", "0.1:0.2:0.3"])
+def test_a_band_is_refused_alike_as_text_as_numbers_and_by_the_predictor(tiny_detector, given):
+    from clipforensics.inference.calibration import Band
+
+    with pytest.raises(OptionError, match="the uncertain band must be LOW:HIGH with 0 <= LOW <= HIGH <= 1") as refused:
+        Band.parse(given) if isinstance(given, str) else clipforensics.Predictor(tiny_detector, uncertain=given)
+
+    assert refused.value.option == "uncertain"
+
+
+def test_a_band_holds_its_low_end_and_not_its_high_end():
+    from clipforensics.inference.calibration import Band
+
+    band = Band.parse("0.25:0.75")
+
+    assert (0.25 in band, 0.5 in band, 0.75 in band, 0.1 in band) == (True, True, False, False)
 
 
 def test_an_unknown_operating_point_names_the_known_ones(tiny_detector, tmp_path):

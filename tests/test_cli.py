@@ -14,6 +14,7 @@ from PIL import Image
 
 from clipforensics.hub.checkpoints import save_model
 from clipforensics.cli import main
+from clipforensics.errors import UsageError
 
 
 @pytest.fixture
@@ -243,7 +244,7 @@ def test_a_dangling_link_fails_alone_with_its_own_row(model_dir, faces, tmp_path
         (["--threshold", "1.5"], "--threshold"),
         (["--threshold", "-0.1"], "--threshold"),
         (["--sampler", "stride"], "--stride"),
-        (["--stride", "4"], "--stride is for --sampler stride"),
+        (["--stride", "4"], "a stride is for the stride sampler"),
     ],
 )
 def test_impossible_options_are_usage_errors_without_a_traceback(options, hint, model_dir, faces, capsys):
@@ -258,6 +259,24 @@ def test_localize_into_a_detector_without_a_decoder_is_a_usage_error(model_dir, 
     status = main(["detect", str(faces), "--model", str(model_dir), "--localize", str(tmp_path / "maps")])
 
     assert status == 2 and "has no decoder" in capsys.readouterr().err
+
+
+def test_maps_asked_of_a_detector_are_refused_in_the_same_words_by_every_command(tiny_detector, model_dir, faces,
+                                                                                tmp_path, capsys):
+    import clipforensics
+
+    with pytest.raises(UsageError) as by_the_api:
+        clipforensics.Predictor(tiny_detector).predict(faces / "real" / "a.png", faces="none", maps=True)
+    reason = str(by_the_api.value).removeprefix("maps: ")
+    asked = {f"--localize with {model_dir}": ["detect", str(faces), "--model", str(model_dir), "--localize",
+                                              str(tmp_path / "maps")],
+             f"localize with {model_dir}": ["localize", str(faces), "--model", str(model_dir), "--output-dir",
+                                            str(tmp_path / "out")]}
+
+    answers = {purpose: (main(command), capsys.readouterr().err.splitlines()[-1]) for purpose, command in asked.items()}
+
+    assert "this detector has no decoder" in reason and reason != str(by_the_api.value)
+    assert answers == {purpose: (2, f"clipforensics: {purpose}: {reason}") for purpose in asked}
 
 
 @pytest.mark.parametrize("option", ["--annotate", "--save-crops", "--localize", "--output"])
@@ -280,13 +299,6 @@ def test_localize_refuses_an_output_dir_that_is_a_file(model_dir, faces, tmp_pat
 
     assert status == 2 and "is a file, not a folder" in capsys.readouterr().err
     assert (tmp_path / "maps").read_text() == "mine"
-
-
-def test_the_stride_sampler_takes_its_own_stride_and_frames_keeps_the_count():
-    from clipforensics.cli.options import frame_sampler
-
-    assert frame_sampler("stride", 32, 5).pick(20) == [0, 5, 10, 15]
-    assert frame_sampler("uniform", 3, None).pick(21) == [0, 10, 20]
 
 
 def test_max_pixels_sets_the_image_pixel_limit(model_dir, faces, tmp_path):

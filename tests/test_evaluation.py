@@ -21,6 +21,8 @@ from clipforensics.errors import UsageError
 from clipforensics.evaluation import (Evaluation, Example, MapPrediction, Perturbation, Prediction, evaluate,
                                       load_samples, predict_samples, write_evaluation)
 from clipforensics.metrics import detection_metrics
+from clipforensics.models.backbones import BackboneConfig
+from clipforensics.models.model import ModelConfig
 from clipforensics.transforms import Preprocessing
 
 from .conftest import expected
@@ -305,14 +307,17 @@ def test_missing_data_or_an_unknown_task_is_a_usage_error(tmp_path):
         Evaluation("segmentation", [])
 
 
+MAPS_64 = BackboneConfig("tiny-64", 64, 2, 256, 16, 64)
+"""A tower whose decoder maps are 64 x 64 (a 4 x 4 grid)."""
+
+
 class HalfMaps:
     """A stand-in localizer with 64 x 64 maps: every map calls the left half of the image manipulated."""
 
     batch_size = 2
     provenance = {"source": "half-maps"}
     preprocessing = Preprocessing(mode="squash", interpolation="bilinear")
-    config = type("Config", (), {"map_size": 64})()
-    has_decoder = True
+    config = ModelConfig(MAPS_64, head=None, decoder="conv-4", layer=1)
 
     def forward_batch(self, pixels: torch.Tensor, maps: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         probabilities = torch.full((len(pixels), 64, 64), 0.1)
@@ -362,7 +367,7 @@ def test_localization_scores_maps_at_the_models_map_size_and_keeps_a_row_per_ima
 
 def test_localization_needs_a_model_with_a_decoder(tmp_path):
     detector = HalfMaps()
-    detector.has_decoder = False
+    detector.config = ModelConfig(MAPS_64)
 
     with pytest.raises(UsageError, match="no decoder"):
         predict_samples(detector, load_samples([_synthetic_dolos(tmp_path)], "test"), "localization")

@@ -105,7 +105,7 @@ def test_a_declip_zoo_name_offline_fails_at_once_naming_the_address(monkeypatch,
 def test_localize_with_a_detector_without_a_decoder_is_a_usage_error(reference, sample_faces, tmp_path, capsys):
     status = main(["localize", str(sample_faces), "--model", str(reference / "gend-hf"), "--output-dir",
                    str(tmp_path)])
-    assert status == 2 and "without a decoder" in capsys.readouterr().err
+    assert status == 2 and "has no decoder" in capsys.readouterr().err
 
 
 def test_a_map_goes_back_over_the_whole_image_when_squashed_and_over_the_centre_crop_otherwise():

@@ -241,6 +241,24 @@ def test_page_shows_the_servers_refusal(server, browser):
     page.close()
 
 
+@pytest.mark.parametrize("announced", ["none", "auto"])
+def test_page_takes_the_face_mode_the_service_announces(server, browser, announced):
+    """The page's Faces choice starts at the detector's face mode as /v1/models gives it, not one of its own."""
+    page = browser.new_page()
+
+    def announce(route) -> None:
+        answer = route.fetch().json()
+        answer["models"]["detector"]["faces"] = announced
+        route.fulfill(json=answer)
+
+    page.route("**/v1/models", announce)
+    page.goto(server)
+    page.locator("#model").get_by_text("Threshold").wait_for()
+
+    assert page.locator("#faces").input_value() == announced
+    page.close()
+
+
 def _wait_for_pictures(page) -> None:
     """Until every video shows a frame and every image is loaded, so the screenshot shows what a user sees."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout

@@ -297,6 +297,63 @@ def test_models_say_what_is_loaded_the_drawing_colours_and_the_limits(server):
     assert answer["limits"]["max_upload_mb"] == 1 and answer["limits"]["max_queue"] == 4
 
 
+@pytest.mark.parametrize(("query", "arguments", "field"), [
+    ("sampler=stride", ["--sampler", "stride"], "stride"),
+    ("stride=4", ["--stride", "4"], "stride"),
+    ("uncertain=0.7:0.3", ["--uncertain", "0.7:0.3"], "uncertain"),
+    ("uncertain=half", ["--uncertain", "half"], "uncertain"),
+])
+def test_the_service_refuses_an_option_in_the_words_of_the_cli(server, media, query, arguments, field, capsys):
+    status, answer = server.json("POST", f"/v1/detect?faces=none&{query}", files=_upload(media["crop.png"]))
+    cli_status = main(["detect", str(media["crop.png"]), "--model", "never-loaded", *arguments])
+
+    [problem] = answer["detail"]
+    assert (status, problem["field"], cli_status) == (422, field, 2)
+    assert f"Invalid value for '--{field}': {problem['message']}" in capsys.readouterr().err
+
+
+def test_each_model_says_the_face_mode_its_task_takes_unless_a_request_gives_one(server):
+    from clipforensics.faces.options import DEFAULT_FACE_MODES
+
+    _, answer = server.json("GET", "/v1/models")
+
+    assert answer["models"]["detector"]["faces"] == DEFAULT_FACE_MODES["detect"] == "auto"
+    assert answer["models"]["localizer"]["faces"] == DEFAULT_FACE_MODES["localize"] == "none"
+
+
+def test_a_threshold_with_an_operating_point_is_refused_by_the_service_in_the_words_of_the_api(tiny_detector):
+    from clipforensics import Predictor
+    from clipforensics.errors import OptionError
+    from clipforensics.serve.errors import ApiError
+    from clipforensics.serve.options import RequestOptions
+
+    with pytest.raises(OptionError) as by_the_api:
+        Predictor(tiny_detector, threshold=0.3, operating_point="eer")
+    with pytest.raises(ApiError) as by_the_service:
+        RequestOptions(threshold=0.3, operating_point="eer")
+
+    assert by_the_service.value.status == 422
+    assert by_the_service.value.detail == [{"field": "operating_point", "message": str(by_the_api.value),
+                                            "input": "eer"}]
+
+
+def test_localize_without_a_localizer_is_a_409_in_the_words_of_the_cli(tiny_detector):
+    from clipforensics import Predictor
+    from clipforensics.errors import UsageError
+    from clipforensics.serve.errors import ApiError
+    from clipforensics.serve.runners import Runner, Runners
+
+    runners = Runners(Runner("plain", Predictor(tiny_detector)))
+    with pytest.raises(ApiError) as refused:
+        runners.for_task("localize")
+    with pytest.raises(UsageError) as by_the_model:
+        tiny_detector.config.require_decoder("localize with the model 'plain'")
+    runners.shutdown()
+
+    assert refused.value.status == 409 and refused.value.detail.startswith(str(by_the_model.value))
+    assert "--localizer" in refused.value.detail
+
+
 @pytest.mark.parametrize("case, expected", [("oversized", 413), ("text named .jpg", 415), ("empty body", 422),
                                             ("no files field", 422), ("empty file", 422), ("bad option", 422)])
 def test_a_bad_upload_gets_its_status_and_the_server_goes_on(server, media, case, expected):

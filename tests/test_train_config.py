@@ -64,3 +64,20 @@ def test_the_validated_config_keeps_attribute_access_and_round_trips():
     assert (config.optim.lr, config.trainer.devices, config.loss.slerp_range) == (1e-3, 2, (0.0, 1.0))
     assert TrainConfig.from_dict(config.to_dict()) == config
     assert "a localizer alone" in TrainConfig.model_fields["model"].annotation.model_fields["head"].description
+
+
+@pytest.mark.parametrize(("setting", "problem"), [
+    (["model.head=null"], {"backbone": "openai/clip-vit-base-patch16", "head": None}),
+    (["model.decoder=linear", "model.layer=12"], {"backbone": "openai/clip-vit-base-patch16", "decoder": "linear",
+                                                   "layer": 12}),
+    (["model.decoder=conv-5"], {"backbone": "openai/clip-vit-base-patch16", "decoder": "conv-5"}),
+])
+def test_the_model_section_is_refused_with_the_model_configs_own_words(setting, problem):
+    from clipforensics.models.model import ModelConfig
+
+    with pytest.raises(ValueError) as refused_by_the_model:
+        ModelConfig(**problem)
+    with pytest.raises(UsageError) as refused_by_the_config:
+        load_config(None, ["model.backbone=openai/clip-vit-base-patch16", *setting])
+
+    assert str(refused_by_the_config.value) == f"config with --set: model: {refused_by_the_model.value}"

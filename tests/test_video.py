@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from clipforensics import Predictor
-from clipforensics.errors import MediaError
+from clipforensics.errors import MediaError, OptionError
 from clipforensics.media import Sampler, read_media, read_video
 
 from .videos import frame_number, moving_frames, write_video
@@ -41,6 +41,23 @@ def test_samplers_keep_the_expected_frames(face_video, sampler, expected):
 
 def test_uniform_is_linspace_over_the_whole_video():
     assert Sampler("uniform", 32).pick(300) == np.linspace(0, 299, 32, dtype=int).tolist()
+
+
+def test_the_stride_sampler_takes_its_own_stride_and_frames_keeps_the_count():
+    assert Sampler.of("stride", 32, 5).pick(20) == [0, 5, 10, 15]
+    assert Sampler.of("uniform", 3, None).pick(21) == [0, 10, 20]
+
+
+@pytest.mark.parametrize(("kind", "stride", "message"), [
+    ("stride", None, "the stride sampler needs a stride N"),
+    ("uniform", 4, "a stride is for the stride sampler, not 'uniform'"),
+])
+def test_a_stride_without_the_stride_sampler_or_the_other_way_round_is_refused_naming_the_stride(kind, stride,
+                                                                                                 message):
+    with pytest.raises(OptionError, match=message) as refused:
+        Sampler.of(kind, 32, stride)
+
+    assert refused.value.option == "stride"
 
 
 def test_spread_starts_in_the_middle_then_takes_the_farthest_frame():

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 @options.model
 @click.option("--output", type=options.OUTPUT_FILE, metavar="FILE", callback=options.results_file,
               help="results file: .jsonl (with per-frame detail) or .csv; default: JSON lines on standard output")
-@options.faces("auto", "auto: find and align faces; none: the inputs are already aligned face crops")
+@options.faces("detect", "auto: find and align faces; none: the inputs are already aligned face crops")
 @click.option("--aggregate", type=Choice(AGGREGATES), default="mean", show_default=True,
               help="how a video's p_fake comes from its frames'")
 @options.threshold("p_fake at or above which the label is fake")
@@ -63,8 +63,8 @@ def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceO
         replicas = engines.on_ray(model, device, precision, batch_size, ray, decide)
         return _summarize(predict_to_file(replicas, sources, Path(output), ray, **predict), output)
     predictor = engines.load_here(model, device, precision, batch_size, decide)
-    if localize and not predictor.has_decoder:
-        raise UsageError(f"--localize: {model} has no decoder, so it cannot map manipulated pixels")
+    if localize:
+        predictor.config.require_decoder(f"--localize with {model}")
     results = predictor.iter_predict(sources, **predict)
     return _write_detections((result.without_arrays() for result in results), output)
 
@@ -108,7 +108,7 @@ def _summarize(rows: Iterable[dict], output: str | None) -> int:
 @click.option("--output-dir", required=True, type=options.OUTPUT_DIR, metavar="DIR",
               help="gets <input>.mask.png and <input>.overlay.png (videos: <input>.mask/ and <input>.overlay.mp4) "
                    "mirroring the inputs' paths, and results.jsonl")
-@options.faces("none", "none: localize whole images (as DeCLIP does); auto: each aligned face, warped back")
+@options.faces("localize", "none: localize whole images (as DeCLIP does); auto: each aligned face, warped back")
 @options.threshold("mean map score at or above which the label is fake")
 @options.max_pixels
 @options.runtime(16, "images (or faces) per model call")
@@ -134,9 +134,7 @@ def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceO
         return _summarize_maps(predict_to_file(replicas, sources, results_path, ray, localization_row, **predict),
                                results_path)
     predictor = engines.load_here(model, device, precision, batch_size, decide)
-    if not predictor.has_decoder:
-        raise UsageError(f"{model} is a detector without a decoder: it cannot map manipulated pixels (use a "
-                         "localizer such as declip-l14-lama, see: clipforensics zoo)")
+    predictor.config.require_decoder(f"localize with {model}")
     output_dir.mkdir(parents=True, exist_ok=True)
     return _write_localizations(predictor.iter_predict(sources, **predict), results_path)
 

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ..errors import UsageError
 from . import engines, options
 from .status import EXIT_OK, status_of
 from .suggestions import Choice, Command
@@ -48,8 +47,8 @@ def evaluate(model: str, data: tuple[str, ...], output_dir: Path, name: str | No
         rows, provenance = predict_samples_on_ray(replicas, samples, task, perturb, ray)
     else:
         predictor = engines.load_here(model, device, precision, batch_size)
-        if task == "localization" and not predictor.has_decoder:
-            raise UsageError(f"{model} has no decoder: --task localization needs a localizer (see: clipforensics zoo)")
+        if task == "localization":
+            predictor.config.require_decoder(f"--task localization with {model}")
         rows, provenance = predict_samples(predictor, samples, task, perturb), predictor.provenance
     evaluation = Evaluation(task, rows, model=dict(provenance), perturbation=str(perturb) if perturb else None)
     write_evaluation(evaluation, output_dir, name or output_dir.resolve().name)

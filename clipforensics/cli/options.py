@@ -13,9 +13,10 @@ import click
 
 from ..faces.align import RECIPES
 from ..faces.detectors import BACKENDS
-from ..faces.options import FACE_MODES
+from ..faces.options import DEFAULT_FACE_MODES, FACE_MODES
+from ..inference.calibration import Band
 from ..inference.runtime import PRECISIONS
-from ..errors import UsageError
+from ..errors import OptionError, UsageError
 from ..media import MAX_IMAGE_PIXELS, Sampler, parse_path_lines
 from ..urls import is_url
 from .suggestions import Choice
@@ -124,27 +125,24 @@ def threshold(help: str) -> Callable[[Command], Command]:
         click.option("--operating-point", metavar="NAME|P",
                      help="a threshold the model was calibrated with (eer, fpr@1%, f1: see clipforensics calibrate), "
                           "or a number"),
-        click.option("--uncertain", type=Band(), metavar="LOW:HIGH",
+        click.option("--uncertain", type=BandType(), metavar="LOW:HIGH",
                      help="label scores in [LOW, HIGH) uncertain instead of fake or real"),
         _bundle(("threshold", "operating_point", "uncertain"), lambda **given: {"decide": given}),
     )
 
 
-class Band(click.ParamType):
-    """LOW:HIGH, two scores in [0, 1], LOW <= HIGH."""
+class BandType(click.ParamType):
+    """LOW:HIGH, parsed and checked by ``Band``."""
 
     name = "band"
 
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[float, float]:
-        if isinstance(value, tuple):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Band:
+        if isinstance(value, Band):
             return value
         try:
-            low, high = (float(part) for part in str(value).split(":"))
-        except ValueError:
-            self.fail(f"{value!r} is not LOW:HIGH (e.g. 0.3:0.7)", param, ctx)
-        if not 0 <= low <= high <= 1:
-            self.fail(f"{value!r}: need 0 <= LOW <= HIGH <= 1", param, ctx)
-        return low, high
+            return Band.parse(str(value))
+        except OptionError as error:
+            self.fail(str(error), param, ctx)
 
 
 max_pixels = click.option("--max-pixels", type=POSITIVE, metavar="N", default=MAX_IMAGE_PIXELS, show_default=True,
@@ -153,9 +151,10 @@ max_pixels = click.option("--max-pixels", type=POSITIVE, metavar="N", default=MA
 """--max-pixels: the pixel limit of input images."""
 
 
-def faces(mode: str | None, mode_help: str = "") -> Callable[[Command], Command]:
-    """How faces are found, aligned and sampled from videos; with ``mode``, also --faces (auto | none) and
-    its default. The command receives them as ``faces`` (a FaceOptions) and ``frames`` (a Sampler)."""
+def faces(task: str | None, mode_help: str = "") -> Callable[[Command], Command]:
+    """How faces are found, aligned and sampled from videos; with ``task`` (detect, localize), also --faces
+    (auto | none), by default the task's. The command receives them as ``faces`` (a FaceOptions) and ``frames``
+    (a Sampler)."""
     options = [
         click.option("--frames", type=POSITIVE, metavar="N", default=32, show_default=True,
                      help="frames sampled per video (uniform, spread)"),
@@ -173,12 +172,12 @@ def faces(mode: str | None, mode_help: str = "") -> Callable[[Command], Command]
         click.option("--align", type=Choice(RECIPES), default="deepfakebench", show_default=True,
                      help="five-point alignment recipe"),
     ]
-    if mode is not None:
-        options.insert(0, click.option("--faces", type=Choice(FACE_MODES), default=mode, show_default=True,
-                                       help=mode_help))
+    if task is not None:
+        options.insert(0, click.option("--faces", type=Choice(FACE_MODES), default=DEFAULT_FACE_MODES[task],
+                                       show_default=True, help=mode_help))
     keys = ("faces", "frames", "sampler", "stride", "all_faces", "face_detector", "face_model", "face_max_side",
             "align")
-    bundle = _bundle(keys if mode is not None else keys[1:], _face_settings)
+    bundle = _bundle(keys if task is not None else keys[1:], _face_settings)
     return _options(*options, bundle)
 
 
@@ -188,16 +187,10 @@ def _face_settings(frames: int, sampler: str, stride: int | None, all_faces: boo
 
     options = FaceOptions(mode=faces, backend=face_detector, model_path=face_model,
                           policy="all" if all_faces else "largest", recipe=align, max_side=face_max_side or None)
-    return {"faces": options, "frames": frame_sampler(sampler, frames, stride)}
-
-
-def frame_sampler(kind: str, frames: int, stride: int | None) -> Sampler:
-    """The Sampler that --sampler, --frames and --stride ask for: stride takes --stride (and only it does)."""
-    if kind == "stride" and stride is None:
-        raise UsageError("--sampler stride needs --stride N (keep every N-th frame)")
-    if kind != "stride" and stride is not None:
-        raise UsageError(f"--stride is for --sampler stride, not {kind!r} (which takes --frames)")
-    return Sampler(kind, stride if kind == "stride" else frames)
+    try:
+        return {"faces": options, "frames": Sampler.of(sampler, frames, stride)}
+    except OptionError as error:
+        raise click.BadParameter(str(error), param_hint=f"'--{error.option.replace('_', '-')}'") from None
 
 
 ENGINES = ("local", "ray")

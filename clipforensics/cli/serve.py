@@ -70,9 +70,8 @@ def serve(model: str, localizer: str | None, host: str, port: int, max_upload_mb
             predictor = load(name, device, precision, batch_size, **decide)
             click.echo(f"clipforensics: model {name} on {predictor.device}, {predictor.precision}", err=True)
             runners.append(Runner(name, predictor, jobs))
-    if localizer is not None and not runners[1].predictor.has_decoder:
-        raise UsageError(f"--localizer {localizer} has no decoder: it cannot map manipulated pixels (use a localizer "
-                         "such as declip-l14-lama, see: clipforensics zoo)")
+    if localizer is not None:
+        runners[1].predictor.config.require_decoder(f"--localizer {localizer}")
     settings = ServeSettings(state_dir or _default_state_dir(), max_upload_mb, max_queue, jobs, keep_hours, key)
     _log_to_stderr()
     app = create_app(settings, Runners(*runners))

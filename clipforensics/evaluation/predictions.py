@@ -31,6 +31,7 @@ from .perturbations import Perturbation
 if TYPE_CHECKING:
     import torch
 
+    from ..models.model import ModelConfig
     from ..transforms import Preprocessing
 
 TASKS = ("detection", "localization")
@@ -45,13 +46,10 @@ class Model(Protocol):
     provenance: dict
 
     @property
-    def config(self): ...
+    def config(self) -> ModelConfig: ...
 
     @property
     def preprocessing(self) -> Preprocessing: ...
-
-    @property
-    def has_decoder(self) -> bool: ...
 
     def forward_batch(self, pixels: torch.Tensor, maps: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]: ...
 
@@ -154,8 +152,8 @@ def predict_samples(
     progress bar (None: for more than a few samples). The Ray engine calls this on each replica's share."""
     check_task(task)
     localize = task == "localization"
-    if localize and not predictor.has_decoder:
-        raise UsageError("this model has no decoder: localization needs a localizer or a model trained with one")
+    if localize:
+        predictor.config.require_decoder("localization")
     read = _reader(predictor.preprocessing, perturb, predictor.config.map_size if localize else None)
     chunk = max(8 * predictor.batch_size, 64)
     rows: list = []

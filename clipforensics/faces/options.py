@@ -10,6 +10,9 @@ from .detection import FaceDetector
 from .detectors import BACKENDS, create_face_detector
 
 FACE_MODES = ("auto", "none")
+DEFAULT_FACE_MODES = {"detect": "auto", "localize": "none"}
+"""The face mode of each task unless one is asked for: detection scores aligned faces (as detectors are trained),
+localization maps whole images (as DeCLIP reads them)."""
 FACE_POLICIES = ("largest", "all", "mask")
 
 

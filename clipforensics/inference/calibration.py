@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..errors import CheckpointError, UsageError
+from ..errors import CheckpointError, OptionError
 
 CONFIG_KEY = "calibration"
 """Where a model folder's ``config.json`` holds its calibration."""
@@ -61,26 +61,62 @@ def read_calibration(path: str | Path) -> Calibration | None:
 
 
 @dataclass(frozen=True)
+class Band:
+    """Scores in [low, high) are labelled uncertain; 0 <= low <= high <= 1."""
+
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.low <= self.high <= 1:
+            raise _not_a_band(f"{self.low:g}:{self.high:g}")
+
+    def __contains__(self, p_fake: float) -> bool:
+        return self.low <= p_fake < self.high
+
+    @classmethod
+    def parse(cls, text: str) -> Band:
+        """``LOW:HIGH``, as the command line and the service take it."""
+        try:
+            low, high = (float(part) for part in text.split(":"))
+        except ValueError:
+            raise _not_a_band(repr(text)) from None
+        return cls(low, high)
+
+
+def _not_a_band(given: str) -> OptionError:
+    return OptionError("uncertain", f"the uncertain band must be LOW:HIGH with 0 <= LOW <= HIGH <= 1 (e.g. 0.3:0.7), "
+                                    f"not {given}")
+
+
+@dataclass(frozen=True)
 class Decision:
-    """How a score becomes a label: at or above ``threshold`` fake, below real; inside ``uncertain`` (low,
-    high) neither. ``name`` says which operating point decided (``eer``, ``0.5``, ...)."""
+    """How a score becomes a label: at or above ``threshold`` fake, below real; inside ``uncertain`` neither.
+    ``name`` says which operating point decided (``eer``, ``0.5``, ...)."""
 
     threshold: float
     name: str
-    uncertain: tuple[float, float] | None = None
+    uncertain: Band | None = None
 
     def label(self, p_fake: float) -> str:
-        if self.uncertain is not None and self.uncertain[0] <= p_fake < self.uncertain[1]:
+        if self.uncertain is not None and p_fake in self.uncertain:
             return "uncertain"
         return "fake" if p_fake >= self.threshold else "real"
 
 
+def operating_point_of(threshold: float | None, operating_point: str | float | None) -> str | float | None:
+    """The one operating point asked for: a threshold is an operating point given as a number."""
+    if threshold is not None and operating_point is not None:
+        raise OptionError("operating_point", "give a threshold or an operating point, not both")
+    return operating_point if operating_point is not None else threshold
+
+
 def decision(calibration: Calibration | None, operating_point: str | float | None = None,
-             uncertain: tuple[float, float] | None = None, default: float = 0.5) -> Decision:
+             uncertain: Band | tuple[float, float] | None = None, default: float = 0.5) -> Decision:
     """The operating point asked for (a threshold name of the calibration, or a number), else the
-    calibration's own, else ``default``."""
-    if uncertain is not None and not 0 <= uncertain[0] <= uncertain[1] <= 1:
-        raise UsageError(f"the uncertain band must be LOW:HIGH with 0 <= LOW <= HIGH <= 1, not {uncertain}")
+    calibration's own, else ``default``; ``uncertain``: a band, or its (low, high)."""
+    if uncertain is not None and not isinstance(uncertain, Band):
+        uncertain = Band(*uncertain)
     chosen = operating_point if operating_point is not None else (
         calibration.operating_point if calibration is not None else None)
     if chosen is None:
@@ -91,8 +127,10 @@ def decision(calibration: Calibration | None, operating_point: str | float | Non
         thresholds = calibration.thresholds if calibration is not None else {}
         if chosen not in thresholds:
             known = ", ".join(thresholds) or "none: this model is not calibrated (clipforensics calibrate)"
-            raise UsageError(f"operating point {chosen!r} is not one of this model's ({known}), nor a number")
+            raise OptionError("operating_point",
+                              f"operating point {chosen!r} is not one of this model's ({known}), nor a number")
         return Decision(thresholds[chosen], str(chosen), uncertain)
     if not 0 <= value <= 1:
-        raise UsageError(f"an operating point given as a number must be in [0, 1], not {value}")
+        raise OptionError("operating_point",
+                          f"an operating point given as a number must be in [0, 1], not {value}")
     return Decision(value, f"{value:g}", uncertain)

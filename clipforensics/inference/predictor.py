@@ -19,8 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import UsageError
-from ..faces.options import FaceOptions
+from ..faces.options import DEFAULT_FACE_MODES, FaceOptions
 from ..hub import zoo
 from ..hub.checkpoints import load_model, save_model
 from ..media import MEDIA_SUFFIXES, VIDEO_SUFFIXES, Sampler, expand_sources
@@ -28,7 +27,7 @@ from ..models.model import ForensicsModel, ModelConfig
 from ..progress import progress_bar
 from ..transforms import Preprocessing, normalize
 from .assembly import Outputs, ResultBuilder
-from .calibration import Calibration, decision, read_calibration
+from .calibration import Band, Calibration, decision, operating_point_of, read_calibration
 from .outputs import OutputNames, output_folder
 from .prepare import Prepared, prepare
 from .results import Result
@@ -48,14 +47,15 @@ def load(
     batch_size: int = 32,
     threshold: float | None = None,
     operating_point: str | None = None,
-    uncertain: tuple[float, float] | None = None,
+    uncertain: Band | tuple[float, float] | None = None,
     calibrated: bool = True,
 ) -> Predictor:
     """A model from a zoo name (``clipforensics zoo``) or any checkpoint path the tool can read: a
     detector, a DeCLIP-style localizer or a joint model, behind one ``Predictor``. A model calibrated by
     ``clipforensics calibrate`` gives calibrated p_fake (``calibrated=False``: its raw scores) and decides
     labels at its operating point, unless ``operating_point`` (a threshold's name or a number) or
-    ``threshold`` says otherwise; ``uncertain`` = (low, high) labels scores in that band uncertain."""
+    ``threshold`` says otherwise; ``uncertain``, a ``Band`` or its (low, high), labels scores in that band
+    uncertain."""
     path = zoo.resolve(str(name_or_path)) if str(name_or_path) in zoo.ZOO else Path(name_or_path)
     model, provenance = load_model(path)
     calibration = read_calibration(path) if calibrated else None
@@ -77,7 +77,7 @@ class Predictor:
         provenance: dict | None = None,
         calibration: Calibration | None = None,
         operating_point: str | None = None,
-        uncertain: tuple[float, float] | None = None,
+        uncertain: Band | tuple[float, float] | None = None,
     ):
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
@@ -85,10 +85,7 @@ class Predictor:
         self.batch_size = batch_size
         self.provenance = provenance or {}
         self.calibration = calibration
-        if threshold is not None and operating_point is not None:
-            raise UsageError("give a threshold or an operating point, not both")
-        self.decision = decision(calibration, operating_point if operating_point is not None else threshold,
-                                 uncertain)
+        self.decision = decision(calibration, operating_point_of(threshold, operating_point), uncertain)
         return_large_buffers()
 
     @property
@@ -170,10 +167,9 @@ class Predictor:
         they are not written to files.
         """
         maps = (self.has_decoder if maps is None else maps) or save_maps is not None
-        if maps and not self.has_decoder:
-            raise UsageError("this model has no decoder: it gives p_fake but no maps (load a localizer or a "
-                             "detector trained with a decoder)")
-        faces = ("auto" if self.has_head else "none") if faces is None else faces
+        if maps:
+            self.config.require_decoder("maps")
+        faces = DEFAULT_FACE_MODES["detect" if self.has_head else "localize"] if faces is None else faces
         options = faces if isinstance(faces, FaceOptions) else FaceOptions(mode=faces)
         sampler = frames if isinstance(frames, Sampler) else Sampler("uniform", frames)
         crops_folder = output_folder(save_crops, "--save-crops")

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ..errors import UsageError
 from ..metrics import map_score
 from ..transforms import Preprocessing
 from .backbones import BackboneConfig, known_backbone
@@ -47,7 +48,7 @@ class ModelConfig:
         if isinstance(self.backbone, str):
             object.__setattr__(self, "backbone", known_backbone(self.backbone))
         if self.head is None and self.decoder is None:
-            raise ValueError("a model needs a head, a decoder or both; it has neither")
+            raise ValueError("a model needs a head, a decoder or both: set head or decoder (it has neither)")
         if self.head is not None and self.head not in HEADS:
             raise ValueError(f"head must be one of {HEADS}, not {self.head!r}")
         if self.decoder is not None:
@@ -69,6 +70,13 @@ class ModelConfig:
     @property
     def kind(self) -> str:
         return "joint" if self.has_head and self.has_decoder else "detector" if self.has_head else "localizer"
+
+    def require_decoder(self, purpose: str) -> None:
+        """Refuses ``purpose`` (what asked for maps, in the words the user used) unless there is a decoder."""
+        if not self.has_decoder:
+            raise UsageError(f"{purpose}: this {self.kind} has no decoder, so it cannot map manipulated pixels (use a "
+                             "localizer such as declip-l14-lama, see: clipforensics zoo, or a detector trained with "
+                             "a decoder)")
 
     @property
     def fake_index(self) -> int:
@@ -136,9 +144,8 @@ class ForensicsModel(nn.Module):
                                                                                    torch.Tensor | None]:
         """One pass through the backbone: the pooled feature (with a head) and, when ``maps`` are asked for
         (always without a head), the decoder's map logits. Blocks past ``layer`` run only for a head."""
-        if maps and not self.has_decoder:
-            raise ValueError("this model has no decoder: it gives p_fake but no maps (load a localizer or a "
-                             "detector trained with a decoder)")
+        if maps:
+            self.config.require_decoder("maps")
         if not (maps or not self.has_head):  # a model without a head scores by its map
             return self.backbone(pixels), None
         if not self.has_head:

@@ -5,14 +5,16 @@ it was asked."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Annotated, Any, Literal
 
 from fastapi import Query, Request
 
-from ..errors import UsageError
-from ..faces.options import FACE_MODES, FaceOptions
-from ..inference.calibration import Decision, decision
+from ..errors import OptionError
+from ..faces.options import DEFAULT_FACE_MODES, FACE_MODES, FaceOptions
+from ..inference.calibration import Band, Decision, decision, operating_point_of
 from ..media import Sampler
 from ..metrics import AGGREGATES
 from .errors import invalid_options
@@ -39,46 +41,40 @@ class RequestOptions:
     """LOW:HIGH: scores in [LOW, HIGH) are labelled uncertain."""
 
     def __post_init__(self) -> None:
-        if (self.sampler == "stride") != (self.stride is not None):
-            message = "sampler=stride needs stride=N (keep every N-th frame)" if self.stride is None else \
-                f"stride is for sampler=stride, not {self.sampler!r} (which takes frames)"
-            raise invalid_options([{"field": "stride", "message": message, "input": self.stride}])
-        if self.threshold is not None and self.operating_point is not None:
-            raise invalid_options([{"field": "operating_point", "message": "give threshold or operating_point, not "
-                                    "both", "input": self.operating_point}])
-        if self.uncertain is not None:
-            self.band()
+        with self._refusals():
+            operating_point_of(self.threshold, self.operating_point)
+        self.sampler_of()
+        self.band()
 
-    def band(self) -> tuple[float, float] | None:
-        """``uncertain`` as (low, high)."""
-        if self.uncertain is None:
-            return None
-        try:
-            low, high = (float(part) for part in self.uncertain.split(":"))
-        except ValueError:
-            low, high = 1.0, 0.0
-        if not 0 <= low <= high <= 1:
-            raise invalid_options([{"field": "uncertain", "message": "LOW:HIGH with 0 <= LOW <= HIGH <= 1",
-                                    "input": self.uncertain}])
-        return low, high
+    def band(self) -> Band | None:
+        """``uncertain`` as a ``Band``."""
+        with self._refusals():
+            return Band.parse(self.uncertain) if self.uncertain is not None else None
 
     def decision(self, predictor) -> Decision:
         """How this request's scores become labels: its threshold or operating point, else the model's."""
         if self.threshold is None and self.operating_point is None and self.uncertain is None:
             return predictor.decision
-        try:
-            return decision(predictor.calibration, self.operating_point if self.operating_point is not None
-                            else self.threshold if self.threshold is not None else None, self.band())
-        except UsageError as error:
-            raise invalid_options([{"field": "operating_point", "message": str(error),
-                                    "input": self.operating_point}]) from None
+        with self._refusals():
+            return decision(predictor.calibration, operating_point_of(self.threshold, self.operating_point),
+                            self.band())
 
     def sampler_of(self) -> Sampler:
-        return Sampler(self.sampler, self.stride if self.sampler == "stride" else self.frames)
+        with self._refusals():
+            return Sampler.of(self.sampler, self.frames, self.stride)
+
+    @contextmanager
+    def _refusals(self) -> Iterator[None]:
+        """An option refused by the type that owns it is a 422 naming that option's field."""
+        try:
+            yield
+        except OptionError as error:
+            raise invalid_options([{"field": error.option, "message": str(error),
+                                    "input": getattr(self, error.option)}]) from None
 
     def predict_options(self, task: str) -> dict[str, Any]:
-        """Keyword arguments of ``Predictor.iter_predict`` (faces default: auto to detect, none to localize)."""
-        mode = self.faces or ("auto" if task == "detect" else "none")
+        """Keyword arguments of ``Predictor.iter_predict`` (faces default: the task's)."""
+        mode = self.faces or DEFAULT_FACE_MODES[task]
         faces = FaceOptions(mode=mode, policy="all" if self.all_faces else "largest")
         return {"faces": faces, "frames": self.sampler_of(), "aggregate_by": self.aggregate, "progress": False}
 
@@ -90,6 +86,10 @@ class RequestOptions:
         return cls(**data)
 
 
+def _face_defaults() -> str:
+    return ", ".join(f"{mode} to {task}" for task, mode in DEFAULT_FACE_MODES.items())
+
+
 def request_options(
     request: Request,
     frames: Annotated[int, Query(ge=1, le=100_000, description="frames sampled per video (uniform, spread)")] = 32,
@@ -99,8 +99,7 @@ def request_options(
     aggregate: Annotated[Aggregate, Query(description="a video's p_fake from its frames'")] = "mean",
     all_faces: Annotated[bool, Query(description="score every face, not only the largest")] = False,
     faces: Annotated[FaceMode | None, Query(description="auto: find and align faces; none: the files are aligned "
-                                                        "face crops (default: auto to detect, none to localize)")]
-    = None,
+                                                        f"face crops (default: {_face_defaults()})")] = None,
     threshold: Annotated[float | None, Query(ge=0, le=1, description="p_fake at or above which the label is fake "
                                                                      "(default: the model's operating point)")] = None,
     operating_point: Annotated[str | None, Query(description="a calibrated model's threshold by name (eer, fpr@1%, "

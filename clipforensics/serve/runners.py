@@ -7,6 +7,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from ..errors import UsageError
+from ..faces.options import DEFAULT_FACE_MODES
 from ..inference.predictor import Predictor
 from .errors import ApiError
 
@@ -44,14 +46,18 @@ class Runners:
         if task == "detect":
             return self.detector
         if self.localizer is None:
-            raise ApiError(409, "no localizer loaded",
-                           f"the model {self.detector.name!r} has no decoder, so it cannot map manipulated pixels: "
-                           "start the service with --localizer (or a --model with a decoder)")
+            try:
+                self.detector.predictor.config.require_decoder(f"localize with the model {self.detector.name!r}")
+            except UsageError as refused:
+                raise ApiError(409, "no localizer loaded", f"{refused}; start the service with one as --localizer") \
+                    from None
         return self.localizer
 
     def describe(self) -> dict:
-        return {role: runner.describe() for role, runner in (("detector", self.detector),
-                                                             ("localizer", self.localizer)) if runner is not None}
+        """Each loaded role's model, with ``faces``: the face mode its task takes when a request gives none."""
+        roles = (("detector", "detect", self.detector), ("localizer", "localize", self.localizer))
+        return {role: {**runner.describe(), "faces": DEFAULT_FACE_MODES[task]}
+                for role, task, runner in roles if runner is not None}
 
     def shutdown(self) -> None:
         for runner in {id(runner): runner for runner in (self.detector, self.localizer) if runner}.values():

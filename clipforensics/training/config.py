@@ -22,14 +22,13 @@ from pydantic import (
     PlainValidator,
     PositiveInt,
     ValidationError,
-    field_validator,
     model_validator,
 )
 
 from ..errors import UsageError
 from ..models.backbones import FAMILIES, KNOWN_BACKBONES, BackboneConfig
 from ..models.detector import HEADS
-from ..models.localizer import DecoderSpec
+from ..models.model import ModelConfig
 from ..models.tuning import TUNING_MODES
 
 NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
@@ -113,23 +112,14 @@ class ModelSettings(Section):
     lora_rank: PositiveInt = 8
     lora_alpha: PositiveInt = 16
 
-    @field_validator("decoder")
-    @classmethod
-    def _decoder(cls, value: str | None) -> str | None:
-        if value is not None:
-            DecoderSpec.parse(value)
-        return value
-
     @model_validator(mode="after")
     def _parts(self) -> ModelSettings:
-        if self.head is None and self.decoder is None:
-            raise ValueError("a model needs a head, a decoder or both: set head or decoder")
-        if self.decoder is not None:
-            layers = (KNOWN_BACKBONES[self.backbone].layers if isinstance(self.backbone, str)
-                      else self.backbone["layers"])
-            if self.layer >= layers:
-                raise ValueError(f"layer must be in 0..{layers - 1} for this backbone, not {self.layer}")
+        self.as_model_config()
         return self
+
+    def as_model_config(self) -> ModelConfig:
+        """The model this section describes, which checks itself (a head or a decoder, the decoder, its layer)."""
+        return ModelConfig(self.backbone_config(), self.head, self.decoder, self.layer)
 
     def backbone_config(self) -> str | BackboneConfig:
         """The backbone as the model factory takes it: a known name, or a custom architecture."""

@@ -21,7 +21,7 @@ from ..data.manifest import Sample, frames_per_video, limit_files, load_manifest
 from ..errors import UsageError
 from ..hub.towers import read_tower_weights
 from ..models.factory import create_model
-from ..models.model import ForensicsModel, ModelConfig
+from ..models.model import ForensicsModel
 from ..models.tuning import LoraSettings, apply_tuning
 from .callbacks import ExportModel, PlateauDecay
 from .config import ModelSettings, TrainConfig
@@ -48,10 +48,7 @@ def read_samples(specs: list[str], frames: int | None = None, limit: int | None 
 def build_model(settings: ModelSettings) -> ForensicsModel:
     """A detector (head), a localizer (decoder) or the joint model (both), tuned as ``settings.tuning``
     says; head and decoder always train."""
-    try:
-        config = ModelConfig(settings.backbone_config(), settings.head, settings.decoder, settings.layer)
-    except ValueError as error:
-        raise UsageError(f"model: {error}") from None
+    config = settings.as_model_config()
     tower = read_tower_weights(config.backbone, settings.weights) if settings.weights is not None else None
     model = create_model(config, tower=tower)
     counts = apply_tuning(model, settings.tuning, LoraSettings(rank=settings.lora_rank, alpha=settings.lora_alpha))

@@ -69,6 +69,7 @@ async function loadModels() {
   $("key-form").hidden = true;
   panel.replaceChildren(describeModels());
   $("threshold").value = String(modelThreshold());
+  if (detectorInfo()?.faces) $("faces").value = detectorInfo().faces;
   $("limits").textContent = describeLimits(state.models.limits);
   $("localize-option").hidden = !canLocalize();
   updateSubmit();
