@@ -28,7 +28,8 @@ from ..transforms import Preprocessing
 
 CONV_CHANNELS = (512, 256, 128, 64)
 PIXELS_PER_TOKEN = 16
-DECODERS = ("conv-4", "conv-12", "conv-20", "linear", "attention")
+DECLIP_CONVS = ("conv-4", "conv-12", "conv-20")
+"""The conv decoders of DeCLIP's paper."""
 
 
 def declip_preprocessing(size: int = 224) -> Preprocessing:
@@ -45,12 +46,13 @@ class DecoderSpec:
 
     @classmethod
     def parse(cls, name: str) -> DecoderSpec:
-        if name in ("linear", "attention"):
+        named = [kind for kind in DECODER_KINDS if kind != "conv"]
+        if name in named:
             return cls(name)
         match = re.fullmatch(r"conv-(\d+)", name)
         if not match or int(match[1]) < 4 or int(match[1]) % 4:
-            raise ValueError(f"decoder must be conv-N (N a multiple of 4, e.g. {', '.join(DECODERS[:3])}), "
-                             f"linear or attention, not {name!r}")
+            raise ValueError(f"decoder must be conv-N (N a multiple of 4, e.g. {', '.join(DECLIP_CONVS)}), "
+                             f"{' or '.join(named)}, not {name!r}")
         return cls("conv", int(match[1]) // 4)
 
     def __str__(self) -> str:
