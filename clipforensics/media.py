@@ -155,17 +155,21 @@ class Media:
     notes: list[str] = field(default_factory=list)
 
 
+DEFAULT_FRAMES = 32
+"""Frames sampled per video when none is asked: the papers' and DeepfakeBench's 32."""
+
+
 @dataclass(frozen=True)
 class Sampler:
     """Which frames of a video to keep.
 
-    ``uniform``: ``count`` frames spaced evenly over the whole video (DeepfakeBench, 32);
+    ``uniform``: ``count`` frames spaced evenly over the whole video (DeepfakeBench);
     ``stride``: every ``count``-th frame; ``spread``: ``count`` frames in GenD's order (the middle
     frame, then always the frame farthest from those taken); ``all``: every frame.
     """
 
     kind: str = "uniform"
-    count: int = 32
+    count: int = DEFAULT_FRAMES
 
     KINDS = ("uniform", "stride", "spread", "all")
 

@@ -241,21 +241,23 @@ def test_page_shows_the_servers_refusal(server, browser):
     page.close()
 
 
-@pytest.mark.parametrize("announced", ["none", "auto"])
-def test_page_takes_the_face_mode_the_service_announces(server, browser, announced):
-    """The page's Faces choice starts at the detector's face mode as /v1/models gives it, not one of its own."""
+@pytest.mark.parametrize(("faces", "frames"), [("none", 7), ("auto", 48)])
+def test_page_takes_the_face_mode_and_frames_the_service_announces(server, browser, faces, frames):
+    """The page's Faces choice and frame count start at the detector's defaults as /v1/models gives them, not
+    values of its own."""
     page = browser.new_page()
 
     def announce(route) -> None:
         answer = route.fetch().json()
-        answer["models"]["detector"]["faces"] = announced
+        answer["models"]["detector"].update(faces=faces, frames=frames)
         route.fulfill(json=answer)
 
     page.route("**/v1/models", announce)
     page.goto(server)
     page.locator("#model").get_by_text("Threshold").wait_for()
 
-    assert page.locator("#faces").input_value() == announced
+    assert page.locator("#faces").input_value() == faces
+    assert page.locator("#frames").input_value() == str(frames)
     page.close()
 
 

@@ -312,13 +312,20 @@ def test_the_service_refuses_an_option_in_the_words_of_the_cli(server, media, qu
     assert f"Invalid value for '--{field}': {problem['message']}" in capsys.readouterr().err
 
 
-def test_each_model_says_the_face_mode_its_task_takes_unless_a_request_gives_one(server):
+def test_each_model_says_the_face_mode_and_frames_its_task_takes_unless_a_request_gives_them(server):
+    from clipforensics.cli.main import cli
     from clipforensics.faces.options import DEFAULT_FACE_MODES
+    from clipforensics.media import DEFAULT_FRAMES
 
     _, answer = server.json("GET", "/v1/models")
+    _, schema = server.json("GET", "/openapi.json")
+    detect = {parameter["name"]: parameter for parameter in schema["paths"]["/v1/detect"]["post"]["parameters"]}
+    options = {option.name: option for option in cli.commands["detect"].params}
 
     assert answer["models"]["detector"]["faces"] == DEFAULT_FACE_MODES["detect"] == "auto"
     assert answer["models"]["localizer"]["faces"] == DEFAULT_FACE_MODES["localize"] == "none"
+    assert answer["models"]["detector"]["frames"] == detect["frames"]["schema"]["default"] == DEFAULT_FRAMES
+    assert options["frames"].default == DEFAULT_FRAMES
 
 
 def test_a_threshold_with_an_operating_point_is_refused_by_the_service_in_the_words_of_the_api(tiny_detector):

@@ -17,7 +17,7 @@ from ..faces.options import DEFAULT_FACE_MODES, FACE_MODES
 from ..inference.calibration import Band
 from ..inference.runtime import PRECISIONS
 from ..errors import OptionError, UsageError
-from ..media import MAX_IMAGE_PIXELS, Sampler, parse_path_lines
+from ..media import DEFAULT_FRAMES, MAX_IMAGE_PIXELS, Sampler, parse_path_lines
 from ..urls import is_url
 from .suggestions import Choice
 
@@ -156,7 +156,7 @@ def faces(task: str | None, mode_help: str = "") -> Callable[[Command], Command]
     (auto | none), by default the task's. The command receives them as ``faces`` (a FaceOptions) and ``frames``
     (a Sampler)."""
     options = [
-        click.option("--frames", type=POSITIVE, metavar="N", default=32, show_default=True,
+        click.option("--frames", type=POSITIVE, metavar="N", default=DEFAULT_FRAMES, show_default=True,
                      help="frames sampled per video (uniform, spread)"),
         click.option("--sampler", type=Choice(Sampler.KINDS), default="uniform", show_default=True,
                      help="uniform: --frames spread evenly; stride: every --stride-th frame; spread: --frames in "

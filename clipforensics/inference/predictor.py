@@ -22,7 +22,7 @@ from PIL import Image
 from ..faces.options import DEFAULT_FACE_MODES, FaceOptions
 from ..hub import zoo
 from ..hub.checkpoints import load_model, save_model
-from ..media import MEDIA_SUFFIXES, VIDEO_SUFFIXES, Sampler, expand_sources
+from ..media import DEFAULT_FRAMES, MEDIA_SUFFIXES, VIDEO_SUFFIXES, Sampler, expand_sources
 from ..models.model import ForensicsModel, ModelConfig
 from ..progress import progress_bar
 from ..transforms import Preprocessing, normalize
@@ -137,7 +137,7 @@ class Predictor:
         self,
         sources: Inputs | Source | Iterable[Source],
         faces: str | FaceOptions | None = None,
-        frames: int | Sampler = 32,
+        frames: int | Sampler = DEFAULT_FRAMES,
         aggregate_by: str = "mean",
         save_crops: str | Path | None = None,
         annotate: str | Path | None = None,

@@ -15,7 +15,7 @@ from fastapi import Query, Request
 from ..errors import OptionError
 from ..faces.options import DEFAULT_FACE_MODES, FACE_MODES, FaceOptions
 from ..inference.calibration import Band, Decision, decision, operating_point_of
-from ..media import Sampler
+from ..media import DEFAULT_FRAMES, Sampler
 from ..metrics import AGGREGATES
 from .errors import invalid_options
 
@@ -29,7 +29,7 @@ FaceMode = Literal[FACE_MODES]  # type: ignore[valid-type]
 class RequestOptions:
     """What a request asks of the predictor; ``faces`` and ``threshold`` None: the task's and the model's."""
 
-    frames: int = 32
+    frames: int = DEFAULT_FRAMES
     sampler: str = "uniform"
     stride: int | None = None
     aggregate: str = "mean"
@@ -92,7 +92,7 @@ def _face_defaults() -> str:
 
 def request_options(
     request: Request,
-    frames: Annotated[int, Query(ge=1, le=100_000, description="frames sampled per video (uniform, spread)")] = 32,
+    frames: Annotated[int, Query(ge=1, le=100_000, description="frames sampled per video (uniform, spread)")] = DEFAULT_FRAMES,
     sampler: Annotated[SamplerKind, Query(description="uniform: `frames` spread evenly; stride: every `stride`-th "
                                                       "frame; spread: GenD's order; all: every frame")] = "uniform",
     stride: Annotated[int | None, Query(ge=1, description="with sampler=stride: keep every N-th frame")] = None,

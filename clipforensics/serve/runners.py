@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from ..errors import UsageError
 from ..faces.options import DEFAULT_FACE_MODES
+from ..media import DEFAULT_FRAMES
 from ..inference.predictor import Predictor
 from .errors import ApiError
 
@@ -54,9 +55,10 @@ class Runners:
         return self.localizer
 
     def describe(self) -> dict:
-        """Each loaded role's model, with ``faces``: the face mode its task takes when a request gives none."""
+        """Each loaded role's model, with what its task takes when a request gives none: ``faces`` (the face mode)
+        and ``frames`` (sampled per video)."""
         roles = (("detector", "detect", self.detector), ("localizer", "localize", self.localizer))
-        return {role: {**runner.describe(), "faces": DEFAULT_FACE_MODES[task]}
+        return {role: {**runner.describe(), "faces": DEFAULT_FACE_MODES[task], "frames": DEFAULT_FRAMES}
                 for role, task, runner in roles if runner is not None}
 
     def shutdown(self) -> None:

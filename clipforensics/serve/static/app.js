@@ -70,6 +70,7 @@ async function loadModels() {
   panel.replaceChildren(describeModels());
   $("threshold").value = String(modelThreshold());
   if (detectorInfo()?.faces) $("faces").value = detectorInfo().faces;
+  if (detectorInfo()?.frames) $("frames").value = String(detectorInfo().frames);
   $("limits").textContent = describeLimits(state.models.limits);
   $("localize-option").hidden = !canLocalize();
   updateSubmit();
