@@ -15,6 +15,7 @@ from .maps import frame_maps
 from .outputs import OutputNames
 from .prepare import Prepared
 from .results import FaceResult, FrameResult, Result
+from .rows import MAP_FILES
 from .writers import InputFiles
 
 
@@ -87,7 +88,7 @@ class ResultBuilder:
             result.images, result.maps = [], []
         if self.files is not None:
             written = self.files.finish(result.ok)
-            result.files.update({key: path for key, path in written.items() if key in ("mask", "overlay")})
+            result.files.update({key: path for key, path in written.items() if key in MAP_FILES})
         return result
 
     def _files(self, piece: Prepared) -> InputFiles:

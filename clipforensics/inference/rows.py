@@ -58,7 +58,7 @@ def localization_row(result: Result, url: Callable[[str], str] = str) -> dict:
 def schema() -> dict[str, list[str]]:
     """The rows' fields and the CSV columns, as the service gives them to its page."""
     return {"csv_columns": list(CSV_COLUMNS), "detection_fields": [*CSV_COLUMNS, *MAP_FILES, DETAIL],
-            "localization_fields": list(LOCALIZATION_FIELDS)}
+            "localization_fields": list(LOCALIZATION_FIELDS), "map_files": list(MAP_FILES)}
 
 
 def _frame_dict(frame: FrameResult) -> dict:

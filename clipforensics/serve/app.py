@@ -49,6 +49,8 @@ class RowSchema(BaseModel):
     """A detect row's fields, in order (`mask` and `overlay` only where maps were made)."""
     localization_fields: list[str]
     """A localize row's fields, in order."""
+    map_files: list[str]
+    """The fields naming the files a localizer writes for an input."""
 
 
 class Results(BaseModel):

@@ -248,7 +248,7 @@ function mergeRows(detectRows, localizeRows, localizeError) {
       : localizeRows[index]?.path === row.path ? localizeRows[index]
       : localizeRows.find((other) => other.path === row.path) ?? null;
     if (match) {
-      for (const key of ["mask", "overlay"]) if (match[key]) merged[key] = match[key];
+      for (const key of state.schema.map_files) if (match[key]) merged[key] = match[key];
       if (match.error && !row.error) localization.error = match.error;
       localization.p_fake = match.p_fake ?? null;
     }
