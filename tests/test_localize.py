@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from clipforensics.cli import main
-from clipforensics.demo import write_inputs
+from clipforensics.demo import QUICK, write_inputs
 
 from .conftest import expected
 
@@ -61,7 +61,7 @@ def test_maps_from_the_files_match_the_authors_at_8_bits(reference, sample_faces
 
 @pytest.fixture(scope="module")
 def demo_inputs(tmp_path_factory) -> dict[str, Path]:
-    return {path.name: path for path in write_inputs(tmp_path_factory.mktemp("demo"))}
+    return {path.name: path for path in write_inputs(tmp_path_factory.mktemp("demo"), QUICK)}
 
 
 def test_with_faces_auto_the_face_map_is_warped_back_onto_the_whole_photo(reference, demo_inputs, tmp_path):
