@@ -69,6 +69,13 @@ def backbones() -> Path:
 
 
 @pytest.fixture(scope="session")
+def face_crop() -> Path:
+    """An aligned face crop of a public-domain photo, on every clone (for checks that need a face, not the
+    sample faces' reference outputs)."""
+    return SHIPPED / "inputs" / "PD" / "real" / "astronaut" / "000.png"
+
+
+@pytest.fixture(scope="session")
 def sample_faces() -> Path:
     if not SAMPLE_FACES.is_dir():
         pytest.skip(f"sample faces not found at {SAMPLE_FACES} (../shared is absent)")
