@@ -3,6 +3,7 @@ evaluation, detection, localization) and writes a page whose every link leads to
 steps as the full tour on fewer frames for fewer epochs."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -21,8 +22,13 @@ def tour(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     workdir = tmp_path_factory.mktemp("tour")
     command = Path(sys.executable).with_name("clipforensics")
     done = subprocess.run([str(command), "demo", "--quick", "--workdir", str(workdir)], capture_output=True, text=True,
-                          timeout=900, env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1"})
+                          timeout=900, env={"PATH": "/usr/bin:/bin", "HF_HUB_OFFLINE": "1", **_package_path()})
     return workdir, done
+
+
+def _package_path() -> dict[str, str]:
+    """PYTHONPATH, when given, so that the command runs the package under test rather than the one installed."""
+    return {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
 
 
 def test_the_tour_ends_well_and_says_what_its_models_are(tour):
