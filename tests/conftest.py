@@ -2,7 +2,7 @@
 
 The reference outputs shipped in tests/fixtures/reference (GenD's CLIP, DINOv3 and PE layouts, the Lightning
 layout) are checked on every clone. The checks that need the workplace's ../shared (DeCLIP's checkpoints, 20 MB
-and more even at tiny widths, and the sample faces, which their licence keeps out of the project) are left out
+and more even at tiny widths, and the sample faces, which their terms keep out of the project) are left out
 when it is absent, and the run says so once, with how many and why, instead of skipping each.
 ``CLIPFORENSICS_TEST_SHARED`` names another folder in its place (a missing one: a clone without it)."""
 
