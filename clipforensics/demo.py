@@ -16,6 +16,7 @@ import html
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +30,25 @@ WARNING = ("The models here were trained for about a minute on one face (scikit-
            f"deepfakes. For real use, load the released weights: {RELEASED}")
 TINY = {"width": 64, "layers": 2, "mlp_width": 256, "patch_size": 16, "image_size": 224}
 """The small random-start backbone both demo models train from."""
-VIDEOS = {"train": 6, "test": 2}
-FRAMES = 12
 
 
-def run(workdir: Path, clipforensics: Callable[[list[str]], int], serve: bool = False) -> int:
-    """Runs the tour into ``workdir``, each step a command line given to ``clipforensics`` (the command, which
-    returns its exit status); with ``serve``, then serves the trained models until interrupted."""
+@dataclass(frozen=True)
+class Scale:
+    """How much the tour does at each step: videos per split, faces kept per video, epochs per model."""
+
+    videos: dict[str, int]
+    frames: int
+    epochs: dict[str, int]
+
+
+FULL = Scale({"train": 6, "test": 2}, 12, {"detector": 8, "localizer": 30})
+QUICK = Scale({"train": 6, "test": 2}, 4, {"detector": 2, "localizer": 3})
+"""The same steps on fewer frames for fewer epochs: for a test of the tour, not for a look at its models."""
+
+
+def run(workdir: Path, clipforensics: Callable[[list[str]], int], serve: bool = False, scale: Scale = FULL) -> int:
+    """Runs the tour into ``workdir`` at ``scale``, each step a command line given to ``clipforensics`` (the
+    command, which returns its exit status); with ``serve``, then serves the trained models until interrupted."""
     started = time.perf_counter()
     steps: list[tuple[str, list[str], int]] = []
 
@@ -48,16 +61,16 @@ def run(workdir: Path, clipforensics: Callable[[list[str]], int], serve: bool = 
         return status
 
     print(WARNING)
-    inputs = write_inputs(workdir / "inputs")
-    for split, count in VIDEOS.items():
+    inputs = write_inputs(workdir / "inputs", scale)
+    for split in scale.videos:
         step(f"Faces found and aligned in the {split} videos",
              ["preprocess", str(workdir / "inputs" / split), "--output", str(workdir / "data" / split),
-              "--dataset", "Demo", "--source", "real", "--frames", str(FRAMES)])
-    for split in VIDEOS:
+              "--dataset", "Demo", "--source", "real", "--frames", str(scale.frames)])
+    for split in scale.videos:
         blended = write_blended_fakes(workdir / "data" / split)
         print(f"\n== Self-blended pseudo-fakes of the {split} faces, with their masks: {blended} frames "
               f"in {workdir / 'data' / split / 'Demo' / 'sbi'}")
-    configs = write_configs(workdir)
+    configs = write_configs(workdir, scale)
     for name, config in configs.items():
         step(f"Training the {name} (a minute, real training code)", ["train", "--config", str(config)])
     models = {name: _chosen_model(workdir / "runs" / name) for name in configs}
@@ -89,18 +102,18 @@ _EXPECTED = {"Detecting: a photo, a cat (no face), a video and a damaged file": 
 """Steps whose status 1 is the point: the cat has no face and the damaged file cannot be decoded."""
 
 
-def write_inputs(folder: Path) -> list[Path]:
+def write_inputs(folder: Path, scale: Scale) -> list[Path]:
     """Synthesised videos of the astronaut for training and testing, and the inputs ``detect`` is shown
     on: the photo, a cat, a video and a damaged PNG."""
     from skimage import data
 
     face = data.astronaut()
     rng = np.random.default_rng(0)
-    for split, count in VIDEOS.items():
+    for split, count in scale.videos.items():
         for number in range(count):
             video = folder / split / f"{split}-{number}.mp4"
             video.parent.mkdir(parents=True, exist_ok=True)
-            write_video(_scene(face, rng, FRAMES), video, fps=12)
+            write_video(_scene(face, rng, scale.frames), video, fps=12)
     photo = folder / "astronaut.png"
     Image.fromarray(face).save(photo)
     cat = folder / "chelsea-cat.png"
@@ -149,7 +162,7 @@ def write_blended_fakes(root: Path) -> int:
     return len(samples)
 
 
-def write_configs(workdir: Path) -> dict[str, Path]:
+def write_configs(workdir: Path, scale: Scale) -> dict[str, Path]:
     """Training configs, both validated on the test set: a small detector trained against self-blends made
     on the fly from the real training faces (the self-blending recipe: ``data.fakes: sbi``), and a small
     localizer trained on the self-blended training fakes written with their masks (``data.fakes: data``)."""
@@ -163,12 +176,12 @@ def write_configs(workdir: Path) -> dict[str, Path]:
                      "data": {"fakes": "sbi"},
                      "loss": {"uniformity": 0.5, "alignment": 0.1},
                      "optim": {"lr": 1e-3, "min_lr": 1e-5, "batch_size": 16},
-                     "trainer": {"epochs": 8}},
+                     "trainer": {"epochs": scale.epochs["detector"]}},
         "localizer": {"model": {"backbone": TINY, "weights": None, "head": None, "decoder": "linear", "layer": 1,
                                 "tuning": "full"},
                       "data": {"fakes": "data"},
                       "optim": {"lr": 1e-2, "scheduler": "cosine", "min_lr": 1e-5, "batch_size": 16},
-                      "trainer": {"epochs": 30}},
+                      "trainer": {"epochs": scale.epochs["localizer"]}},
     }
     import yaml
 

@@ -1,8 +1,10 @@
-"""Shared fixtures: tiny random detectors, and the authors' reference outputs from ../shared when present.
+"""Shared fixtures: tiny random detectors, the reference sets, and the no-network guard.
 
-The parity tests on the reference set shipped in tests/fixtures/reference always run. The checks that need the
-workplace's ../shared (the sample faces, DeCLIP's checkpoints, GenD's other backbones) are left out when it
-is absent, and the run says so once, with how many and why, instead of skipping each."""
+The reference outputs shipped in tests/fixtures/reference (GenD's CLIP, DINOv3 and PE layouts, the Lightning
+layout) are checked on every clone. The checks that need the workplace's ../shared (DeCLIP's checkpoints, 20 MB
+and more even at tiny widths, and the sample faces, which their terms keep out of the project) are left out
+when it is absent, and the run says so once, with how many and why, instead of skipping each.
+``CLIPFORENSICS_TEST_SHARED`` names another folder in its place (a missing one: a clone without it)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,9 @@ from clipforensics.models.model import ForensicsModel, ModelConfig
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SHIPPED = Path(__file__).resolve().parent / "fixtures" / "reference"
+"""The reference set that ships with the project."""
+SHARED = Path(os.environ.get("CLIPFORENSICS_TEST_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
 REFERENCE = SHARED / "fixtures" / "reference-checkpoints"
 SAMPLE_FACES = SHARED / "samples" / "faces"
 
@@ -48,8 +52,8 @@ def pytest_terminal_summary(terminalreporter) -> None:
         files = sorted({nodeid.split("::")[0] for nodeid in _left_out})
         terminalreporter.write_line(
             f"{len(_left_out)} checks against the workplace's reference files were left out: {SHARED} is absent "
-            f"(the sample faces, DeCLIP's checkpoints and GenD's other backbones live there; the parity tests on "
-            f"tests/fixtures/reference ran). In: {', '.join(files)}")
+            f"(DeCLIP's checkpoints and the sample faces live there; the parity tests on {SHIPPED} ran). "
+            f"In: {', '.join(files)}")
 
 
 @pytest.fixture(scope="session")
@@ -57,6 +61,19 @@ def reference() -> Path:
     if not REFERENCE.is_dir():
         pytest.skip(f"reference checkpoints not found at {REFERENCE} (../shared is absent)")
     return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def backbones() -> Path:
+    """GenD's DINOv3 and PE checkpoints with their outputs on ``input.npy`` (see its README)."""
+    return SHIPPED / "backbones"
+
+
+@pytest.fixture(scope="session")
+def face_crop() -> Path:
+    """An aligned face crop of a public-domain photo, on every clone (for checks that need a face, not the
+    sample faces' reference outputs)."""
+    return SHIPPED / "inputs" / "PD" / "real" / "astronaut" / "000.png"
 
 
 @pytest.fixture(scope="session")
@@ -121,17 +138,36 @@ def flat_manifest(sample_faces, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def no_network(monkeypatch):
-    """Tests never download: any connection beyond loopback fails at once."""
-    connect = socket.socket.connect
+def no_network(monkeypatch) -> list:
+    """Tests never download: resolving a name or connecting beyond loopback fails at once. Returns what was
+    refused, in order (a host name or an address), for a test to count the tries."""
+    refused: list = []
+    connect, getaddrinfo, gethostbyname = socket.socket.connect, socket.getaddrinfo, socket.gethostbyname
 
-    def guarded(sock, address):
+    def refuse(target) -> OSError:
+        refused.append(target)
+        return OSError(f"tests must not reach the network (tried {target})")
+
+    def guarded_connect(sock, address):
         host = address[0] if isinstance(address, tuple) else None
         if host is not None and not _is_loopback(host):
-            raise OSError(f"tests must not reach the network (tried {address})")
+            raise refuse(address)
         return connect(sock, address)
 
-    monkeypatch.setattr(socket.socket, "connect", guarded)
+    def guarded_getaddrinfo(host, *arguments, **options):
+        if _is_name(host):
+            raise refuse(host)
+        return getaddrinfo(host, *arguments, **options)
+
+    def guarded_gethostbyname(host):
+        if _is_name(host):
+            raise refuse(host)
+        return gethostbyname(host)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded_connect)
+    monkeypatch.setattr(socket, "getaddrinfo", guarded_getaddrinfo)
+    monkeypatch.setattr(socket, "gethostbyname", guarded_gethostbyname)
+    return refused
 
 
 def _is_loopback(host: str) -> bool:
@@ -139,6 +175,18 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+def _is_name(host: str | bytes | None) -> bool:
+    """A host that only a name server can resolve: neither an address nor this machine's own name for itself."""
+    host = host.decode() if isinstance(host, bytes) else host
+    if not host or host == "localhost":
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True
+    return False
 
 
 @pytest.fixture(autouse=True)

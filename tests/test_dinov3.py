@@ -24,22 +24,22 @@ from .conftest import expected
 TINY_DINOV3 = BackboneConfig("tiny-random-dinov3", 64, 2, 256, 16, 64, family="dinov3", registers=4)
 
 
-def _gend_dinov3(reference):
-    return reference / "backbones" / "gend-dinov3"
+def _gend_dinov3(backbones):
+    return backbones / "gend-dinov3"
 
 
-def test_gend_dinov3_reproduces_gends_logits_and_p_fake(reference):
-    truth = expected(reference / "backbones", "gend-dinov3.expected.json")
-    detector = clipforensics.load(_gend_dinov3(reference), precision="fp32")
+def test_gend_dinov3_reproduces_gends_logits_and_p_fake(backbones):
+    truth = expected(backbones, "gend-dinov3.expected.json")
+    detector = clipforensics.load(_gend_dinov3(backbones), precision="fp32")
 
-    logits = detector.predict_tensor(torch.from_numpy(np.load(reference / "backbones" / "input.npy")))
+    logits = detector.predict_tensor(torch.from_numpy(np.load(backbones / "input.npy")))
 
     np.testing.assert_allclose(logits.numpy(), truth["logits"], atol=1e-5, rtol=0)
     np.testing.assert_allclose(logits.softmax(1)[:, 1].numpy(), truth["p_fake"], atol=1e-4, rtol=0)
 
 
-def test_the_dinov3_architecture_comes_from_the_tensors(reference):
-    state = gend_filter(load_file(_gend_dinov3(reference) / "model.safetensors"))
+def test_the_dinov3_architecture_comes_from_the_tensors(backbones):
+    state = gend_filter(load_file(_gend_dinov3(backbones) / "model.safetensors"))
     tower = {k[len("backbone.vision.") :]: v for k, v in state.items() if k.startswith("backbone.vision.")}
 
     config = infer_backbone_config(tower, name="gend")

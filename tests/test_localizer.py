@@ -127,25 +127,24 @@ def test_the_joint_model_maps_as_the_localizer_and_scores_as_the_detector_with_t
         torch.testing.assert_close(both.logits, detector(pixels).logits, rtol=0, atol=1e-6)
 
 
-def test_a_detector_with_a_decoder_returns_p_fake_and_a_map_from_one_call(tmp_path, sample_faces):
+def test_a_detector_with_a_decoder_returns_p_fake_and_a_map_from_one_call(tmp_path, face_crop):
     torch.manual_seed(0)
     folder = save_model(create_model(ModelConfig(TINY_P14, decoder="conv-4", layer=1)), tmp_path / "joint")
     detector = clipforensics.load(folder, device="cpu")
-    face = sample_faces / "FF" / "real" / "000" / "000.png"
 
     decoded = []
     detector.model.decoder.register_forward_hook(lambda *_: decoded.append(True))
 
-    result = detector.predict(face, faces="none", maps=True)[0]
-    plain = detector.predict(face, faces="none", maps=False)[0]
+    result = detector.predict(face_crop, faces="none", maps=True)[0]
+    plain = detector.predict(face_crop, faces="none", maps=False)[0]
 
     assert decoded == [True], "the decoder ran once, for the call that asked for maps"
     assert detector.has_head and detector.has_decoder and detector.config.kind == "joint"
-    assert result.map.shape == Image.open(face).size[::-1] and plain.map is None
+    assert result.map.shape == Image.open(face_crop).size[::-1] and plain.map is None
     assert result.p_fake == pytest.approx(plain.p_fake, abs=1e-6)
 
 
-def test_asking_a_plain_detector_for_maps_is_refused(tiny_detector, sample_faces):
+def test_asking_a_plain_detector_for_maps_is_refused(tiny_detector, face_crop):
     detector = clipforensics.Predictor(tiny_detector)
     with pytest.raises(ValueError, match="no decoder"):
-        detector.predict(sample_faces / "FF" / "real" / "000" / "000.png", faces="none", maps=True)
+        detector.predict(face_crop, faces="none", maps=True)

@@ -180,7 +180,7 @@ def test_page_checks_a_photo_and_a_video(server, media, browser, tmp_path):
     _wait_for_pictures(page)
     page.screenshot(path=str(OUTPUT / "page.png"), full_page=True)
     page.set_viewport_size({"width": 390, "height": 844})
-    page.wait_for_timeout(200)
+    page.wait_for_function("() => window.innerWidth === 390")  # reading scrollWidth then lays the page out anew
     width = page.evaluate("document.documentElement.scrollWidth")
     page.screenshot(path=str(OUTPUT / "page-narrow.png"), full_page=True)
     assert width <= 390, f"the page scrolls sideways on a narrow screen ({width} px wide)"

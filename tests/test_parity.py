@@ -14,22 +14,23 @@ import clipforensics
 from clipforensics.cli import main
 from clipforensics.transforms import Preprocessing, preprocess
 
-REFERENCE = Path(__file__).parent / "fixtures" / "reference"
+from .conftest import SHIPPED
+
 CHECKPOINTS = [("lnclip-lightning.ckpt", "lnclip-lightning.expected.json"), ("gend-hf", "gend-hf.expected.json")]
 
 
 def _truth(name: str) -> dict:
-    return json.loads((REFERENCE / name).read_text())
+    return json.loads((SHIPPED / name).read_text())
 
 
 def _inputs(truth: dict) -> list[Path]:
-    return [REFERENCE / "inputs" / name for name in truth["files"]]
+    return [SHIPPED / "inputs" / name for name in truth["files"]]
 
 
 @pytest.mark.parametrize(("checkpoint", "outputs"), CHECKPOINTS)
 def test_p_fake_from_the_image_files_matches_the_authors_code(checkpoint, outputs):
     truth = _truth(outputs)
-    model = clipforensics.load(REFERENCE / checkpoint, precision="fp32")
+    model = clipforensics.load(SHIPPED / checkpoint, precision="fp32")
 
     results = model.predict(_inputs(truth), faces="none")
 
@@ -40,7 +41,7 @@ def test_p_fake_from_the_image_files_matches_the_authors_code(checkpoint, output
 @pytest.mark.parametrize(("checkpoint", "outputs"), CHECKPOINTS)
 def test_logits_from_the_image_files_match_the_authors_code(checkpoint, outputs):
     truth = _truth(outputs)
-    model = clipforensics.load(REFERENCE / checkpoint, precision="fp32")
+    model = clipforensics.load(SHIPPED / checkpoint, precision="fp32")
 
     logits = model.predict_tensor(preprocess([Image.open(path) for path in _inputs(truth)], model.preprocessing))
 
@@ -51,7 +52,7 @@ def test_detect_writes_the_authors_p_fake(tmp_path):
     truth = _truth("gend-hf.expected.json")
     rows = tmp_path / "rows.jsonl"
 
-    status = main(["detect", *map(str, _inputs(truth)), "--model", str(REFERENCE / "gend-hf"), "--faces", "none",
+    status = main(["detect", *map(str, _inputs(truth)), "--model", str(SHIPPED / "gend-hf"), "--faces", "none",
                    "--precision", "fp32", "--output", str(rows)])
 
     p_fake = [json.loads(line)["p_fake"] for line in rows.read_text().splitlines()]
@@ -61,9 +62,9 @@ def test_detect_writes_the_authors_p_fake(tmp_path):
 
 def test_predict_tensor_on_the_authors_preprocessed_inputs_gives_their_logits():
     truth = _truth("lnclip-lightning.expected.json")
-    model = clipforensics.load(REFERENCE / "lnclip-lightning.ckpt", precision="fp32")
+    model = clipforensics.load(SHIPPED / "lnclip-lightning.ckpt", precision="fp32")
 
-    logits = model.predict_tensor(torch.from_numpy(np.load(REFERENCE / "lnclip-input.npy")))
+    logits = model.predict_tensor(torch.from_numpy(np.load(SHIPPED / "lnclip-input.npy")))
 
     np.testing.assert_allclose(logits.numpy(), truth["input_npy_first4_logits"], atol=1e-5, rtol=0)
 
@@ -74,4 +75,4 @@ def test_preprocessing_gives_the_authors_inputs():
 
     pixels = preprocess(images, Preprocessing())
 
-    np.testing.assert_allclose(pixels.numpy(), np.load(REFERENCE / "lnclip-input.npy"), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(pixels.numpy(), np.load(SHIPPED / "lnclip-input.npy"), atol=1e-5, rtol=0)

@@ -29,32 +29,32 @@ TINY_PE = BackboneConfig("tiny-random-pe", 64, 2, 256, 16, 64, family="pe", posi
 """Width 64 (one head), a position table learnt on a 6 x 6 grid, run on 4 x 4 (64 px)."""
 
 
-def _gend_pe(reference):
-    return reference / "backbones" / "gend-pe"
+def _gend_pe(backbones):
+    return backbones / "gend-pe"
 
 
-def test_gend_pe_reproduces_gends_logits_and_p_fake(reference):
-    truth = expected(reference / "backbones", "gend-pe.expected.json")
-    detector = clipforensics.load(_gend_pe(reference), precision="fp32")
+def test_gend_pe_reproduces_gends_logits_and_p_fake(backbones):
+    truth = expected(backbones, "gend-pe.expected.json")
+    detector = clipforensics.load(_gend_pe(backbones), precision="fp32")
 
-    logits = detector.predict_tensor(torch.from_numpy(np.load(reference / "backbones" / "input.npy")))
+    logits = detector.predict_tensor(torch.from_numpy(np.load(backbones / "input.npy")))
 
     np.testing.assert_allclose(logits.numpy(), truth["logits"], atol=1e-5, rtol=0)
     np.testing.assert_allclose(logits.softmax(1)[:, 1].numpy(), truth["p_fake"], atol=1e-4, rtol=0)
 
 
-def test_loading_gends_pe_folder_makes_no_network_call(reference, monkeypatch):
+def test_loading_gends_pe_folder_makes_no_network_call(backbones, monkeypatch):
     attempts = []
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(socket.socket, "connect", lambda sock, address: attempts.append(address))
 
-    clipforensics.load(_gend_pe(reference), precision="fp32")
+    clipforensics.load(_gend_pe(backbones), precision="fp32")
 
     assert attempts == []
 
 
-def test_the_pe_architecture_comes_from_the_tensors(reference):
-    state = gend_filter(load_file(_gend_pe(reference) / "model.safetensors"))
+def test_the_pe_architecture_comes_from_the_tensors(backbones):
+    state = gend_filter(load_file(_gend_pe(backbones) / "model.safetensors"))
     tower = {k[len("backbone.vision.") :]: v for k, v in state.items() if k.startswith("backbone.vision.")}
 
     config = infer_backbone_config(tower, name="vit_pe_core_large_patch14_336")
@@ -64,9 +64,9 @@ def test_the_pe_architecture_comes_from_the_tensors(reference):
     assert (config.heads, config.grid) == (2, 16)
 
 
-def test_gends_pe_runs_at_its_native_336_px_grid_and_at_224_px(reference):
-    model = clipforensics.load(_gend_pe(reference), precision="fp32").model
-    pixels = torch.from_numpy(np.load(reference / "backbones" / "input.npy"))
+def test_gends_pe_runs_at_its_native_336_px_grid_and_at_224_px(backbones):
+    model = clipforensics.load(_gend_pe(backbones), precision="fp32").model
+    pixels = torch.from_numpy(np.load(backbones / "input.npy"))
     native = F.interpolate(pixels, size=(336, 336), mode="bilinear")
 
     with torch.no_grad():

@@ -175,10 +175,10 @@ def test_inputs_that_would_share_a_folder_get_distinct_ones(tmp_path):
     assert _frame_paths(out) == ["FF/DF/a-2/000.png", "FF/DF/a-2/003.png", "FF/DF/a/000.png", "FF/DF/a/005.png"]
 
 
-def test_an_input_is_never_written_over(sample_faces, tmp_path, capsys):
+def test_an_input_is_never_written_over(face_crop, tmp_path, capsys):
     frame = tmp_path / "data" / "FF" / "DF" / "000" / "000.png"
     frame.parent.mkdir(parents=True)
-    frame.write_bytes(next(sample_faces.rglob("*.png")).read_bytes())
+    frame.write_bytes(face_crop.read_bytes())
     before = frame.read_bytes()
 
     status = main(["preprocess", str(frame), "--output", str(tmp_path / "data"), "--dataset", "FF",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,8 @@ from clipforensics.models.backbones import TINY_BACKBONE
 from clipforensics.models.factory import create_model
 from clipforensics.models.model import ModelConfig
 from clipforensics.inference import parts as parts_module
-from clipforensics.inference.ray_engine import KILL_ONCE, MISSING_RAY, inputs_per_call
+from clipforensics.inference import ray_engine
+from clipforensics.inference.ray_engine import MISSING_RAY, inputs_per_call
 
 from .videos import moving_frames, write_video
 
@@ -35,15 +38,16 @@ def local_ray():
     ray.shutdown()
 
 
-@pytest.fixture
-def model_dir(tiny_detector, tmp_path) -> Path:
-    return save_model(tiny_detector, tmp_path / "model")
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    torch.manual_seed(0)
+    return save_model(create_model(ModelConfig(TINY_BACKBONE)).eval(), tmp_path_factory.mktemp("model") / "model")
 
 
-@pytest.fixture
-def mixed(tmp_path) -> Path:
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory) -> Path:
     """Photos with a face, a video, a damaged file and a faceless image."""
-    folder = tmp_path / "mixed"
+    folder = tmp_path_factory.mktemp("inputs") / "mixed"
     (folder / "photos").mkdir(parents=True)
     Image.fromarray(data.astronaut()).save(folder / "photos" / "astronaut.png")
     Image.fromarray(data.astronaut()[:, ::-1]).save(folder / "photos" / "mirrored.jpg")
@@ -53,14 +57,64 @@ def mixed(tmp_path) -> Path:
     return folder
 
 
-@pytest.fixture
-def same_arithmetic():
-    """Each crop scored alone (--batch-size 1) on one thread, as a replica with one CPU scores: fp32 results
-    depend on which crops share a model call and on how many threads reduce them, down to the last bits."""
+ALONE = ["--batch-size", "1"]
+
+
+@contextmanager
+def one_thread():
+    """With ``ALONE`` (each crop scored alone), the arithmetic of a replica with one CPU: fp32 results depend
+    on which crops share a model call and on how many threads reduce them, down to the last bits."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
-    yield ["--batch-size", "1"]
-    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def same_arithmetic():
+    with one_thread():
+        yield ALONE
+
+
+@contextmanager
+def a_replica_killed_once(marker: Path):
+    """The next run's first call kills its replica (as an out-of-memory kill would), once: a replica class
+    defined here travels to Ray's workers by value, with the marker it leaves when it dies."""
+    class DiesOnce(ray_engine.Replica):
+        def __call__(self, batch: dict) -> dict:
+            if not marker.exists():
+                marker.touch()
+                os._exit(1)
+            return super().__call__(batch)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ray_engine, "Replica", DiesOnce)
+        yield
+
+
+@pytest.fixture(scope="module")
+def local_rows(model_dir, mixed, tmp_path_factory) -> Path:
+    """What the local engine writes for ``mixed``, faces found, each crop scored alone."""
+    local = tmp_path_factory.mktemp("local") / "local.jsonl"
+    with one_thread():
+        assert _detect(str(mixed), "--model", str(model_dir), "--output", str(local), *ALONE) == 1  # the damaged file
+    return local
+
+
+@pytest.fixture(scope="module")
+def killed_run(model_dir, mixed, tmp_path_factory) -> tuple[Path, Path, Path, int]:
+    """``mixed`` without face search to CSV, locally and on Ray with parquet parts while a replica is killed:
+    the local output, Ray's, the marker the killed replica left, and Ray's exit status."""
+    folder = tmp_path_factory.mktemp("killed")
+    local, distributed, marker = folder / "local.csv", folder / "ray.csv", folder / "killed"
+    common = [str(mixed), "--model", str(model_dir), "--faces", "none", *ALONE]
+    with one_thread():
+        _detect(*common, "--output", str(local))
+        with a_replica_killed_once(marker):
+            status = _detect(*common, "--output", str(distributed), *RAY, "--format", "parquet")
+    return local, distributed, marker, status
 
 
 def _detect(*arguments: str) -> int:
@@ -75,12 +129,11 @@ def _same_rows(one: str, two: str) -> None:
     assert loose(two) == [json.loads(line) for line in one.splitlines()]
 
 
-def test_the_ray_engine_writes_the_local_engine_s_rows_byte_for_byte(model_dir, mixed, tmp_path, same_arithmetic):
-    local, distributed = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
-    alone = same_arithmetic
+def test_the_ray_engine_writes_the_local_engine_s_rows_byte_for_byte(model_dir, mixed, local_rows, tmp_path,
+                                                                    same_arithmetic):
+    local, distributed = local_rows, tmp_path / "ray.jsonl"
 
-    assert _detect(str(mixed), "--model", str(model_dir), "--output", str(local), *alone) == 1  # the damaged file
-    assert _detect(str(mixed), "--model", str(model_dir), "--output", str(distributed), *RAY, *alone) == 1
+    assert _detect(str(mixed), "--model", str(model_dir), "--output", str(distributed), *RAY, *same_arithmetic) == 1
 
     rows = [json.loads(line) for line in distributed.read_text().splitlines()]
     assert distributed.read_text() == local.read_text()
@@ -89,28 +142,19 @@ def test_the_ray_engine_writes_the_local_engine_s_rows_byte_for_byte(model_dir, 
     assert not (tmp_path / "ray.jsonl.parts").exists()
 
 
-def test_csv_and_parquet_parts_give_the_local_csv(model_dir, mixed, tmp_path, same_arithmetic):
-    local, distributed = tmp_path / "local.csv", tmp_path / "ray.csv"
-
-    _detect(str(mixed), "--model", str(model_dir), "--faces", "none", "--output", str(local), *same_arithmetic)
-    _detect(str(mixed), "--model", str(model_dir), "--faces", "none", "--output", str(distributed), *RAY,
-            "--format", "parquet", *same_arithmetic)
+def test_csv_and_parquet_parts_give_the_local_csv(killed_run):
+    local, distributed, _, _ = killed_run
 
     assert distributed.read_text() == local.read_text()
 
 
-def test_a_replica_killed_mid_run_loses_and_repeats_no_input(model_dir, mixed, tmp_path, monkeypatch, capsys):
-    local, distributed = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
-    marker = tmp_path / "killed"
-    monkeypatch.setenv(KILL_ONCE, str(marker))
+def test_a_replica_killed_mid_run_loses_and_repeats_no_input(killed_run):
+    local, distributed, marker, status = killed_run
 
-    _detect(str(mixed), "--model", str(model_dir), "--faces", "none", "--output", str(local))
-    status = _detect(str(mixed), "--model", str(model_dir), "--faces", "none", "--output", str(distributed), *RAY)
-
-    assert marker.exists(), "the hook did not kill a replica"
-    rows = [json.loads(line) for line in distributed.read_text().splitlines()]
-    assert status == 1 and [row["path"] for row in rows] == sorted({row["path"] for row in rows})
-    _same_rows(local.read_text(), distributed.read_text())
+    assert marker.exists(), "no replica was killed"
+    paths = [line.split(",")[0] for line in distributed.read_text().splitlines()[1:]]
+    assert status == 1 and paths == sorted(set(paths)) and len(paths) == 5
+    assert distributed.read_text() == local.read_text()
 
 
 def test_a_stopped_run_resumes_scoring_only_what_was_missing(model_dir, tmp_path, monkeypatch, capsys):
@@ -209,10 +253,10 @@ def test_the_ray_engine_needs_a_results_file_for_its_parts(model_dir, tmp_path, 
     assert status == 2 and "give --output FILE" in capsys.readouterr().err
 
 
-def test_inputs_named_by_fsspec_urls_give_the_rows_of_their_files(model_dir, mixed, tmp_path, same_arithmetic):
-    local, distributed = tmp_path / "local.jsonl", tmp_path / "ray.jsonl"
+def test_inputs_named_by_fsspec_urls_give_the_rows_of_their_files(model_dir, mixed, local_rows, tmp_path,
+                                                                  same_arithmetic):
+    local, distributed = local_rows, tmp_path / "ray.jsonl"
 
-    _detect(str(mixed), "--model", str(model_dir), "--output", str(local), *same_arithmetic)
     _detect(f"file://{mixed}", "--model", str(model_dir), "--output", str(distributed), *RAY, *same_arithmetic)
 
     assert distributed.read_text() == local.read_text().replace(f'"{mixed}', f'"file://{mixed}')

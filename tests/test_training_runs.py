@@ -3,6 +3,7 @@ another configuration, which model to use said truthfully, no Lightning banners,
 
 import csv
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,6 +50,20 @@ def _validation(out: Path) -> dict[str, float]:
     return {key: float(value) for key, value in last.items() if key.startswith("val/") and value}
 
 
+@pytest.fixture(scope="module")
+def finished_run(sample_faces, tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """A one-epoch run of the command as a user types it (a process of its own) and what it printed: the tests
+    that act on a finished run act on copies of it."""
+    out = tmp_path_factory.mktemp("finished") / "run"
+    done = subprocess.run(_command(sample_faces, out), capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, done
+
+
+def _copy(run: Path, tmp_path: Path) -> Path:
+    return Path(shutil.copytree(run, tmp_path / "run"))
+
+
 def test_a_killed_run_resumes_from_its_last_checkpoint(sample_faces, tmp_path):
     out = tmp_path / "run"
     command = _command(sample_faces, out, "trainer.epochs=4", "trainer.devices=1")
@@ -68,10 +83,9 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(sample_faces, tmp_path):
     assert provenance["epochs_trained"] == 4
 
 
-def test_a_folder_holding_a_run_of_another_configuration_is_refused_and_left_as_it_is(sample_faces, tmp_path,
-                                                                                    capsys):
-    out = tmp_path / "run"
-    assert main(_arguments(sample_faces, out)) == 0
+def test_a_folder_holding_a_run_of_another_configuration_is_refused_and_left_as_it_is(sample_faces, finished_run,
+                                                                                    tmp_path, capsys):
+    out = _copy(finished_run[0], tmp_path)
     before = _files(out)
 
     status = main(_arguments(sample_faces, out, "model.head=linear", "loss.uniformity=0.5"))
@@ -82,9 +96,8 @@ def test_a_folder_holding_a_run_of_another_configuration_is_refused_and_left_as_
     assert _files(out) == before
 
 
-def test_fresh_starts_a_numbered_run_beside_the_one_there(sample_faces, tmp_path):
-    out = tmp_path / "run"
-    main(_arguments(sample_faces, out))
+def test_fresh_starts_a_numbered_run_beside_the_one_there(sample_faces, finished_run, tmp_path):
+    out = _copy(finished_run[0], tmp_path)
     before = _files(out)
 
     status = main([*_arguments(sample_faces, out, "model.head=linear"), "--fresh"])
@@ -95,10 +108,9 @@ def test_fresh_starts_a_numbered_run_beside_the_one_there(sample_faces, tmp_path
     assert trained.config.head == "linear"
 
 
-def test_the_same_command_leaves_a_finished_run_untouched_and_more_epochs_continue_it(sample_faces, tmp_path,
-                                                                                      capsys):
-    out = tmp_path / "run"
-    main(_arguments(sample_faces, out))
+def test_the_same_command_leaves_a_finished_run_untouched_and_more_epochs_continue_it(sample_faces, finished_run,
+                                                                                      tmp_path, capsys):
+    out = _copy(finished_run[0], tmp_path)
     before = _files(out)
 
     again = main(_arguments(sample_faces, out))
@@ -122,18 +134,15 @@ def test_without_a_best_model_the_run_says_to_use_the_last_one_and_why(sample_fa
     assert f"use {out / 'last'}" in said and "never a number" in said and str(out / "best") not in said
 
 
-def test_a_run_with_a_best_model_says_to_use_it(sample_faces, tmp_path, capsys):
-    out = tmp_path / "run"
+def test_a_run_with_a_best_model_says_to_use_it(finished_run):
+    out, done = finished_run
 
-    main(_arguments(sample_faces, out))
-
-    assert f"use {out / 'best'}" in capsys.readouterr().err.splitlines()[-1]
+    assert f"use {out / 'best'}" in done.stderr.splitlines()[-1]
 
 
-def test_a_run_prints_no_lightning_tips_or_banners(sample_faces, tmp_path):
-    done = subprocess.run(_command(sample_faces, tmp_path / "run"), capture_output=True, text=True, timeout=300)
+def test_a_run_prints_no_lightning_tips_or_banners(finished_run):
+    _, done = finished_run
 
-    assert done.returncode == 0, done.stderr[-3000:]
     printed = done.stdout + done.stderr
     for banner in ("Tip:", "litlogger", "litmodels", "GPU available", "TPU available", "Total params"):
         assert banner not in printed

@@ -24,13 +24,14 @@ def zoo() -> int:
 @click.option("--workdir", type=click.Path(path_type=Path), default=Path("demo-output"), show_default=True,
               metavar="DIR", help="where the demo writes its files (index.html links them all)")
 @click.option("--serve", is_flag=True, help="then serve the trained models on http://127.0.0.1:8000 until stopped")
-def demo(workdir: Path, serve: bool) -> int:
+@click.option("--quick", is_flag=True, help="the same steps on fewer frames for fewer epochs (a check that it runs)")
+def demo(workdir: Path, serve: bool, quick: bool) -> int:
     """The whole tool offline in a few minutes: videos made from a built-in photo, faces found and aligned,
     self-blended pseudo-fakes, a small detector and a small localizer trained for a minute, evaluated, then
     detect and localize on a photo, a cat, a video and a damaged file. The models prove the pipeline, not
     detection skill; the released weights are a --model name away (see: clipforensics zoo)."""
-    from ..demo import run
+    from ..demo import FULL, QUICK, run
     from .status import run_command
 
     group = click.get_current_context().find_root().command
-    return run(workdir, lambda argv: run_command(group, argv), serve)
+    return run(workdir, lambda argv: run_command(group, argv), serve, QUICK if quick else FULL)

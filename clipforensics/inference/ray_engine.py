@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import pickle
 import sys
 import time
@@ -42,8 +41,6 @@ RETRIES = 2
 """Retries of a call whose replica died, before its inputs are tried alone."""
 CALLS_PER_REPLICA = 4
 """At least this many calls a replica, so that replicas finishing early take work from the rest."""
-KILL_ONCE = "CLIPFORENSICS_TEST_KILL_ACTOR_ONCE"
-"""Tests: a marker file; a replica exits at its first call when the file is absent, creating it (once a run)."""
 DIED = "not scored: its worker failed on every try (killed, out of memory, or an error: see Ray's logs)"
 
 
@@ -165,8 +162,7 @@ def _pass(ray: Any, model: Model, work: Work, numbers: list[int], options: RayOp
         pool = ray.data.ActorPoolStrategy(size=options.replicas, max_tasks_in_flight_per_actor=1)
         scored = dataset.map_batches(Replica, batch_size=None, batch_format="numpy", compute=pool,
                                      num_cpus=options.cpus, num_gpus=options.gpus, max_task_retries=RETRIES,
-                                     fn_constructor_kwargs={"model": model, "work": work,
-                                                            "kill_marker": os.environ.get(KILL_ONCE)})
+                                     fn_constructor_kwargs={"model": model, "work": work})
     batches = iter(scored.iter_batches(batch_size=None, batch_format="numpy"))
     try:
         for batch in filter(lambda batch: len(batch["number"]), batches):
@@ -191,7 +187,7 @@ def _error(row: Any) -> str | None:
 class Replica:
     """A model actor: loads the model once, then scores each call's inputs with ``work``."""
 
-    def __init__(self, model: Model, work: Work, kill_marker: str | None = None):
+    def __init__(self, model: Model, work: Work):
         from .predictor import load
 
         self.predictor = load(model.name, model.device, model.precision, model.batch_size, **model.decide)
@@ -199,12 +195,8 @@ class Replica:
                                    "where": f"{self.predictor.device}, {self.predictor.precision}"})
         self.work = work
         work(self.predictor, [])  # the work's own checks (maps need a decoder...) fail here, once, at the start
-        self.kill_marker = Path(kill_marker) if kill_marker else None
 
     def __call__(self, batch: dict) -> dict:
-        if self.kill_marker is not None and not self.kill_marker.exists():
-            self.kill_marker.touch()
-            os._exit(1)
         numbers = [int(number) for number in batch["number"]]
         rows = self.work(self.predictor, numbers)
         return {"number": numbers, "row": [pickle.dumps(row) for row in rows],
