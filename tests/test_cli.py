@@ -71,7 +71,7 @@ def test_detect_without_output_prints_jsonl_rows(model_dir, faces, capsys):
     assert status == 0
     assert [json.loads(line)["path"] for line in captured.out.splitlines()] == [str(faces / "real" / "a.png")]
     label = json.loads(captured.out)["label"]
-    assert f"1 inputs: {int(label == 'fake')} fake, {int(label == 'real')} real, 0 failed" in captured.err
+    assert f"1 input: {int(label == 'fake')} fake, {int(label == 'real')} real, 0 failed" in captured.err
 
 
 def test_an_unreadable_model_is_one_clear_message_and_status_1(faces, tmp_path, capsys):
@@ -108,7 +108,19 @@ def test_a_usage_error_names_the_command_and_how_to_get_help(capsys):
 
     error = capsys.readouterr().err
     assert status == 2
-    assert "Usage: clipforensics detect" in error and "--model" in error and "--help" in error
+    assert "Usage: clipforensics detect" in error and "--help" in error
+    assert error.splitlines()[-1] == "clipforensics: Missing option '--model'." and "Error:" not in error
+
+
+def test_every_error_has_the_same_prefix(model_dir, faces, capsys):
+    """Click's own errors (an option's bad value) and the tool's (an input that does not exist) alike."""
+    assert main(["detect", str(faces), "--model", str(model_dir), "--batch-size", "0"]) == 2
+    assert main(["detect", str(faces / "nowhere"), "--model", str(model_dir), "--output", str(faces / "o.xlsx")]) == 2
+    assert main(["calibrate", "--model", str(model_dir), "--data", str(faces / "nowhere"),
+                 "--output", str(faces / "calibrated")]) != 0
+
+    lines = [line for line in capsys.readouterr().err.splitlines() if line and not line.startswith(("Usage:", "Try"))]
+    assert len(lines) == 3 and all(line.startswith("clipforensics: ") for line in lines), lines
 
 
 def test_an_output_with_an_unknown_suffix_is_a_usage_error(model_dir, faces, tmp_path, capsys):

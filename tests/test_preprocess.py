@@ -201,7 +201,7 @@ def test_an_output_inside_the_inputs_folder_is_not_read_back_as_input(tmp_path, 
 
     assert status == 0
     assert _files(raw) == files
-    assert "1 inputs" in capsys.readouterr().err.splitlines()[-1]
+    assert "1 input:" in capsys.readouterr().err.splitlines()[-1]
 
 
 def test_frame_files_sort_in_frame_order_in_long_videos(tmp_path):

@@ -20,6 +20,7 @@ from clipforensics.models.factory import create_model
 from clipforensics.models.model import ModelConfig
 from clipforensics.inference import parts as parts_module
 from clipforensics.inference.ray_engine import KILL_ONCE, MISSING_RAY, inputs_per_call
+from clipforensics.words import counted
 
 from .videos import moving_frames, write_video
 
@@ -130,9 +131,12 @@ def test_a_stopped_run_resumes_scoring_only_what_was_missing(model_dir, tmp_path
         write(self, rows)
 
     monkeypatch.setattr(parts_module.Parts, "write", stop_after_two_parts)
-    assert _detect(*common, "--output", str(distributed), *RAY) == 1  # main answers Ctrl-C with "Aborted."
+    assert _detect(*common, "--output", str(distributed), *RAY) == 1
     done = sum(len(part.read_text().splitlines()) for part in (tmp_path / "ray.jsonl.parts").glob("rows-*.jsonl"))
     assert 0 < done < 12 and not distributed.exists()
+    assert (f"clipforensics: stopped (Ctrl-C): the rows of {counted(done, 'input')} are kept in "
+            f"{tmp_path / 'ray.jsonl.parts'}; run the same command with --resume to score the rest"
+            in capsys.readouterr().err)
     monkeypatch.setattr(parts_module.Parts, "write", write)
     capsys.readouterr()
 
@@ -142,7 +146,7 @@ def test_a_stopped_run_resumes_scoring_only_what_was_missing(model_dir, tmp_path
 
     err = capsys.readouterr().err
     assert f"12 inputs, {done} already in {tmp_path / 'ray.jsonl.parts'}, {12 - done} to score" in err
-    assert f"ray: {12 - done} inputs scored" in err
+    assert f"ray: {counted(12 - done, 'input')} scored" in err
     _same_rows(local.read_text(), distributed.read_text())
 
 

@@ -10,6 +10,7 @@ import click
 
 from ..errors import UsageError
 from ..metrics import AGGREGATES
+from ..words import counted
 from . import engines, options
 from .status import status_of
 from .suggestions import Choice, Command
@@ -97,7 +98,7 @@ def _summarize(rows: Iterable[dict], output: str | None) -> int:
         counts[row["label"] if row["error"] is None and row["label"] else "failed"] += 1
     where = f" -> {output}" if output else ""
     uncertain = f"{counts['uncertain']} uncertain, " if counts["uncertain"] else ""
-    click.echo(f"{sum(counts.values())} inputs: {counts['fake']} fake, {counts['real']} real, {uncertain}"
+    click.echo(f"{counted(sum(counts.values()), 'input')}: {counts['fake']} fake, {counts['real']} real, {uncertain}"
                f"{counts['failed']} failed{where}", err=True)
     return status_of(counts["failed"])
 
@@ -164,5 +165,5 @@ def _summarize_maps(rows: Iterable[dict], path: Path) -> int:
     count = failed = 0
     for row in rows:
         count, failed = count + 1, failed + (row["error"] is not None)
-    click.echo(f"{count} inputs: {count - failed} localized, {failed} failed -> {path}", err=True)
+    click.echo(f"{counted(count, 'input')}: {count - failed} localized, {failed} failed -> {path}", err=True)
     return status_of(failed)

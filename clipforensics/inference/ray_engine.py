@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ClipForensicsError, UsageError
 from ..progress import progress_bar
+from ..words import counted
 
 if TYPE_CHECKING:
     from ..data.manifest import Sample
@@ -150,7 +151,7 @@ def run(model: Model, work: Work, numbers: Sequence[int], options: RayOptions, d
             _pass(ray, model, work, alone, options, 1, receive)
         receive([(number, work.failed(number, DIED)) for number in numbers if number not in seen])
     elapsed = time.monotonic() - started
-    print(f"clipforensics: ray: {len(numbers)} inputs scored in {elapsed:.1f} s "
+    print(f"clipforensics: ray: {counted(len(numbers), 'input')} scored in {elapsed:.1f} s "
           f"({len(numbers) / max(elapsed, 1e-9):.2f}/s), {failed} failed", file=sys.stderr)
     return about.get("provenance", {})
 
@@ -271,13 +272,19 @@ def predict_to_file(model: Model, sources: Inputs | Sequence, output: Path, opti
     inputs = Inputs.of(sources)
     parts = Parts(output, [str(source) for source in inputs.items], options.parts_format, options.resume)
     todo = [number for number in range(len(inputs.items)) if number not in parts.indices]
-    print(f"clipforensics: ray: {len(inputs.items)} inputs, {len(parts.indices)} already in {parts.folder}, "
-          f"{len(todo)} to score on {options.replicas} replica(s)", file=sys.stderr)
+    print(f"clipforensics: ray: {counted(len(inputs.items), 'input')}, {len(parts.indices)} already in "
+          f"{parts.folder}, {len(todo)} to score on {counted(options.replicas, 'replica')}", file=sys.stderr)
     if todo:
         try:
             with connected(options.address):
                 run(model, ScoreInputs(inputs, row or Result.to_dict, predict_options), todo, options,
                     parts.write)
+        except KeyboardInterrupt:
+            if not parts.indices:
+                raise
+            raise ClipForensicsError(
+                f"stopped (Ctrl-C): the rows of {counted(len(parts.indices), 'input')} are kept in {parts.folder}; "
+                "run the same command with --resume to score the rest") from None
         finally:
             parts.drop_if_empty()
     return parts.merge(len(inputs.items))

@@ -22,6 +22,7 @@ from ..errors import UsageError
 from ..models.factory import create_model
 from ..models.model import ForensicsModel, ModelConfig
 from ..models.tuning import LoraSettings, apply_tuning
+from ..words import counted
 from .callbacks import ExportModel, PlateauDecay
 from .config import ModelSettings, TrainConfig
 from .module import TrainingModule
@@ -36,7 +37,7 @@ def read_samples(specs: list[str], frames: int | None = None, limit: int | None 
     samples = [sample for spec in specs for sample in load_manifest(spec, split)]
     samples, problems = split_readable(samples)
     if problems:
-        log.warning("%d file(s) left out:\n  %s", len(problems), "\n  ".join(problems))
+        log.warning("%s left out:\n  %s", counted(len(problems), "file"), "\n  ".join(problems))
     if frames:
         samples = frames_per_video(samples, frames)
     if limit:
