@@ -66,7 +66,7 @@ def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceO
     predictor = engines.load_here(model, device, precision, batch_size, decide)
     if localize and not predictor.has_decoder:
         raise UsageError(f"--localize: {model} has no decoder, so it cannot map manipulated pixels")
-    results = predictor.iter_predict(sources, **predict)
+    results = predictor.iter_predict(sources, progress_label="detect", **predict)
     return _write_detections((result.without_arrays() for result in results), output)
 
 
@@ -138,7 +138,8 @@ def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceO
         raise UsageError(f"{model} is a detector without a decoder: it cannot map manipulated pixels (use a "
                          "localizer such as declip-l14-lama, see: clipforensics zoo)")
     output_dir.mkdir(parents=True, exist_ok=True)
-    return _write_localizations(predictor.iter_predict(sources, **predict), results_path)
+    return _write_localizations(predictor.iter_predict(sources, progress_label="localize", **predict),
+                                results_path)
 
 
 def _localization_row(result: Result) -> dict:
