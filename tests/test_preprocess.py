@@ -120,10 +120,12 @@ def test_a_failed_input_is_tried_again_on_the_next_run(tmp_path, capsys):
     out = tmp_path / "out"
 
     first = main([*PREPROCESS, str(raw), "--output", str(out)])
+    listed = capsys.readouterr().err.splitlines()[-1]
     write_video(raw / "000.mp4", moving_frames(4))
     second = main([*PREPROCESS, str(raw), "--output", str(out)])
 
     assert (first, second) == (1, 0)
+    assert listed == f"  {raw / '000.mp4'}: unreadable video (Invalid data found when processing input)"
     assert _frame_paths(out) == ["FF/DF/000/000.png", "FF/DF/000/003.png"]
     assert '"failed": {}' in (out / "summary.json").read_text()
 
