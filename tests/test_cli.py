@@ -246,6 +246,19 @@ def test_a_dangling_link_fails_alone_with_its_own_row(model_dir, faces, tmp_path
     assert all("gone.png" in row["error"] for row in failed)
 
 
+def test_a_dangling_link_keeps_the_annotations_mirroring_the_inputs_folder(model_dir, faces, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (faces / "gone.png").symlink_to(elsewhere / "deleted.png")
+    drawn = tmp_path / "drawn"
+
+    main(["detect", str(faces), "--model", str(model_dir), "--faces", "none", "--annotate", str(drawn),
+          "--output", str(tmp_path / "out.jsonl")])
+
+    written = sorted(path.relative_to(drawn).as_posix() for path in drawn.rglob("*") if path.is_file())
+    assert [Path(name).parent.as_posix() for name in written] == ["fake", "fake", "real"], written
+
+
 @pytest.mark.parametrize(
     ("options", "hint"),
     [
