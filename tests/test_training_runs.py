@@ -130,13 +130,15 @@ def test_a_run_with_a_best_model_says_to_use_it(sample_faces, tmp_path, capsys):
     assert f"use {out / 'best'}" in capsys.readouterr().err.splitlines()[-1]
 
 
-def test_a_run_prints_no_lightning_tips_or_banners(sample_faces, tmp_path):
-    done = subprocess.run(_command(sample_faces, tmp_path / "run"), capture_output=True, text=True, timeout=300)
+def test_a_run_prints_no_lightning_tips_or_banners_and_counts_epochs_from_one(sample_faces, tmp_path):
+    done = subprocess.run(_command(sample_faces, tmp_path / "run", "trainer.epochs=2"), capture_output=True,
+                          text=True, timeout=300)
 
     assert done.returncode == 0, done.stderr[-3000:]
     printed = done.stdout + done.stderr
-    for banner in ("Tip:", "litlogger", "litmodels", "GPU available", "TPU available", "Total params"):
+    for banner in ("Tip:", "litlogger", "litmodels", "GPU available", "TPU available", "Total params", "v_num"):
         assert banner not in printed
+    assert "Epoch 1/2" in printed and "Epoch 2/2" in printed and "Epoch 0" not in printed
 
 
 @pytest.mark.slow

@@ -23,7 +23,7 @@ from ..models.factory import create_model
 from ..models.model import ForensicsModel, ModelConfig
 from ..models.tuning import LoraSettings, apply_tuning
 from ..words import counted
-from .callbacks import ExportModel, PlateauDecay
+from .callbacks import EpochProgress, ExportModel, PlateauDecay
 from .config import ModelSettings, TrainConfig
 from .module import TrainingModule
 from .runs import RUN_DIR_VARIABLE, finish_run, open_run
@@ -78,7 +78,7 @@ def fit(config: TrainConfig, model: ForensicsModel | None = None, fresh: bool = 
         return out
     monitor = config.trainer.monitor or ("val/video_mAP" if model.has_head else "val/iou")
     export = ExportModel(out, config, monitor)
-    callbacks = [L.pytorch.callbacks.ModelCheckpoint(out / "checkpoints", save_last=True), export]
+    callbacks = [L.pytorch.callbacks.ModelCheckpoint(out / "checkpoints", save_last=True), export, EpochProgress()]
     if config.optim.scheduler == "plateau":
         callbacks.append(PlateauDecay(monitor, config.optim.patience, config.optim.min_lr))
     micro = config.optim.micro_batch_size or config.optim.batch_size
