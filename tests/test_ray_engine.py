@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -148,6 +152,25 @@ def test_a_stopped_run_resumes_scoring_only_what_was_missing(model_dir, tmp_path
     assert f"12 inputs, {done} already in {tmp_path / 'ray.jsonl.parts'}, {12 - done} to score" in err
     assert f"ray: {counted(12 - done, 'input')} scored" in err
     _same_rows(local.read_text(), distributed.read_text())
+
+
+def test_a_run_on_its_own_ray_prints_no_token_notice_and_its_bar_counts_every_failure(model_dir, tmp_path):
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    Image.fromarray(data.astronaut()[:64, :64]).save(folder / "good.png")
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    command = [str(Path(sys.executable).with_name("clipforensics")), "detect", str(folder), "--model", str(model_dir),
+               "--faces", "none", "--engine", "ray", "--replicas", "1", "--output", str(tmp_path / "out.jsonl")]
+
+    # as a user starts it: without the RAY_AUTH_MODE this test process's own Ray set
+    environment = {key: value for key, value in os.environ.items() if key != "RAY_AUTH_MODE"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Token authentication" not in done.stderr
+    assert re.findall(r"failed=(\d+)", done.stderr)[-1] == "3", done.stderr[-3000:]
+    assert "ray: 4 inputs scored" in done.stderr and "3 failed ->" in done.stderr
 
 
 def test_localize_on_ray_writes_the_local_rows_and_maps(mixed, tmp_path, same_arithmetic):

@@ -47,6 +47,8 @@ CALLS_PER_REPLICA = 4
 """At least this many calls a replica, so that replicas finishing early take work from the rest."""
 KILL_ONCE = "CLIPFORENSICS_TEST_KILL_ACTOR_ONCE"
 """Tests: a marker file; a replica exits at its first call when the file is absent, creating it (once a run)."""
+TOKEN_SETUP_LOGGER = "ray._private.authentication.authentication_token_setup"
+"""Ray's logger of the token authentication it sets up for a new local cluster."""
 DIED = "not scored: its worker failed on every try (killed, out of memory, or an error: see Ray's logs)"
 
 
@@ -99,9 +101,17 @@ def connected(address: str | None) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
-    # "local": a new Ray even where a cluster was started on this machine (address None would join it)
-    ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING,
-             log_to_driver=False)
+    # "local": a new Ray even where a cluster was started on this machine (address None would join it).
+    # A new local Ray turns its token authentication on by default and warns that it did, on every run: the
+    # cluster lives as long as the command, so there is nothing for the user to act on.
+    token_setup = logging.getLogger(TOKEN_SETUP_LOGGER)
+    level = token_setup.level
+    token_setup.setLevel(logging.ERROR)
+    try:
+        ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING,
+                 log_to_driver=False)
+    finally:
+        token_setup.setLevel(level)
     try:
         yield
     finally:
@@ -142,7 +152,7 @@ def run(model: Model, work: Work, numbers: Sequence[int], options: RayOptions, d
             failed += sum(_error(row) is not None for _, row in fresh)
             done(fresh)
             bar.update(len(fresh))
-            bar.set_postfix(failed=failed, refresh=False)
+            bar.set_postfix(failed=failed)  # shown now: a refresh held back by tqdm's interval would show an old count
 
         per_call = inputs_per_call(len(numbers), options.replicas, model.batch_size)
         _pass(ray, model, work, list(numbers), options, per_call, receive)
