@@ -227,7 +227,7 @@ def open_video(path: str | Path, sampler: Sampler = Sampler(), max_frames: int =
     except FileNotFoundError:
         raise MediaError(f"{path}: no such file", "video") from None
     except av.FFmpegError as error:
-        what = "empty file" if path.stat().st_size == 0 else f"unreadable video ({error})"
+        what = "empty file" if path.stat().st_size == 0 else f"unreadable video ({error.strerror})"
         raise MediaError(f"{path}: {what}", "video") from None
     try:
         if not container.streams.video:

@@ -99,6 +99,35 @@ def test_an_image_result_plots_its_faces_boxed_and_saves_as_a_picture(tiny_detec
     assert np.array_equal(np.asarray(Image.open(saved)), picture)
 
 
+def test_the_plot_of_an_image_without_a_face_says_why_nothing_is_boxed(tiny_detector, tmp_path):
+    from PIL import Image
+    from skimage import data
+
+    from clipforensics.colours import UNDECIDED
+
+    cat = tmp_path / "cat.png"
+    Image.fromarray(data.chelsea()).save(cat)
+    [result] = Predictor(tiny_detector, precision="fp32").predict([cat])
+
+    picture = result.plot()
+
+    assert result.error == "no face found in image"
+    assert (picture[:10, :40] == UNDECIDED).all(axis=-1).any()  # a grey band with the reason in the corner
+    assert np.array_equal(picture[-40:], data.chelsea()[-40:])
+
+
+def test_the_plot_of_a_face_crop_shows_its_p_fake_in_the_corner(tiny_detector, tmp_path):
+    from clipforensics.colours import FAKE, REAL
+
+    crop = np.full((96, 96, 3), 90, dtype=np.uint8)
+    [result] = Predictor(tiny_detector, precision="fp32").predict([crop], faces="none")
+
+    picture = result.plot()
+
+    colour = FAKE if result.p_fake >= 0.5 else REAL
+    assert (picture[:10, :40] == colour).all(axis=-1).any()
+
+
 def test_saving_a_plot_over_its_own_input_is_refused(tiny_detector, tmp_path):
     from PIL import Image
 

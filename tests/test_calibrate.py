@@ -83,6 +83,20 @@ def _brute_force(labels: np.ndarray, scores: np.ndarray, target: float) -> dict[
     return {"eer": best["eer"][1], threshold_name(target): lowest_within, "f1": best["f1"][1]}
 
 
+def test_one_class_data_is_refused_before_the_model_is_loaded_or_anything_scored(tmp_path, capsys):
+    from PIL import Image
+
+    frame = tmp_path / "D" / "real" / "v0" / "000.png"
+    frame.parent.mkdir(parents=True)
+    Image.fromarray(np.full((64, 64, 3), 90, dtype=np.uint8)).save(frame)
+
+    status = main(["calibrate", "--model", str(tmp_path / "no-model-here"), "--data", str(tmp_path / "D"),
+                   "--output", str(tmp_path / "out")])
+
+    assert status == 2
+    assert "calibration needs real and fake frames, got 1 real and 0 fake" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("target", [0.01, 0.05, 0.2])
 def test_thresholds_equal_a_brute_force_search(seed, target):

@@ -72,7 +72,7 @@ def test_detect_without_output_prints_jsonl_rows(model_dir, faces, capsys):
     assert status == 0
     assert [json.loads(line)["path"] for line in captured.out.splitlines()] == [str(faces / "real" / "a.png")]
     label = json.loads(captured.out)["label"]
-    assert f"1 inputs: {int(label == 'fake')} fake, {int(label == 'real')} real, 0 failed" in captured.err
+    assert f"1 input: {int(label == 'fake')} fake, {int(label == 'real')} real, 0 failed" in captured.err
 
 
 def test_an_unreadable_model_is_one_clear_message_and_status_1(faces, tmp_path, capsys):
@@ -109,7 +109,19 @@ def test_a_usage_error_names_the_command_and_how_to_get_help(capsys):
 
     error = capsys.readouterr().err
     assert status == 2
-    assert "Usage: clipforensics detect" in error and "--model" in error and "--help" in error
+    assert "Usage: clipforensics detect" in error and "--help" in error
+    assert error.splitlines()[-1] == "clipforensics: Missing option '--model'." and "Error:" not in error
+
+
+def test_every_error_has_the_same_prefix(model_dir, faces, capsys):
+    """Click's own errors (an option's bad value) and the tool's (an input that does not exist) alike."""
+    assert main(["detect", str(faces), "--model", str(model_dir), "--batch-size", "0"]) == 2
+    assert main(["detect", str(faces / "nowhere"), "--model", str(model_dir), "--output", str(faces / "o.xlsx")]) == 2
+    assert main(["calibrate", "--model", str(model_dir), "--data", str(faces / "nowhere"),
+                 "--output", str(faces / "calibrated")]) != 0
+
+    lines = [line for line in capsys.readouterr().err.splitlines() if line and not line.startswith(("Usage:", "Try"))]
+    assert len(lines) == 3 and all(line.startswith("clipforensics: ") for line in lines), lines
 
 
 def test_an_output_with_an_unknown_suffix_is_a_usage_error(model_dir, faces, tmp_path, capsys):
@@ -233,6 +245,19 @@ def test_a_dangling_link_fails_alone_with_its_own_row(model_dir, faces, tmp_path
     assert status == 1 and len(rows) == 5
     assert [Path(row["path"]).name for row in failed] == ["gone.png", "gone.png"]
     assert all("gone.png" in row["error"] for row in failed)
+
+
+def test_a_dangling_link_keeps_the_annotations_mirroring_the_inputs_folder(model_dir, faces, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (faces / "gone.png").symlink_to(elsewhere / "deleted.png")
+    drawn = tmp_path / "drawn"
+
+    main(["detect", str(faces), "--model", str(model_dir), "--faces", "none", "--annotate", str(drawn),
+          "--output", str(tmp_path / "out.jsonl")])
+
+    written = sorted(path.relative_to(drawn).as_posix() for path in drawn.rglob("*") if path.is_file())
+    assert [Path(name).parent.as_posix() for name in written] == ["fake", "fake", "real"], written
 
 
 @pytest.mark.parametrize(

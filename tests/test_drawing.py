@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from clipforensics.inference.drawing import FAKE_COLOUR, draw_faces, overlay
+from clipforensics.colours import FAKE
+from clipforensics.inference.drawing import draw_faces, overlay
 from clipforensics.inference.results import FaceResult
 
 
@@ -14,7 +15,7 @@ def test_a_face_label_sits_on_a_filled_band_above_its_box():
     inside = drawn[155:275, 105:195]
     assert (inside == 128).all()  # nothing drawn over the face
     band = drawn[100:150, 100:200]
-    assert (drawn[130:149, 100:103] == FAKE_COLOUR).all()  # a band filled right above the box
+    assert (drawn[130:149, 100:103] == FAKE).all()  # a band filled right above the box
     assert (band.min(axis=-1) > 200).any()  # light text on it
 
 
@@ -23,7 +24,7 @@ def test_a_face_at_the_top_edge_gets_its_label_inside_the_box():
 
     drawn = draw_faces(image, [FaceResult([100, 2, 200, 200], 0.99, 0.9)], threshold=0.5)
 
-    assert (drawn[5:20, 105:140] == FAKE_COLOUR).all(axis=-1).any()
+    assert (drawn[5:20, 105:140] == FAKE).all(axis=-1).any()
 
 
 def test_an_overlay_carries_a_jet_colour_bar_from_0_to_1():

@@ -504,3 +504,41 @@ def test_evaluate_localization_scores_maps_against_masks_per_generator(reference
     assert predictions[0] == "path,dataset,source,label,score,iou,f1,best_f1,pixel_ap,error" and len(predictions) == 6
     assert (out / "plots" / "examples.png").is_file() and "IoU@0.5" in (out / "report.md").read_text()
     assert "data:image/png;base64," in (out / "report.html").read_text()
+
+
+def test_histograms_colour_reals_and_fakes_alike_and_fit_their_bins_to_crowded_scores(tmp_path):
+    from clipforensics.colours import FAKE, REAL, for_matplotlib
+    from clipforensics.evaluation.plots import histogram_figure
+
+    rng = np.random.default_rng(0)
+    predictions = [
+        Prediction(str(tmp_path / "A" / source / f"v{frame}" / "0.png"), "A", source, f"A/{source}/v{frame}", label,
+                   float(0.5 + 0.004 * label + rng.normal(0, 0.002)))
+        for source, label in (("real", 0), ("swap", 1), ("face2face", 1)) for frame in range(40)
+    ]
+    figure = histogram_figure(Evaluation("detection", predictions))
+
+    [ax] = [ax for ax in figure.axes if ax.get_visible()]
+    outlines = {patch.get_label().split(" ")[0]: patch for patch in ax.patches}
+    assert {name: outline.get_edgecolor()[:3] for name, outline in outlines.items()} == {
+        "real": for_matplotlib(REAL), "swap": for_matplotlib(FAKE), "face2face": for_matplotlib(FAKE)}
+    assert outlines["swap"].get_linestyle() != outlines["face2face"].get_linestyle()
+    scores = [p.p_fake for p in predictions]
+    left, right = ax.get_xlim()
+    assert min(scores) - 0.01 < left and right < max(scores) + 0.01  # not the whole 0 to 1: the bins are fitted
+    assert all(len({tuple(v) for v in outline.get_xy()}) > 10 for outline in outlines.values())  # many steps
+
+
+def test_a_report_names_the_run_and_the_model_and_tabulates_the_training_config(tmp_path):
+    model = {"source": "/work/runs/detector/best", "layout": "clipforensics", "epochs_trained": 2,
+             "val/video_mAP": 0.83, "train_config": {"trainer": {"epochs": 3, "precision": "fp32"},
+                                                     "data": {"train": ["/d/train.csv"], "fakes": "sbi"}}}
+    evaluation = Evaluation("detection", _synthetic(tmp_path, 0.0).rows, model)
+
+    write_evaluation(evaluation, tmp_path / "out", "best")
+
+    markdown = (tmp_path / "out" / "report.md").read_text()
+    assert markdown.startswith("# best: detection evaluation of detector/best\n")
+    assert "## Training configuration\n\n| setting | value |" in markdown
+    assert "| trainer.epochs | 3 |" in markdown and "| data.train | /d/train.csv |" in markdown
+    assert "- **epochs_trained**: 2" in markdown and "{" not in markdown

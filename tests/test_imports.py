@@ -15,7 +15,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "clipforensics"
 
 LAYERS = (
-    ("errors", "urls", "progress"),
+    ("errors", "urls", "progress", "words", "colours"),
     ("media", "transforms", "metrics", "faces"),
     ("data",),
     ("models",),

@@ -3,6 +3,7 @@ included), faces warped back onto whole photos, videos, the DeCLIP zoo offline, 
 image (localization metrics against masks: test_evaluation.py)."""
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -76,12 +77,14 @@ def test_with_faces_auto_the_face_map_is_warped_back_onto_the_whole_photo(refere
     assert mask[83:170, 179:266].min() > 0, "no map on the face"
 
 
-def test_a_video_gets_a_mask_per_sampled_frame_and_an_overlay_video(reference, demo_inputs, tmp_path):
+def test_a_video_gets_a_mask_per_sampled_frame_and_an_overlay_video(reference, demo_inputs, tmp_path, capsys):
     status = _localize(reference, str(demo_inputs["astronaut-walk.mp4"]), "--frames", "3", "--output-dir",
                        str(tmp_path))
 
     row = _rows(tmp_path)[0]
+    progress = capsys.readouterr().err
     assert status == 0 and row["kind"] == "video"
+    assert re.search(r"localize: .*\| \d/3 \[.*frame/s", progress) and "detect:" not in progress, progress
     masks = sorted(Path(row["mask"]).glob("*.png"))
     assert len(masks) == 3 and np.asarray(Image.open(masks[0])).shape == (360, 640)
     assert row["overlay"].endswith(".overlay.mp4") and Path(row["overlay"]).stat().st_size > 0

@@ -120,10 +120,12 @@ def test_a_failed_input_is_tried_again_on_the_next_run(tmp_path, capsys):
     out = tmp_path / "out"
 
     first = main([*PREPROCESS, str(raw), "--output", str(out)])
+    listed = capsys.readouterr().err.splitlines()[-1]
     write_video(raw / "000.mp4", moving_frames(4))
     second = main([*PREPROCESS, str(raw), "--output", str(out)])
 
     assert (first, second) == (1, 0)
+    assert listed == f"  {raw / '000.mp4'}: unreadable video (Invalid data found when processing input)"
     assert _frame_paths(out) == ["FF/DF/000/000.png", "FF/DF/000/003.png"]
     assert '"failed": {}' in (out / "summary.json").read_text()
 
@@ -201,7 +203,7 @@ def test_an_output_inside_the_inputs_folder_is_not_read_back_as_input(tmp_path, 
 
     assert status == 0
     assert _files(raw) == files
-    assert "1 inputs" in capsys.readouterr().err.splitlines()[-1]
+    assert "1 input:" in capsys.readouterr().err.splitlines()[-1]
 
 
 def test_frame_files_sort_in_frame_order_in_long_videos(tmp_path):

@@ -6,6 +6,9 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import re
+import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,6 +26,7 @@ from clipforensics.models.model import ModelConfig
 from clipforensics.inference import parts as parts_module
 from clipforensics.inference import ray_engine
 from clipforensics.inference.ray_engine import MISSING_RAY, inputs_per_call
+from clipforensics.words import counted
 
 from .videos import moving_frames, write_video
 
@@ -174,9 +178,12 @@ def test_a_stopped_run_resumes_scoring_only_what_was_missing(model_dir, tmp_path
         write(self, rows)
 
     monkeypatch.setattr(parts_module.Parts, "write", stop_after_two_parts)
-    assert _detect(*common, "--output", str(distributed), *RAY) == 1  # main answers Ctrl-C with "Aborted."
+    assert _detect(*common, "--output", str(distributed), *RAY) == 1
     done = sum(len(part.read_text().splitlines()) for part in (tmp_path / "ray.jsonl.parts").glob("rows-*.jsonl"))
     assert 0 < done < 12 and not distributed.exists()
+    assert (f"clipforensics: stopped (Ctrl-C): the rows of {counted(done, 'input')} are kept in "
+            f"{tmp_path / 'ray.jsonl.parts'}; run the same command with --resume to score the rest"
+            in capsys.readouterr().err)
     monkeypatch.setattr(parts_module.Parts, "write", write)
     capsys.readouterr()
 
@@ -186,8 +193,27 @@ def test_a_stopped_run_resumes_scoring_only_what_was_missing(model_dir, tmp_path
 
     err = capsys.readouterr().err
     assert f"12 inputs, {done} already in {tmp_path / 'ray.jsonl.parts'}, {12 - done} to score" in err
-    assert f"ray: {12 - done} inputs scored" in err
+    assert f"ray: {counted(12 - done, 'input')} scored" in err
     _same_rows(local.read_text(), distributed.read_text())
+
+
+def test_a_run_on_its_own_ray_prints_no_token_notice_and_its_bar_counts_every_failure(model_dir, tmp_path):
+    folder = tmp_path / "inputs"
+    folder.mkdir()
+    Image.fromarray(data.astronaut()[:64, :64]).save(folder / "good.png")
+    for name in ("a", "b", "c"):
+        (folder / f"{name}.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    command = [str(Path(sys.executable).with_name("clipforensics")), "detect", str(folder), "--model", str(model_dir),
+               "--faces", "none", "--engine", "ray", "--replicas", "1", "--output", str(tmp_path / "out.jsonl")]
+
+    # as a user starts it: without the RAY_AUTH_MODE this test process's own Ray set
+    environment = {key: value for key, value in os.environ.items() if key != "RAY_AUTH_MODE"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=environment)
+
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Token authentication" not in done.stderr
+    assert re.findall(r"failed=(\d+)", done.stderr)[-1] == "3", done.stderr[-3000:]
+    assert "ray: 4 inputs scored" in done.stderr and "3 failed ->" in done.stderr
 
 
 def test_localize_on_ray_writes_the_local_rows_and_maps(mixed, tmp_path, same_arithmetic):

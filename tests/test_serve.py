@@ -29,8 +29,8 @@ from PIL import Image
 from skimage import data
 
 from clipforensics.cli import main
+from clipforensics.colours import FAKE, REAL
 from clipforensics.hub.checkpoints import save_model
-from clipforensics.inference.drawing import FAKE_COLOUR, REAL_COLOUR
 from clipforensics.inference.rows import LOCALIZATION_FIELDS, MAP_FILES, schema
 from clipforensics.models.backbones import TINY_BACKBONE
 from clipforensics.models.factory import create_model
@@ -338,7 +338,7 @@ def test_models_say_what_is_loaded_the_drawing_colours_and_the_limits(server):
     assert answer["models"]["detector"]["kind"] == "detector" and answer["models"]["detector"]["has_head"]
     assert answer["models"]["localizer"]["has_decoder"] and not answer["models"]["localizer"]["has_head"]
     assert {"backbone", "provenance", "preprocessing", "threshold"} <= set(answer["models"]["detector"])
-    assert answer["drawing"] == {"fake": "#%02x%02x%02x" % FAKE_COLOUR, "real": "#%02x%02x%02x" % REAL_COLOUR}
+    assert answer["drawing"] == {"fake": "#%02x%02x%02x" % FAKE, "real": "#%02x%02x%02x" % REAL}
     assert answer["limits"]["max_upload_mb"] == 1 and answer["limits"]["max_queue"] == 4
 
 

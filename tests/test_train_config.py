@@ -26,6 +26,13 @@ def test_a_value_of_the_wrong_kind_is_a_usage_error_naming_its_field(setting, na
     assert named in capsys.readouterr().err
 
 
+def test_a_mapping_without_the_space_after_its_colon_gets_the_yaml_hint(capsys):
+    status = main(["train", "--config", PRESET, "--set", "optim={lr:0.001}"])
+
+    assert status == 2
+    assert "YAML needs a space after ':', as in {lr: 0.001}" in capsys.readouterr().err
+
+
 def test_a_wrong_type_in_the_file_names_the_field(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("trainer:\n  epochs: two\n")

@@ -140,12 +140,13 @@ def test_a_run_with_a_best_model_says_to_use_it(finished_run):
     assert f"use {out / 'best'}" in done.stderr.splitlines()[-1]
 
 
-def test_a_run_prints_no_lightning_tips_or_banners(finished_run):
+def test_a_run_prints_no_lightning_tips_or_banners_and_counts_epochs_from_one(finished_run):
     _, done = finished_run
 
     printed = done.stdout + done.stderr
-    for banner in ("Tip:", "litlogger", "litmodels", "GPU available", "TPU available", "Total params"):
+    for banner in ("Tip:", "litlogger", "litmodels", "GPU available", "TPU available", "Total params", "v_num"):
         assert banner not in printed
+    assert "Epoch 1/1" in printed and "Epoch 0" not in printed
 
 
 @pytest.mark.slow

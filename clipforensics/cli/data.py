@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..words import counted
 from . import options
 from .status import status_of
 from .suggestions import Choice, Command
@@ -51,8 +52,9 @@ def preprocess(inputs: tuple[str, ...], output: Path, dataset: str, source: str 
     summary = write_manifest(recorded_outcomes(output), output / "manifest.csv")
     (output / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     failed = [outcome for outcome in outcomes if not outcome.rows]
-    click.echo(f"{len(outcomes)} inputs: {sum(len(o.rows) for o in outcomes)} frames kept, "
-               f"{sum(o.faceless for o in outcomes)} frames without a face, {len(failed)} inputs failed "
+    kept, faceless = sum(len(o.rows) for o in outcomes), sum(o.faceless for o in outcomes)
+    click.echo(f"{counted(len(outcomes), 'input')}: {counted(kept, 'frame')} kept, "
+               f"{counted(faceless, 'frame')} without a face, {len(failed)} failed "
                f"-> {output / 'manifest.csv'}", err=True)
     for outcome in failed:
         click.echo(f"  {outcome.media}: {outcome.error or 'no frames'}", err=True)

@@ -10,6 +10,7 @@ import click
 
 from ..errors import UsageError
 from ..metrics import AGGREGATES
+from ..words import counted
 from . import engines, options
 from .status import status_of
 from .suggestions import Choice, Command
@@ -65,7 +66,7 @@ def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceO
     predictor = engines.load_here(model, device, precision, batch_size, decide)
     if localize:
         predictor.config.require_decoder(f"--localize with {model}")
-    results = predictor.iter_predict(sources, **predict)
+    results = predictor.iter_predict(sources, progress_label="detect", **predict)
     return _write_detections((result.without_arrays() for result in results), output)
 
 
@@ -97,7 +98,7 @@ def _summarize(rows: Iterable[dict], output: str | None) -> int:
         counts[row["label"] if row["error"] is None and row["label"] else "failed"] += 1
     where = f" -> {output}" if output else ""
     uncertain = f"{counts['uncertain']} uncertain, " if counts["uncertain"] else ""
-    click.echo(f"{sum(counts.values())} inputs: {counts['fake']} fake, {counts['real']} real, {uncertain}"
+    click.echo(f"{counted(sum(counts.values()), 'input')}: {counts['fake']} fake, {counts['real']} real, {uncertain}"
                f"{counts['failed']} failed{where}", err=True)
     return status_of(counts["failed"])
 
@@ -136,7 +137,8 @@ def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceO
     predictor = engines.load_here(model, device, precision, batch_size, decide)
     predictor.config.require_decoder(f"localize with {model}")
     output_dir.mkdir(parents=True, exist_ok=True)
-    return _write_localizations(predictor.iter_predict(sources, **predict), results_path)
+    return _write_localizations(predictor.iter_predict(sources, progress_label="localize", **predict),
+                                results_path)
 
 
 def _write_localizations(results: Iterable[Result], path: Path) -> int:
@@ -157,5 +159,5 @@ def _summarize_maps(rows: Iterable[dict], path: Path) -> int:
     count = failed = 0
     for row in rows:
         count, failed = count + 1, failed + (row["error"] is not None)
-    click.echo(f"{count} inputs: {count - failed} localized, {failed} failed -> {path}", err=True)
+    click.echo(f"{counted(count, 'input')}: {count - failed} localized, {failed} failed -> {path}", err=True)
     return status_of(failed)

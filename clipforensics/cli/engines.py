@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..words import counted
+
 if TYPE_CHECKING:
     from ..inference.predictor import Predictor
     from ..inference.ray_engine import Model, RayOptions
@@ -34,6 +36,6 @@ def on_ray(model: str, device: str, precision: str, batch_size: int, ray: RayOpt
     from ..inference.ray_engine import Model
 
     where = f"Ray at {ray.address}" if ray.address else "Ray on this machine"
-    click.echo(f"clipforensics: model {model} on {ray.replicas} replica(s) ({ray.cpus:g} CPU, {ray.gpus:g} GPU "
-               f"each; {where}), device {device}, precision {precision}", err=True)
+    click.echo(f"clipforensics: model {model} on {counted(ray.replicas, 'replica')} ({ray.cpus:g} CPU, "
+               f"{ray.gpus:g} GPU each; {where}), device {device}, precision {precision}", err=True)
     return Model(model, device, precision, batch_size, dict(decide or {}))

@@ -10,6 +10,8 @@ import click
 from ..errors import ClipForensicsError, UsageError
 
 DEBUG_VARIABLE = "CLIPFORENSICS_DEBUG"
+PREFIX = "clipforensics: "
+"""What every error of the command line starts with, Click's own included."""
 
 EXIT_OK = 0
 """Every input was processed."""
@@ -32,21 +34,28 @@ def run_command(command: click.Command, argv: Sequence[str] | None) -> int:
         status = command.main(list(argv) if argv is not None else None, prog_name="clipforensics",
                               standalone_mode=False)
     except click.ClickException as error:
-        error.show()
+        if isinstance(error, click.UsageError) and error.ctx is not None:
+            click.echo(f"{error.ctx.get_usage()}\nTry '{error.ctx.command_path} --help' for help.\n", err=True)
+        say(error.format_message())
         return error.exit_code
     except click.Abort:
-        click.echo("Aborted.", err=True)
+        say("stopped (Ctrl-C)")
         return EXIT_FAILED
     except UsageError as error:
-        click.echo(f"clipforensics: {error}", err=True)
+        say(str(error))
         return EXIT_USAGE
     except (ClipForensicsError, OSError) as error:
-        click.echo(f"clipforensics: {error}", err=True)
+        say(str(error))
         return EXIT_FAILED
     except Exception as error:
         if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
             raise
-        click.echo(f"clipforensics: internal error: {type(error).__name__}: {error}\n"
-                   f"  (run again with {DEBUG_VARIABLE}=1 to see the traceback, and please report it)", err=True)
+        say(f"internal error: {type(error).__name__}: {error}\n"
+            f"  (run again with {DEBUG_VARIABLE}=1 to see the traceback, and please report it)")
         return EXIT_INTERNAL
     return status or EXIT_OK
+
+
+def say(message: str) -> None:
+    """An error on standard error, after the one prefix every error of the command line has."""
+    click.echo(f"{PREFIX}{message}", err=True)

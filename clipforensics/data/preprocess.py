@@ -189,6 +189,11 @@ def run_jobs(jobs: list[PreprocessJob], options: FaceOptions, sampler: Sampler, 
                 yield outcome
 
 
+def _reason(message: str, media: str) -> str:
+    """An error about the input without the input's path in front: the outcome is listed under its path."""
+    return message.removeprefix(f"{media}: ")
+
+
 def process_job(job: PreprocessJob, options: FaceOptions, sampler: Sampler, overwrite: bool = False) -> VideoOutcome:
     """Frames of one video to disk; errors become the outcome's ``error``, never an exception. Frames of an
     interrupted earlier attempt with the same input and settings are kept; anything else there is cleared."""
@@ -213,7 +218,7 @@ def process_job(job: PreprocessJob, options: FaceOptions, sampler: Sampler, over
         if not rows:
             outcome.error = f"no face found in any of the {sampled} sampled frames"
     except ClipForensicsError as error:
-        outcome = VideoOutcome(job.media, [], error=str(error))
+        outcome = VideoOutcome(job.media, [], error=_reason(str(error), job.media))
     keep, drop = (FAILED_FILE, DONE_FILE) if outcome.error else (DONE_FILE, FAILED_FILE)
     (folder / drop).unlink(missing_ok=True)
     _write_json(folder / keep, asdict(outcome))

@@ -277,6 +277,7 @@ def calibrate(model: str | Path, data: Sequence[str | Path], output: str | Path,
         raise UsageError(f"the target false positive rate must be in (0, 1), not {target_fpr}")
     source = zoo.resolve(str(model)) if str(model) in zoo.ZOO else Path(model)
     samples = load_samples(data, split)
+    _need_both(np.array([sample.label for sample in samples]), "frames")
     predictor = load(source, device, precision, batch_size, calibrated=False)
     if not predictor.has_head:
         raise UsageError(f"{model} has no detection head: calibrate fits a detector's p_fake")

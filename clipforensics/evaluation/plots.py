@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ..colours import for_matplotlib, of_label
 from ..metrics import auroc, average_precision, cumulative_counts, expected_calibration_error, reliability
 
 if TYPE_CHECKING:
@@ -23,6 +24,11 @@ if TYPE_CHECKING:
 
     from .evaluations import DetectionEvaluation, LocalizationEvaluation
     from .predictions import Example
+
+LINE_STYLES = ("-", "--", "-.", ":")
+"""A histogram's line style a source, in the order the sources of one label come."""
+HISTOGRAM_BINS = (10, 50)
+"""Fewest and most bins of a histogram."""
 
 
 def png(figure: Figure) -> bytes:
@@ -80,25 +86,42 @@ def pr_figure(evaluation: DetectionEvaluation) -> Figure:
 
 
 def histogram_figure(evaluation: DetectionEvaluation) -> Figure:
+    """Per dataset, each source's frame p_fake, reals in the real colour and fakes in the fake colour (one line
+    style a source), over bins fitted to the dataset's scores, so that distributions crowded together (a
+    confident or an uncalibrated model's) still show apart."""
     frames = evaluation.scored("frame")
     datasets = list(dict.fromkeys(p.dataset for p in frames))
     columns = min(3, len(datasets))
     figure, axes = _figure(math.ceil(len(datasets) / columns), columns)
-    bins = np.linspace(0, 1, 26)
     for ax, dataset in zip(axes.flat, datasets):
         sources: dict[str, list] = {}
         for p in frames:
             if p.dataset == dataset:
                 sources.setdefault(p.source, []).append(p)
+        bins = score_bins([p.p_fake for members in sources.values() for p in members])
+        styles: dict[int, int] = {}
         for source, members in sources.items():
-            kind = "real" if members[0].label == 0 else "fake"
-            ax.hist([p.p_fake for p in members], bins=bins, histtype="step", linewidth=1.5,
-                    linestyle="--" if kind == "real" else "-", label=f"{source} ({kind}, {len(members)})")
-        ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)
+            label = members[0].label
+            style = LINE_STYLES[styles.setdefault(label, 0) % len(LINE_STYLES)]
+            styles[label] += 1
+            ax.hist([p.p_fake for p in members], bins=bins, histtype="step", linewidth=1.5, linestyle=style,
+                    color=for_matplotlib(of_label(label)),
+                    label=f"{source} ({'fake' if label else 'real'}, {len(members)})")
+        if bins[0] <= 0.5 <= bins[-1]:
+            ax.axvline(0.5, color="grey", linestyle=":", linewidth=1)
         _decorate(ax, dataset, "p_fake", "frames", square=False)
     for ax in list(axes.flat)[len(datasets):]:
         ax.set_visible(False)
     return figure
+
+
+def score_bins(scores: Sequence[float]) -> np.ndarray:
+    """Histogram bin edges over the scores' own range, as many as numpy's "auto" rule gives (within
+    ``HISTOGRAM_BINS``): scores that all lie between 0.49 and 0.51 get bins that tell them apart."""
+    values = np.asarray(scores, dtype=np.float64)
+    fewest, most = HISTOGRAM_BINS
+    count = int(np.clip(len(np.histogram_bin_edges(values, bins="auto")) - 1, fewest, most))
+    return np.histogram_bin_edges(values, bins=count)
 
 
 def confusion_figure(evaluation: DetectionEvaluation) -> Figure:
@@ -180,11 +203,12 @@ def _figure(rows: int, columns: int, size: float = 4.5) -> tuple[Figure, np.ndar
 
 
 def _decorate(ax: Axes, title: str, xlabel: str, ylabel: str, square: bool = True) -> None:
+    """Titles and legend; ``square``: both axes 0 to 1 at the same scale (a curve's), else as drawn."""
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    ax.set_xlim(0, 1)
     if square:
+        ax.set_xlim(0, 1)
         ax.set_ylim(0, 1.02)
         ax.set_aspect("equal")
     if ax.get_legend_handles_labels()[0]:

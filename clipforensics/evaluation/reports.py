@@ -58,6 +58,8 @@ LOCALIZATION_NOTE = (
     "accuracy rank images by their score (the head's p_fake, or the mean of the map for a model without a head), "
     "each fake source against the reals of its dataset. Failed images are left out.")
 TEMPLATES = {"html": "report.html.j2", "md": "report.md.j2"}
+TRAIN_CONFIG = "train_config"
+"""The model record's key for the configuration it was trained with (``training.callbacks``)."""
 PLOTS_DIR = "plots"
 
 
@@ -168,8 +170,8 @@ def _detection_report(evaluation: DetectionEvaluation, name: str) -> Report:
         tables += [Table(f"{level.capitalize()} level", *metric_cells(rows)),
                    Table(f"{level.capitalize()} level: operating points and calibration", *operating_cells(rows))]
     missing = [] if plots else [("plots", "none: nothing was scored")]
-    return Report(f"Evaluation: {name}", summary + missing, DETECTION_NOTE, tables, "Plots", plots,
-                  "Failed frames", _failed(evaluation))
+    return Report(_title(evaluation, name), summary + missing, DETECTION_NOTE,
+                  tables + _training_tables(evaluation), "Plots", plots, "Failed frames", _failed(evaluation))
 
 
 def _localization_report(evaluation: LocalizationEvaluation, name: str) -> Report:
@@ -179,17 +181,56 @@ def _localization_report(evaluation: LocalizationEvaluation, name: str) -> Repor
                ("images", f"{counts['images']} ({counts['scored']} scored, {counts['failed']} failed, "
                           f"{counts['masked']} fakes with a mask)")]
     missing = [] if plots else [("examples", "none: no fake with a mask was scored")]
-    return Report(f"Localization: {name}", summary + missing, LOCALIZATION_NOTE,
-                  [Table("Image and pixel metrics", *localization_cells(evaluation.table))], "Examples", plots,
-                  "Failed images", _failed(evaluation))
+    return Report(_title(evaluation, name), summary + missing, LOCALIZATION_NOTE,
+                  [Table("Image and pixel metrics", *localization_cells(evaluation.table)),
+                   *_training_tables(evaluation)], "Examples", plots, "Failed images", _failed(evaluation))
+
+
+def _title(evaluation: Evaluation, name: str) -> str:
+    """The run's name and the model's: a model folder by its last two parts (runs/detector/best:
+    detector/best), which tell a run's best model from its last."""
+    source = str(evaluation.model.get("source", "unknown model"))
+    model = "/".join(Path(source).parts[-2:]) if "/" in source else source
+    return f"{name}: {evaluation.task} evaluation of {model}"
 
 
 def _provenance(evaluation: Evaluation) -> list[tuple[str, str]]:
+    """The model's record, a line each; the training configuration has its own table."""
     model = evaluation.model
     return [("model", str(model.get("source", "unknown"))),
-            *((key, value if isinstance(value, str) else json.dumps(value))
-              for key, value in model.items() if key != "source"),
+            *((key, _readable(value)) for key, value in model.items() if key not in ("source", TRAIN_CONFIG)),
             ("perturbation", evaluation.perturbation or "none")]
+
+
+def _training_tables(evaluation: Evaluation) -> list[Table]:
+    """The configuration the model was trained with, a setting a row (section.setting), when it was trained
+    here."""
+    config = evaluation.model.get(TRAIN_CONFIG)
+    if not isinstance(config, dict):
+        return []
+    return [Table("Training configuration", ["setting", "value"],
+                  [[key, _readable(value)] for key, value in _flattened(config)])]
+
+
+def _flattened(settings: dict, prefix: str = "") -> list[tuple[str, object]]:
+    rows: list[tuple[str, object]] = []
+    for key, value in settings.items():
+        if isinstance(value, dict) and value:
+            rows += _flattened(value, f"{prefix}{key}.")
+        else:
+            rows.append((f"{prefix}{key}", value))
+    return rows
+
+
+def _readable(value: object) -> str:
+    """A value as a reader writes it: text as it is, lists joined, a record as key value pairs."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_readable(item)}" for key, item in value.items()) or "none"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(_readable, value)) or "none"
+    return "none" if value is None else str(value)
 
 
 def _plots(figures: dict) -> list[Plot]:

@@ -11,8 +11,8 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-FAKE_COLOUR = (230, 40, 40)
-REAL_COLOUR = (40, 200, 60)
+from ..colours import FAKE, REAL, UNDECIDED
+
 OVERLAY_OPACITY = 0.5
 
 
@@ -33,18 +33,25 @@ class ScoredFrame(Protocol):
     def p_fake(self) -> float | None: ...
 
 
-def draw_faces(image: np.ndarray, faces: Sequence[ScoredFace], threshold: float) -> np.ndarray:
+def draw_faces(image: np.ndarray, faces: Sequence[ScoredFace], threshold: float, note: str = "") -> np.ndarray:
     """A copy of the RGB image with each scored face's box and p_fake (red at or above ``threshold``), the
-    label on a filled band above the box (inside it, at the top, where there is no room above)."""
+    label on a filled band above the box (inside it, at the top, where there is no room above). A face without
+    a box (the image was the crop) gets its p_fake in the top-left corner; an image with no scored face gets
+    ``note`` there instead (why there is none), in grey."""
     canvas = np.ascontiguousarray(image).copy()
     thickness = max(2, round(max(canvas.shape[:2]) / 400))
-    for face in faces:
-        if face.box is None or face.p_fake is None:
+    scored = [face for face in faces if face.p_fake is not None]
+    for face in scored:
+        colour = FAKE if face.p_fake >= threshold else REAL
+        text = f"p_fake {face.p_fake:.2f}"
+        if face.box is None:
+            _label(canvas, text, (0, 0), colour, thickness)
             continue
-        colour = FAKE_COLOUR if face.p_fake >= threshold else REAL_COLOUR
         x0, y0, x1, y1 = (int(round(v)) for v in face.box)
         cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness)
-        _label(canvas, f"p_fake {face.p_fake:.2f}", (x0, y0), colour, thickness)
+        _label(canvas, text, (x0, y0), colour, thickness)
+    if not scored and note:
+        _label(canvas, note, (0, 0), UNDECIDED, thickness)
     return canvas
 
 

@@ -48,11 +48,16 @@ class OutputNames:
 
 
 def _absolute(path: str | Path) -> Path:
-    """The path with links resolved where they can be (a link loop or a broken link stays as given)."""
+    """The path with links resolved where they lead somewhere; a broken link, a link loop or a file not yet
+    written is named where it stands (in its folder, resolved), not where a broken link points."""
+    path = Path(path)
     try:
-        return Path(path).resolve()
+        return path.resolve(strict=True)
     except (OSError, RuntimeError):
-        return Path(os.path.abspath(path))
+        try:
+            return path.absolute().parent.resolve() / path.name
+        except (OSError, RuntimeError):
+            return Path(os.path.abspath(path))
 
 
 def output_folder(folder: str | Path | None, option: str) -> Path | None:

@@ -143,6 +143,7 @@ class Predictor:
         annotate: str | Path | None = None,
         workers: int | None = None,
         progress: bool | None = None,
+        progress_label: str = "predict",
         only: Iterable[int] | None = None,
         maps: bool | None = None,
         save_maps: str | Path | None = None,
@@ -155,9 +156,10 @@ class Predictor:
         localizer, which reads whole images as DeCLIP does). ``frames``: how many frames of a video,
         spread uniformly, or a ``Sampler``. ``aggregate_by``: a video's p_fake from its frames' (mean,
         median, max). ``save_crops`` / ``annotate``: folders for the aligned crops and for the inputs
-        drawn with boxes and scores. Inputs that fail get a row with ``error``. ``only``: the numbers
-        of the inputs to score, in that order (a share of a larger run, given ``Inputs``: output paths
-        are those of the whole run). ``maps``: results carry manipulation maps (default: whenever the model has a
+        drawn with boxes and scores. Inputs that fail get a row with ``error``. ``progress``: a bar on standard
+        error (None: for more than a few inputs, or one video, counting its frames), labelled ``progress_label``.
+        ``only``: the numbers of the inputs to score, in that order (a share of a larger run, given ``Inputs``:
+        output paths are those of the whole run). ``maps``: results carry manipulation maps (default: whenever the model has a
         decoder); ``save_maps``: a folder for each input's ``.mask.png`` and ``.overlay.png``
         (``.mask/`` and ``.overlay.mp4`` for a video). ``max_pixels``: the largest image accepted
         (default 100 million pixels).
@@ -196,10 +198,13 @@ class Predictor:
             and Path(inputs.items[numbers[0]]).suffix.lower() in VIDEO_SUFFIXES
         workers = workers or min(4, os.cpu_count() or 1)
         building: dict[int, ResultBuilder] = {}
-        with progress_bar(None if by_frames else len(numbers), progress, "detect",
+        with progress_bar(None if by_frames else len(numbers), progress, progress_label,
                           "frame" if by_frames else "input") as bar:
             for group in _batches(_pieces_in_order(numbers, pieces, workers), self.batch_size):
                 for piece, (scores, face_maps) in zip(group, self._score(group, maps)):
+                    if by_frames and bar.total is None and piece.sampled is not None:
+                        bar.total = piece.sampled
+                        bar.refresh()
                     builder = building.setdefault(piece.number, ResultBuilder(piece, names, outputs,
                                                                               self.preprocessing))
                     builder.add(piece, scores, face_maps)

@@ -57,6 +57,8 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     last: bool = True
+    sampled: int | None = None
+    """How many frames the whole input gives, once it is opened."""
 
     @property
     def crops(self) -> int:
@@ -83,6 +85,7 @@ def prepare(
         with readable(source) as readable_source:
             media = _open(readable_source, sampler, max_pixels)
             piece.kind = media.kind
+            piece.sampled = len(sampler.pick(media.total_frames)) if media.kind == "video" else 1
             for frame in media.frames:
                 found = [PreparedFace(face, crop, resize_and_crop(Image.fromarray(crop), preprocessing), matrix)
                          for face, crop, matrix in _faces(frame, faces, detector)]
@@ -94,7 +97,7 @@ def prepare(
                     faceless.append(frame.index)
                 if len(piece.frames) == piece_frames:
                     yield piece
-                    piece = Prepared(path, number, media.kind, last=False)
+                    piece = Prepared(path, number, media.kind, last=False, sampled=piece.sampled)
     except MediaError as error:
         yield Prepared(path, number, error.kind or piece.kind, error=str(error))
         return

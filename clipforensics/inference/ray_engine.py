@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from ..errors import ClipForensicsError, UsageError
 from ..progress import progress_bar
+from ..words import counted
 
 if TYPE_CHECKING:
     from .predictor import Inputs, Predictor
@@ -41,6 +42,8 @@ RETRIES = 2
 """Retries of a call whose replica died, before its inputs are tried alone."""
 CALLS_PER_REPLICA = 4
 """At least this many calls a replica, so that replicas finishing early take work from the rest."""
+TOKEN_SETUP_LOGGER = "ray._private.authentication.authentication_token_setup"
+"""Ray's logger of the token authentication it sets up for a new local cluster."""
 DIED = "not scored: its worker failed on every try (killed, out of memory, or an error: see Ray's logs)"
 
 
@@ -93,9 +96,17 @@ def connected(address: str | None) -> Iterator[None]:
     if ray.is_initialized():
         yield
         return
-    # "local": a new Ray even where a cluster was started on this machine (address None would join it)
-    ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING,
-             log_to_driver=False)
+    # "local": a new Ray even where a cluster was started on this machine (address None would join it).
+    # A new local Ray turns its token authentication on by default and warns that it did, on every run: the
+    # cluster lives as long as the command, so there is nothing for the user to act on.
+    token_setup = logging.getLogger(TOKEN_SETUP_LOGGER)
+    level = token_setup.level
+    token_setup.setLevel(logging.ERROR)
+    try:
+        ray.init(address=address or "local", include_dashboard=False, logging_level=logging.WARNING,
+                 log_to_driver=False)
+    finally:
+        token_setup.setLevel(level)
     try:
         yield
     finally:
@@ -136,7 +147,7 @@ def run(model: Model, work: Work, numbers: Sequence[int], options: RayOptions, d
             failed += sum(_error(row) is not None for _, row in fresh)
             done(fresh)
             bar.update(len(fresh))
-            bar.set_postfix(failed=failed, refresh=False)
+            bar.set_postfix(failed=failed)  # shown now: a refresh held back by tqdm's interval would show an old count
 
         per_call = inputs_per_call(len(numbers), options.replicas, model.batch_size)
         _pass(ray, model, work, list(numbers), options, per_call, receive)
@@ -145,7 +156,7 @@ def run(model: Model, work: Work, numbers: Sequence[int], options: RayOptions, d
             _pass(ray, model, work, alone, options, 1, receive)
         receive([(number, work.failed(number, DIED)) for number in numbers if number not in seen])
     elapsed = time.monotonic() - started
-    print(f"clipforensics: ray: {len(numbers)} inputs scored in {elapsed:.1f} s "
+    print(f"clipforensics: ray: {counted(len(numbers), 'input')} scored in {elapsed:.1f} s "
           f"({len(numbers) / max(elapsed, 1e-9):.2f}/s), {failed} failed", file=sys.stderr)
     return about.get("provenance", {})
 
@@ -237,13 +248,19 @@ def predict_to_file(model: Model, sources: Inputs | Sequence, output: Path, opti
     inputs = Inputs.of(sources)
     parts = Parts(output, [str(source) for source in inputs.items], options.parts_format, options.resume)
     todo = [number for number in range(len(inputs.items)) if number not in parts.indices]
-    print(f"clipforensics: ray: {len(inputs.items)} inputs, {len(parts.indices)} already in {parts.folder}, "
-          f"{len(todo)} to score on {options.replicas} replica(s)", file=sys.stderr)
+    print(f"clipforensics: ray: {counted(len(inputs.items), 'input')}, {len(parts.indices)} already in "
+          f"{parts.folder}, {len(todo)} to score on {counted(options.replicas, 'replica')}", file=sys.stderr)
     if todo:
         try:
             with connected(options.address):
                 run(model, ScoreInputs(inputs, row or Result.to_dict, predict_options), todo, options,
                     parts.write)
+        except KeyboardInterrupt:
+            if not parts.indices:
+                raise
+            raise ClipForensicsError(
+                f"stopped (Ctrl-C): the rows of {counted(len(parts.indices), 'input')} are kept in {parts.folder}; "
+                "run the same command with --resume to score the rest") from None
         finally:
             parts.drop_if_empty()
     return parts.merge(len(inputs.items))

@@ -94,7 +94,8 @@ class Result:
 
     def plot(self, threshold: float = 0.5) -> np.ndarray:
         """A picture of the verdict, RGB uint8: for an image, the image with each face's box and p_fake
-        (over the map's heatmap when there is a map); for a video, its frames' p_fake over time."""
+        (over the map's heatmap when there is a map), or why no face was scored; for a video, its frames'
+        p_fake over time."""
         from .drawing import draw_faces, overlay, timeline
 
         if self.kind == "video":
@@ -102,7 +103,8 @@ class Result:
         image = self.images[0] if self.images else self._reread()
         if self.maps:
             image = overlay(image, self.maps[0])
-        return draw_faces(image, self.frames[0].faces if self.frames else [], threshold)
+        return draw_faces(image, self.frames[0].faces if self.frames else [], threshold,
+                          self.error or "no face scored")
 
     def save(self, path: str | Path, threshold: float = 0.5) -> Path:
         """Writes ``plot()`` as an image file (PNG, JPEG, ... by the suffix) and returns its path."""

@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from .. import __version__
-from ..inference.drawing import FAKE_COLOUR, REAL_COLOUR
+from ..colours import FAKE, REAL
 from ..inference.rows import schema
 from .auth import key_guard
 from .errors import ApiError, install_error_handlers
@@ -115,7 +115,7 @@ def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
     def models() -> dict[str, Any]:
         """The loaded models by role (detector, localizer), the colours boxes are drawn in, and the limits."""
         return {"models": runners.describe(),
-                "drawing": {"fake": _hex(FAKE_COLOUR), "real": _hex(REAL_COLOUR)},
+                "drawing": {"fake": _hex(FAKE), "real": _hex(REAL)},
                 "limits": {"max_upload_mb": settings.max_upload_mb, "max_queue": settings.max_queue,
                            "max_files": MAX_FILES}}
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from starlette.concurrency import run_in_threadpool
 
+from ..words import counted
 from .errors import ApiError
 from .folders import JobFolders
 from .jobs import JobQueue, Slots
@@ -48,7 +49,7 @@ class Service:
         self.temporary = Path(tempfile.mkdtemp(prefix="clipforensics-serve-"))
         recovered = self.queue.recover()
         if recovered:
-            log.info("%d job(s) left unfinished run again", recovered)
+            log.info("%s left unfinished run again", counted(recovered, "job"))
         sweeper = asyncio.create_task(self._sweep_forever())
         try:
             yield
@@ -130,7 +131,7 @@ class Service:
                 log.exception("removing old jobs failed")
             else:
                 if removed:
-                    log.info("%d finished job(s) older than %g h removed", removed, self.settings.keep_hours)
+                    log.info("%s older than %g h removed", counted(removed, "finished job"), self.settings.keep_hours)
             await asyncio.sleep(min(300.0, max(1.0, keep / 4)))
 
 

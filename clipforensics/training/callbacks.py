@@ -1,5 +1,5 @@
-"""Callbacks of a run: DeCLIP's lr/10-on-plateau schedule, and the export of the best and last models
-in the project's format."""
+"""Callbacks of a run: DeCLIP's lr/10-on-plateau schedule, the export of the best and last models in the
+project's format, and the progress bar."""
 
 from __future__ import annotations
 
@@ -8,11 +8,31 @@ import math
 from pathlib import Path
 
 import lightning as L
+from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.callbacks.progress.tqdm_progress import convert_inf
 
 from ..hub.checkpoints import save_model
 from .config import TrainConfig
 
 log = logging.getLogger(__name__)
+
+
+class EpochProgress(TQDMProgressBar):
+    """Lightning's bar, counting epochs as a reader does ("Epoch 3/3" in the last of three) and without
+    the logger's version number (``v_num``), which says nothing about the run."""
+
+    def on_train_epoch_start(self, trainer: L.Trainer, *_: object) -> None:
+        # Lightning's own, but for the description, which it would show once as "Epoch 0" first
+        if self._leave:
+            self.train_progress_bar = self.init_train_tqdm()
+        self.train_progress_bar.reset(convert_inf(self.total_train_batches))
+        self.train_progress_bar.initial = 0
+        self.train_progress_bar.set_description(f"Epoch {trainer.current_epoch + 1}/{trainer.max_epochs}")
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict:
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics
 
 
 class PlateauDecay(L.Callback):

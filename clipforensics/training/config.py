@@ -292,9 +292,27 @@ def _parse_value(key: str, text: str) -> Any:
         value = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise UsageError(f"--set {key}: {text!r} is not a YAML value ({_first_line(error)})") from None
+    glued = _glued_key(value)
+    if glued is not None:
+        name, _, rest = glued.partition(":")
+        raise UsageError(f"--set {key}: {text!r} reads {glued!r} as one key without a value: YAML needs a space "
+                         f"after ':', as in {{{name}: {rest}}}")
     if isinstance(value, str) and NUMBER.fullmatch(value):
         return float(value)
     return value
+
+
+def _glued_key(value: Any) -> str | None:
+    """A mapping's key such as ``lr:1e-4`` with no value (YAML's reading of ``{lr:1e-4}``), at any depth."""
+    if not isinstance(value, dict):
+        return None
+    for key, item in value.items():
+        if item is None and isinstance(key, str) and ":" in key:
+            return key
+        found = _glued_key(item)
+        if found is not None:
+            return found
+    return None
 
 
 def _first_line(error: Exception) -> str:

@@ -23,7 +23,8 @@ from ..hub.towers import read_tower_weights
 from ..models.factory import create_model
 from ..models.model import ForensicsModel
 from ..models.tuning import LoraSettings, apply_tuning
-from .callbacks import ExportModel, PlateauDecay
+from ..words import counted
+from .callbacks import EpochProgress, ExportModel, PlateauDecay
 from .config import ModelSettings, TrainConfig
 from .module import TrainingModule
 from .runs import RUN_DIR_VARIABLE, finish_run, open_run
@@ -37,7 +38,7 @@ def read_samples(specs: list[str], frames: int | None = None, limit: int | None 
     samples = [sample for spec in specs for sample in load_manifest(spec, split)]
     samples, problems = split_readable(samples)
     if problems:
-        log.warning("%d file(s) left out:\n  %s", len(problems), "\n  ".join(problems))
+        log.warning("%s left out:\n  %s", counted(len(problems), "file"), "\n  ".join(problems))
     if frames:
         samples = frames_per_video(samples, frames)
     if limit:
@@ -76,7 +77,7 @@ def fit(config: TrainConfig, model: ForensicsModel | None = None, fresh: bool = 
         return out
     monitor = config.trainer.monitor or ("val/video_mAP" if model.has_head else "val/iou")
     export = ExportModel(out, config, monitor)
-    callbacks = [L.pytorch.callbacks.ModelCheckpoint(out / "checkpoints", save_last=True), export]
+    callbacks = [L.pytorch.callbacks.ModelCheckpoint(out / "checkpoints", save_last=True), export, EpochProgress()]
     if config.optim.scheduler == "plateau":
         callbacks.append(PlateauDecay(monitor, config.optim.patience, config.optim.min_lr))
     micro = config.optim.micro_batch_size or config.optim.batch_size
