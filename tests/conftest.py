@@ -87,6 +87,19 @@ def expected(reference: Path, name: str) -> dict:
     return json.loads((reference / name).read_text())
 
 
+def assert_reproduces_gend(backbones: Path, name: str) -> None:
+    """GenD's folder ``name`` loaded here gives GenD's logits (1e-5) and p_fake (1e-4) on the shared input."""
+    import clipforensics
+
+    truth = expected(backbones, f"{name}.expected.json")
+    detector = clipforensics.load(backbones / name, precision="fp32")
+
+    logits = detector.predict_tensor(torch.from_numpy(np.load(backbones / "input.npy")))
+
+    np.testing.assert_allclose(logits.numpy(), truth["logits"], atol=1e-5, rtol=0)
+    np.testing.assert_allclose(logits.softmax(1)[:, 1].numpy(), truth["p_fake"], atol=1e-4, rtol=0)
+
+
 @pytest.fixture
 def tiny_detector() -> ForensicsModel:
     torch.manual_seed(0)

@@ -9,7 +9,6 @@ import torch.nn.functional as F
 from PIL import Image
 from safetensors.torch import load_file
 
-import clipforensics
 from clipforensics.hub.checkpoints import gend_filter, load_model, save_model
 from clipforensics.hub.zoo import ZOO
 from clipforensics.models.backbones import TINY_BACKBONE, BackboneConfig, infer_backbone_config
@@ -19,7 +18,7 @@ from clipforensics.models.model import ModelConfig
 from clipforensics.models.tuning import apply_tuning
 from clipforensics.transforms import IMAGENET_MEAN, IMAGENET_STD, preprocess
 
-from .conftest import expected
+from .conftest import assert_reproduces_gend
 
 TINY_DINOV3 = BackboneConfig("tiny-random-dinov3", 64, 2, 256, 16, 64, family="dinov3", registers=4)
 
@@ -29,13 +28,7 @@ def _gend_dinov3(backbones):
 
 
 def test_gend_dinov3_reproduces_gends_logits_and_p_fake(backbones):
-    truth = expected(backbones, "gend-dinov3.expected.json")
-    detector = clipforensics.load(_gend_dinov3(backbones), precision="fp32")
-
-    logits = detector.predict_tensor(torch.from_numpy(np.load(backbones / "input.npy")))
-
-    np.testing.assert_allclose(logits.numpy(), truth["logits"], atol=1e-5, rtol=0)
-    np.testing.assert_allclose(logits.softmax(1)[:, 1].numpy(), truth["p_fake"], atol=1e-4, rtol=0)
+    assert_reproduces_gend(backbones, "gend-dinov3")
 
 
 def test_the_dinov3_architecture_comes_from_the_tensors(backbones):

@@ -22,7 +22,7 @@ from clipforensics.models.towers.pe import resample_positions, rope_embedding, r
 from clipforensics.models.tuning import apply_tuning, merged_state_dict
 from clipforensics.transforms import preprocess
 
-from .conftest import expected
+from .conftest import assert_reproduces_gend
 from .test_dinov3 import TINY_DINOV3
 
 TINY_PE = BackboneConfig("tiny-random-pe", 64, 2, 256, 16, 64, family="pe", position_grid=6)
@@ -34,13 +34,7 @@ def _gend_pe(backbones):
 
 
 def test_gend_pe_reproduces_gends_logits_and_p_fake(backbones):
-    truth = expected(backbones, "gend-pe.expected.json")
-    detector = clipforensics.load(_gend_pe(backbones), precision="fp32")
-
-    logits = detector.predict_tensor(torch.from_numpy(np.load(backbones / "input.npy")))
-
-    np.testing.assert_allclose(logits.numpy(), truth["logits"], atol=1e-5, rtol=0)
-    np.testing.assert_allclose(logits.softmax(1)[:, 1].numpy(), truth["p_fake"], atol=1e-4, rtol=0)
+    assert_reproduces_gend(backbones, "gend-pe")
 
 
 def test_loading_gends_pe_folder_makes_no_network_call(backbones, monkeypatch):
