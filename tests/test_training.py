@@ -269,3 +269,21 @@ def test_validation_scores_the_videos_of_the_manifest_even_when_their_frames_sha
     assert len(logged) == 1 and len(by_video) == 8
     assert float(logged[0]["val/video_auroc"]) == pytest.approx(
         auroc(np.array(video_labels), np.array([np.mean(scores) for scores in by_video.values()])), abs=1e-6)
+
+
+def test_a_validation_video_whose_frames_disagree_on_the_label_is_refused_before_training(real_faces, tmp_path):
+    from PIL import Image
+
+    from clipforensics.errors import UsageError
+
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (64, 64), "grey").save(tmp_path / name)
+    manifest = tmp_path / "val.csv"
+    manifest.write_text("path,label,dataset,source,video\na.png,real,D,mixed,v1\nb.png,fake,D,mixed,v1\n")
+    config = load_config(None, [f"data.train=[{real_faces}]", f"data.val=[{manifest}]", "data.fakes=sbi",
+                                "trainer.accelerator=cpu", f"trainer.output_dir={tmp_path / 'run'}"])
+
+    with pytest.raises(UsageError, match=r"video 'D/mixed/v1' has frames with different labels .*\(in data.val"):
+        fit(config)
+
+    assert not (tmp_path / "run").exists()

@@ -29,6 +29,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..media import IMAGE_SUFFIXES
+from ..metrics import Videos
 
 REAL, FAKE = 0, 1
 
@@ -193,6 +194,18 @@ def load_manifest(spec: str | Path, split: str | None = None) -> list[Sample]:
     if path.suffix not in loaders:
         raise UsageError(f"{path}: data must be a folder, .txt, .csv or .json, not {path.suffix!r}")
     return loaders[path.suffix](path)
+
+
+def check_one_label_per_video(samples: list[Sample], where: str) -> None:
+    """Refuses (naming the video and ``where`` the samples came from) a video whose frames are labelled
+    differently: its video-level score could be compared with no label. Checked when the data are read,
+    before any frame is scored."""
+    if not samples:
+        return
+    try:
+        Videos([sample.video for sample in samples], [sample.label for sample in samples])
+    except ValueError as error:
+        raise UsageError(f"{error} (in {where})") from None
 
 
 def by_video(samples: list[Sample]) -> dict[str, list[Sample]]:

@@ -21,10 +21,10 @@ from typing import TYPE_CHECKING, ClassVar, Protocol
 import numpy as np
 from PIL import Image
 
-from ..data.manifest import Sample, load_manifest
+from ..data.manifest import Sample, check_one_label_per_video, load_manifest
 from ..errors import MediaError, UsageError
 from ..media import load_image
-from ..metrics import PIXEL_METRICS, Videos, pixel_scores
+from ..metrics import PIXEL_METRICS, pixel_scores
 from ..progress import progress_bar
 from .perturbations import Perturbation
 
@@ -133,10 +133,7 @@ def load_samples(specs: Sequence[str | Path], split: str | None = None) -> list[
         if not found:
             raise UsageError(f"{spec}: no frames found (expected <dataset>/<source>/<video>/<frame>.png)")
         samples += found
-    try:
-        Videos([sample.video for sample in samples], [sample.label for sample in samples])
-    except ValueError as error:
-        raise UsageError(f"{error} (in {', '.join(map(str, specs))})") from None
+    check_one_label_per_video(samples, ", ".join(map(str, specs)))
     return samples
 
 

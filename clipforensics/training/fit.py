@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from ..data.augment import AugmentConfig, Augmenter
 from ..data.dataset import FrameDataset, PairedBatchSampler
-from ..data.manifest import Sample, frames_per_video, limit_files, load_manifest, split_readable
+from ..data.manifest import Sample, check_one_label_per_video, frames_per_video, limit_files, load_manifest, split_readable
 from ..errors import UsageError
 from ..hub.towers import read_tower_weights
 from ..models.factory import create_model
@@ -67,6 +67,7 @@ def fit(config: TrainConfig, model: ForensicsModel | None = None, fresh: bool = 
     train = read_samples(data.train, data.frames_per_video, data.limit_train_files, config.trainer.seed,
                          data.train_split)
     val = read_samples(data.val, data.frames_per_video, split=data.val_split)
+    check_one_label_per_video(val, f"data.val {data.val}")
     if not train:
         raise UsageError("no training frames: check data.train")
     L.seed_everything(config.trainer.seed, workers=True, verbose=False)
