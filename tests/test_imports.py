@@ -2,9 +2,9 @@
 
 Every import statement counts, those inside functions too: an import deferred to keep start-up light is still
 a dependency. Imports under ``TYPE_CHECKING`` never run, so they make no cycle (a module may name the type of
-what it reads from a sibling that imports it), but they still may not reach a layer above. A module's layer is that of its top-level name under
-``clipforensics`` (``models.towers.clip`` is in ``models``); modules may import from their own layer and the
-layers below it.
+what it reads from a sibling that imports it), but they still may not reach a layer above. A module's layer is
+that of its top-level name under ``clipforensics`` (``models.towers.clip`` is in ``models``); modules may import
+from their own layer and the layers below it.
 """
 
 from __future__ import annotations
@@ -120,7 +120,8 @@ def test_the_imports_have_no_cycles():
 
 
 def test_no_module_imports_from_a_layer_above_its_own():
-    upward = [f"{module} -> {target}" for module, targets in sorted(_graph(typing=True).items()) for target in sorted(targets)
+    graph = _graph(typing=True)
+    upward = [f"{module} -> {target}" for module, targets in sorted(graph.items()) for target in sorted(targets)
               if _layer(target) > _layer(module)]
 
     assert not upward, "imports from a higher layer:\n  " + "\n  ".join(upward)

@@ -159,8 +159,8 @@ class Predictor:
         drawn with boxes and scores. Inputs that fail get a row with ``error``. ``progress``: a bar on standard
         error (None: for more than a few inputs, or one video, counting its frames), labelled ``progress_label``.
         ``only``: the numbers of the inputs to score, in that order (a share of a larger run, given ``Inputs``:
-        output paths are those of the whole run). ``maps``: results carry manipulation maps (default: whenever the model has a
-        decoder); ``save_maps``: a folder for each input's ``.mask.png`` and ``.overlay.png``
+        output paths are those of the whole run). ``maps``: results carry manipulation maps (default: whenever the
+        model has a decoder); ``save_maps``: a folder for each input's ``.mask.png`` and ``.overlay.png``
         (``.mask/`` and ``.overlay.mp4`` for a video). ``max_pixels``: the largest image accepted
         (default 100 million pixels).
 

@@ -92,7 +92,8 @@ def _face_defaults() -> str:
 
 def request_options(
     request: Request,
-    frames: Annotated[int, Query(ge=1, le=100_000, description="frames sampled per video (uniform, spread)")] = DEFAULT_FRAMES,
+    frames: Annotated[int, Query(ge=1, le=100_000, description="frames sampled per video (uniform, spread)")]
+    = DEFAULT_FRAMES,
     sampler: Annotated[SamplerKind, Query(description="uniform: `frames` spread evenly; stride: every `stride`-th "
                                                       "frame; spread: GenD's order; all: every frame")] = "uniform",
     stride: Annotated[int | None, Query(ge=1, description="with sampler=stride: keep every N-th frame")] = None,

@@ -42,4 +42,5 @@ def _as_uploaded(result: Result, name: str, stored: Path, decision: Decision) ->
     label = result.label if result.p_fake is None else decision.label(result.p_fake)
     decided_by = result.decided_by if result.p_fake is None else decision.name
     return replace(result, path=name, label=label, decided_by=decided_by,
-                   error=None if result.error is None else shown(result.error), notes=[shown(note) for note in result.notes])
+                   error=None if result.error is None else shown(result.error),
+                   notes=[shown(note) for note in result.notes])

@@ -17,7 +17,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from ..data.augment import AugmentConfig, Augmenter
 from ..data.dataset import FrameDataset, PairedBatchSampler
-from ..data.manifest import Sample, check_one_label_per_video, frames_per_video, limit_files, load_manifest, split_readable
+from ..data.manifest import (Sample, check_one_label_per_video, frames_per_video, limit_files, load_manifest,
+                             split_readable)
 from ..errors import UsageError
 from ..hub.towers import read_tower_weights
 from ..models.factory import create_model
