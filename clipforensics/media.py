@@ -302,7 +302,7 @@ def _decode_wanted(container, stream, wanted: set[int]) -> Generator[Frame, None
             time = float(frame.pts * stream.time_base) if frame.pts is not None else None
             index = round((time - start) * rate) if rate and time is not None else decoded
             if index in wanted:
-                yield Frame(index, time, frame.to_ndarray(format="rgb24"))
+                yield Frame(index, time, _displayed(frame))
             decoded = max(decoded, index) + 1
             if decoded > last:
                 return
@@ -319,6 +319,25 @@ def _decode_wanted(container, stream, wanted: set[int]) -> Generator[Frame, None
             pass
         return decoded, str(error)
     return decoded, None
+
+
+def _displayed(frame) -> np.ndarray:
+    """A decoded frame as RGB the way players show it: turned and mirrored as its display matrix says, as
+    FFmpeg's autorotate does (a phone stores a portrait video as landscape frames with a matrix that turns
+    them upright). A matrix that tilts the frame by other than quarter turns is left alone."""
+    from av.sidedata.sidedata import Type
+
+    image = frame.to_ndarray(format="rgb24")
+    matrix = frame.side_data.get(Type.DISPLAYMATRIX)
+    if matrix is None:
+        return image
+    # FFmpeg's matrix puts the stored pixel (x, y) at (a * x + c * y, b * x + d * y) on screen
+    a, b, _, c, d = np.frombuffer(bytes(matrix), dtype=np.int32)[:5].tolist()
+    if a == d == 0 and b and c:  # a quarter turn: the screen's columns are the stored rows
+        image, a, d = image.transpose(1, 0, 2), c, b
+    elif b or c or not (a and d):
+        return image
+    return np.ascontiguousarray(image[:: -1 if d < 0 else 1, :: -1 if a < 0 else 1])
 
 
 def _count_packets(path: Path) -> int:
