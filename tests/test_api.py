@@ -111,7 +111,7 @@ def test_the_plot_of_an_image_without_a_face_says_why_nothing_is_boxed(tiny_dete
 
     picture = result.plot()
 
-    assert result.error == "no face found in image"
+    assert result.error.startswith("no face found in image (searched 451x300 at full size with mtcnn")
     assert (picture[:10, :40] == UNDECIDED).all(axis=-1).any()  # a grey band with the reason in the corner
     assert np.array_equal(picture[-40:], data.chelsea()[-40:])
 

@@ -121,7 +121,8 @@ def test_a_video_without_faces_gets_a_row_saying_so(detector, tmp_path):
 
     [result] = detector.predict([cat], frames=4)
 
-    assert result.p_fake is None and result.error == "no face found in any of the 4 sampled frames"
+    assert result.p_fake is None and result.error.startswith(
+        "no face found in any of the 4 sampled frames (searched 480x360 at full size with mtcnn for faces of 64 px")
     assert result.summary()["frames_without_faces"] == 4
 
 
@@ -149,7 +150,7 @@ def test_images_and_videos_mix_in_one_call_and_frames_without_faces_are_reported
     )
 
     assert astronaut.ok and astronaut.kind == "image" and astronaut.faces == 1
-    assert cat.error == "no face found in image"
+    assert cat.error.startswith("no face found in image (searched")
     assert mixed.ok and mixed.frames_with_faces == 7
     assert "no face in 3 of 10 frames (3, 4, 5)" in mixed.summary()["note"]
     assert [frame.p_fake is None for frame in mixed.frames] == [i in (3, 4, 5) for i in range(10)]

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ..faces.align import RECIPES
-from ..faces.detectors import BACKENDS
+from ..faces.detectors import BACKENDS, DEFAULT_BACKEND
 from ..faces.options import DEFAULT_FACE_MODES, FACE_MODES
 from ..inference.calibration import Band
 from ..inference.runtime import PRECISIONS
@@ -163,12 +163,15 @@ def faces(task: str | None, mode_help: str = "") -> Callable[[Command], Command]
                           "GenD's order, from the middle outwards; all: every frame"),
         click.option("--stride", type=POSITIVE, metavar="N", help="--sampler stride: keep every N-th frame"),
         click.option("--all-faces", is_flag=True, help="score every face, not only the largest"),
-        click.option("--face-detector", type=Choice(BACKENDS), default="dlib-hog", show_default=True,
+        click.option("--face-detector", type=Choice(BACKENDS), default=DEFAULT_BACKEND, show_default=True,
                      help="how faces are found"),
         click.option("--face-model", metavar="ONNX", help="det_10g.onnx for --face-detector retinaface"),
-        click.option("--face-max-side", type=click.IntRange(min=0), default=640, show_default=True, metavar="PX",
-                     help="search frames downscaled to this side (dlib finds faces over about 80 px there); "
-                          "0: full size"),
+        click.option("--face-max-side", type=click.IntRange(min=0), default=0, show_default=True, metavar="PX",
+                     help="search frames scaled down to this side: faster, misses faces below the smallest size "
+                          "at that scale; 0: full size"),
+        click.option("--face-min-size", type=click.IntRange(min=0), default=0, show_default=True, metavar="PX",
+                     help="mtcnn: the smallest face searched for; 0: 64 px, or 4%% of the frame's short side "
+                          "where that is more"),
         click.option("--align", type=Choice(RECIPES), default="deepfakebench", show_default=True,
                      help="five-point alignment recipe"),
     ]
@@ -176,17 +179,19 @@ def faces(task: str | None, mode_help: str = "") -> Callable[[Command], Command]
         options.insert(0, click.option("--faces", type=Choice(FACE_MODES), default=DEFAULT_FACE_MODES[task],
                                        show_default=True, help=mode_help))
     keys = ("faces", "frames", "sampler", "stride", "all_faces", "face_detector", "face_model", "face_max_side",
-            "align")
+            "face_min_size", "align")
     bundle = _bundle(keys if task is not None else keys[1:], _face_settings)
     return _options(*options, bundle)
 
 
 def _face_settings(frames: int, sampler: str, stride: int | None, all_faces: bool, face_detector: str,
-                   face_model: str | None, face_max_side: int, align: str, faces: str = "auto") -> dict[str, Any]:
+                   face_model: str | None, face_max_side: int, face_min_size: int, align: str,
+                   faces: str = "auto") -> dict[str, Any]:
     from ..faces.options import FaceOptions
 
     options = FaceOptions(mode=faces, backend=face_detector, model_path=face_model,
-                          policy="all" if all_faces else "largest", recipe=align, max_side=face_max_side or None)
+                          policy="all" if all_faces else "largest", recipe=align, max_side=face_max_side or None,
+                          min_face=face_min_size or None)
     try:
         return {"faces": options, "frames": Sampler.of(sampler, frames, stride)}
     except OptionError as error:

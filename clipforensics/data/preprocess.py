@@ -32,6 +32,7 @@ from ..errors import ClipForensicsError, UsageError
 from ..faces.align import align_face, warp_mask
 from ..faces.detection import Face, choose_faces
 from ..faces.options import FaceOptions
+from ..faces.search import VideoFaceSearch
 from ..media import MEDIA_SUFFIXES, VIDEO_SUFFIXES, Media, Sampler, expand_sources, read_media
 from .manifest import REAL, label_of
 
@@ -206,17 +207,19 @@ def process_job(job: PreprocessJob, options: FaceOptions, sampler: Sampler, over
     try:
         media = read_media(job.media, sampler)
         masks = _mask_frames(job, sampler)
-        detector = options.create_detector()
+        detector = options.create_detector(landmarks68=True)
+        search = VideoFaceSearch(detector) if detector is not None and media.kind == "video" else detector
         digits = max(MIN_FRAME_DIGITS, len(str(max(media.total_frames - 1, 0))))
-        rows, sampled, faceless = [], 0, 0
+        rows, sampled, faceless, shape = [], 0, 0, (0, 0)
         for frame in media.frames:
-            row = _frame_row(job, folder, frame, masks.get(frame.index), options, detector, digits)
+            row = _frame_row(job, folder, frame, masks.get(frame.index), options, search, digits)
             sampled += 1
             faceless += row is None
             rows += [row] if row else []
+            shape = frame.image.shape[:2]
         outcome = VideoOutcome(job.media, rows, sampled=sampled, faceless=faceless)
         if not rows:
-            outcome.error = f"no face found in any of the {sampled} sampled frames"
+            outcome.error = f"no face found in any of the {sampled} sampled frames ({options.searched(*shape)})"
     except ClipForensicsError as error:
         outcome = VideoOutcome(job.media, [], error=_reason(str(error), job.media))
     keep, drop = (FAILED_FILE, DONE_FILE) if outcome.error else (DONE_FILE, FAILED_FILE)

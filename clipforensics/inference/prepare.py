@@ -18,6 +18,7 @@ from ..errors import ClipForensicsError, MediaError
 from ..faces.align import align_face
 from ..faces.detection import Face, FaceDetector, choose_faces
 from ..faces.options import FaceOptions
+from ..faces.search import VideoFaceSearch
 from ..media import Frame, Media, Sampler, open_media, to_rgb
 from ..transforms import Preprocessing, resize_and_crop
 from ..urls import readable
@@ -80,19 +81,20 @@ def prepare(
     error goes into the last piece. ``keep_frames`` keeps each frame's image (to draw on or map)."""
     path = str(source) if isinstance(source, (str, Path)) else None
     piece = Prepared(path, number, last=False)
-    sampled, faceless, largest = 0, [], 0
+    sampled, faceless, shape = 0, [], (0, 0)
     try:
         with readable(source) as readable_source:
             media = _open(readable_source, sampler, max_pixels)
             piece.kind = media.kind
             piece.sampled = len(sampler.pick(media.total_frames)) if media.kind == "video" else 1
+            search = VideoFaceSearch(detector) if detector is not None and media.kind == "video" else detector
             for frame in media.frames:
                 found = [PreparedFace(face, crop, resize_and_crop(Image.fromarray(crop), preprocessing), matrix)
-                         for face, crop, matrix in _faces(frame, faces, detector)]
+                         for face, crop, matrix in _faces(frame, faces, search)]
                 piece.frames.append(PreparedFrame(frame.index, frame.timestamp, found,
                                                   frame.image if keep_frames else None))
                 sampled += 1
-                largest = max(largest, *frame.image.shape[:2])
+                shape = frame.image.shape[:2]
                 if not found:
                     faceless.append(frame.index)
                 if len(piece.frames) == piece_frames:
@@ -105,7 +107,7 @@ def prepare(
         yield Prepared(path, number, piece.kind, error=str(error))
         return
     piece.notes, piece.last = list(media.notes), True
-    _report_faceless(piece, sampled, faceless, faces.max_side if largest > (faces.max_side or largest) else None)
+    _report_faceless(piece, sampled, faceless, faces, shape)
     yield piece
 
 
@@ -135,17 +137,15 @@ def _faces(frame: Frame, options: FaceOptions,
     return [(face, crop.crop, crop.matrix) for face, crop in aligned]
 
 
-def _report_faceless(last: Prepared, sampled: int, faceless: list[int], searched_at: int | None) -> None:
-    """On the input's last piece: an error when no frame had a face (saying when the frames were searched
-    scaled down, ``searched_at`` px), else a note naming the frames without one."""
+def _report_faceless(last: Prepared, sampled: int, faceless: list[int], faces: FaceOptions,
+                     shape: tuple[int, int]) -> None:
+    """On the input's last piece: an error when no frame had a face (saying how the frames, ``shape`` large,
+    were searched, and what would search them further), else a note naming the frames without one."""
     if not faceless:
         return
     if len(faceless) == sampled:
         what = "image" if last.kind == "image" else f"any of the {sampled} sampled frames"
-        last.error = f"no face found in {what}"
-        if searched_at:
-            last.error += (f" (searched scaled down to {searched_at} px: a small face may need --face-max-side "
-                           "raised, or 0 to search at full size)")
+        last.error = f"no face found in {what} ({faces.searched(*shape)})"
     else:
         shown = ", ".join(map(str, faceless[:10])) + (", ..." if len(faceless) > 10 else "")
         last.notes.append(f"no face in {len(faceless)} of {sampled} frames ({shown})")
