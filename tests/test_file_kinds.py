@@ -11,7 +11,7 @@ from PIL import Image
 
 from clipforensics.cli import main
 from clipforensics.hub.checkpoints import save_model
-from clipforensics.media import kind_of
+from clipforensics.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, kind_of
 
 from .videos import moving_frames, write_sound, write_video
 
@@ -128,3 +128,11 @@ def test_a_hidden_file_given_by_name_is_read(model_dir, picture, tmp_path):
 
     assert status == 0 and rows[".photo.png"]["kind"] == "image" and rows[".photo.png"]["p_fake"] is not None
 
+
+@pytest.mark.parametrize("command", ["detect", "localize"])
+def test_the_help_names_the_suffixes_searched_and_says_other_files_get_a_row(command, capsys):
+    assert main([command, "--help"]) == 0
+
+    shown = " ".join(capsys.readouterr().out.split())
+    assert all(suffix in shown for suffix in IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+    assert "every file in it gets a row" in shown and "not an image or a video" in shown
