@@ -26,7 +26,7 @@ class CheckpointError(ClipForensicsError):
 
 class MediaError(ClipForensicsError):
     """An input image or video cannot be decoded or is outside the limits; ``kind`` says what the input
-    was taken for (image, video, audio), when known."""
+    was taken for (image, video, audio, other: see ``media.kind_of``), when known."""
 
     def __init__(self, message: str, kind: str | None = None):
         super().__init__(message)

@@ -1,30 +1,97 @@
-"""Decoding inputs: images to RGB, videos to sampled frames, folders to sorted file lists; limits and clear errors."""
+"""Decoding inputs: what a file holds (``kind_of``), images to RGB, videos to sampled frames, folders to sorted
+file lists; limits and clear errors."""
 
 from __future__ import annotations
 
 import errno
+import functools
+import logging
 import os
 import warnings
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import MediaError, OptionError, UsageError
 from .urls import expand_url, is_url
+from .words import counted
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".avif", ".heic",
+                            ".heif"})
 VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv"})
+"""The names of images and videos: ``kind_of`` asks a file's name only when its content does not say."""
 MEDIA_SUFFIXES = IMAGE_SUFFIXES | VIDEO_SUFFIXES
+IDENTIFY_ONLY = frozenset({"MPEG", "BUFR", "GRIB", "HDF5", "WMF"})
+"""Formats Pillow recognises but does not decode (an MPEG-1 video stream, scientific data, Windows metafiles)."""
 MAX_IMAGE_PIXELS = 100_000_000
 MAX_VIDEO_FRAMES = 100_000
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["image", "video", "audio", "other"]
+
+
+def kind_of(path: str | Path) -> Kind:
+    """What a file holds, judged by its content whatever its name: Pillow's header parser
+    first (HEIC and AVIF included), then FFmpeg's probe of its streams (audio: streams of sound and none of
+    pictures); neither decodes the file. The name decides only what the content cannot tell: a file that
+    neither reads (damaged, empty, missing, not a regular file) is the image or video its suffix names, so that
+    opening it fails with that kind's error, and is 'other' without such a suffix."""
+    path = Path(path)
+    if path.is_file():
+        if _pillow_identifies(path):
+            return "image"
+        found = _ffmpeg_kind(path)
+        if found:
+            return found
+    suffix = path.suffix.lower()
+    return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else "other"
+
+
+def _pillow_identifies(path: Path) -> bool:
+    _register_heif()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                return image.format not in IDENTIFY_ONLY
+    except Image.DecompressionBombError:
+        return True
+    except (OSError, SyntaxError, ValueError, EOFError):
+        return False
+
+
+def _ffmpeg_kind(path: Path) -> Kind | None:
+    """'video' or 'audio' as FFmpeg reads the file's streams; 'image' when it reads an image format (through its
+    ``image2`` or ``*_pipe`` demuxers) that Pillow did not; None when it reads neither."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            if container.format.name == "image2" or container.format.name.endswith("_pipe"):
+                return "image"
+            return "video" if container.streams.video else "audio" if container.streams.audio else None
+    except (av.FFmpegError, OSError, UnicodeDecodeError):
+        return None
+
+
+@functools.cache
+def _register_heif() -> None:
+    """HEIC and HEIF through pillow-heif (AVIF is Pillow's own): registered with Pillow once, on the first image
+    read, so that importing the package stays light."""
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
 
 
 def load_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """An image file as 8-bit RGB, EXIF orientation applied; ``MediaError`` says why it cannot be."""
     path = Path(path)
+    _register_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
@@ -72,22 +139,23 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def expand_sources(sources: Iterable[str | Path], suffixes: frozenset[str]) -> list[Path | str]:
-    """The inputs as files: a file stays as given; a folder becomes its files with a known suffix,
-    recursive and sorted; ``@list.txt`` becomes the paths it lists (see ``read_path_list``), each
-    expanded in turn. An fsspec URL (``s3://...``) stays a URL, a folder URL becomes its files' (see
-    ``urls``).
+def expand_sources(sources: Iterable[str | Path]) -> list[Path | str]:
+    """The inputs as files: a file stays as given; a folder becomes every file in it, recursive and sorted;
+    ``@list.txt`` becomes the paths it lists (see ``read_path_list``), each expanded in turn. An fsspec URL
+    (``s3://...``) stays a URL, a folder URL becomes its files' (see ``urls``). What each file holds is left to
+    the reader (``kind_of``): an image, a video, audio or anything else gets its row.
 
-    Nothing is dropped without a word: a link that cannot be resolved (dangling, or a loop) is kept,
-    given directly or found in a folder, and so is a folder with no media in it, so that reading each
-    fails with its own error while the other inputs go on.
+    Nothing is dropped without a word: a link that cannot be resolved (dangling, or a loop) is kept, given
+    directly or found in a folder, and so is a folder with no file in it, so that reading each fails with its
+    own error while the other inputs go on. A folder's hidden files and folders (names starting with '.': .git,
+    .DS_Store, macOS's ._ copies) and its links to folders are not scanned, and one warning per folder counts them.
     """
     paths: list[Path | str] = []
     for source in sources:
         listed = read_path_list(Path(source[len(LIST_PREFIX) :])) if isinstance(source, str) and \
             source.startswith(LIST_PREFIX) else [source]
         for item in listed:
-            paths.extend(expand_url(item, suffixes) if is_url(item) else _expand_one(Path(item), suffixes))
+            paths.extend(_expand_url(item) if is_url(item) else _expand_one(Path(item)))
     return paths
 
 
@@ -113,22 +181,45 @@ def parse_path_lines(text: str) -> list[str]:
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
-def _expand_one(path: Path, suffixes: frozenset[str]) -> list[Path]:
+def _expand_one(path: Path) -> list[Path]:
     if not path.is_dir():
         return [path]
-    found = sorted(p for p in path.rglob("*") if _is_media(p, suffixes) or _is_broken_link(p, suffixes))
-    return found or [path]
+    found: list[Path] = []
+    hidden_files = hidden_folders = folder_links = 0
+
+    def unreadable(error: OSError) -> None:  # a folder that cannot be listed gets its row, saying so
+        found.append(Path(error.filename))
+
+    for folder, folders, files in os.walk(path, onerror=unreadable):
+        hidden_folders += sum(map(_hidden, folders))
+        folder_links += sum(not _hidden(name) and os.path.islink(os.path.join(folder, name)) for name in folders)
+        folders[:] = [name for name in folders if not _hidden(name)]  # os.walk follows no link to a folder
+        hidden_files += sum(map(_hidden, files))
+        found += [Path(folder, name) for name in files if not _hidden(name)]
+    _say_not_scanned(path, hidden_files, hidden_folders, folder_links)
+    return sorted(found) or [path]
 
 
-def _is_media(path: Path, suffixes: frozenset[str]) -> bool:
-    return path.suffix.lower() in suffixes and path.is_file()
+def _expand_url(url: str) -> list[str]:
+    found, hidden_files = expand_url(url, _hidden)
+    _say_not_scanned(url, hidden_files)
+    return found
 
 
-def _is_broken_link(path: Path, suffixes: frozenset[str]) -> bool:
-    """A link that leads nowhere (dangling, or a loop) and names a media file, by its own name or its target's."""
-    if not path.is_symlink() or path.exists():
-        return False
-    return path.suffix.lower() in suffixes or Path(os.readlink(path)).suffix.lower() in suffixes
+def _hidden(name: str) -> bool:
+    """Hidden files and folders are not scanned: .git, .DS_Store, macOS's ._ copies, editors' swap files."""
+    return name.startswith(".")
+
+
+def _say_not_scanned(folder: Path | str, hidden_files: int, hidden_folders: int = 0, folder_links: int = 0) -> None:
+    """One warning, when a folder's scan left something out."""
+    parts = [counted(count, noun, plural) for count, noun, plural in (
+        (hidden_files, "hidden file", None), (hidden_folders, "hidden folder", None),
+        (folder_links, "link to a folder", "links to a folder")) if count]
+    if parts:
+        listed = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+        log.warning("%s: %s not scanned (hidden: a name starting with '.'); give one by name to read it", folder,
+                    listed)
 
 
 @dataclass(frozen=True)
@@ -353,22 +444,20 @@ def _count_packets(path: Path) -> int:
 
 
 def open_media(path: str | Path, sampler: Sampler = Sampler(), max_pixels: int | None = None) -> Media:
-    """An image (one frame) or a video (its sampled frames, decoded as they are iterated), by the file's
-    suffix; a file of another suffix is tried as an image, then as a video or an audio file."""
+    """An image (one frame) or a video (its sampled frames, decoded as they are iterated), as ``kind_of`` finds
+    the file; anything else is a ``MediaError`` of its kind (an audio file has no video stream; other files are
+    not an image or a video)."""
     path = Path(path)
-    max_pixels = max_pixels or MAX_IMAGE_PIXELS
+    kind = kind_of(path)
     problem = _unreachable(path)
     if problem:
-        raise MediaError(f"{path}: {problem}", "video" if path.suffix.lower() in VIDEO_SUFFIXES else "image")
-    if path.suffix.lower() in VIDEO_SUFFIXES:
-        return open_video(path, sampler)
-    try:
-        image = np.asarray(load_image(path, max_pixels))
-    except MediaError as error:
-        if path.suffix.lower() in IMAGE_SUFFIXES or not _has_streams(path):
-            raise
-        return open_video(path, sampler)
-    return Media(str(path), "image", [Frame(0, None, image)])
+        raise MediaError(f"{path}: {problem}", kind)
+    if kind == "image":
+        image = np.asarray(load_image(path, max_pixels or MAX_IMAGE_PIXELS))
+        return Media(str(path), "image", [Frame(0, None, image)])
+    if kind == "other":
+        raise MediaError(f"{path}: not an image or a video", kind)
+    return open_video(path, sampler)  # an audio file fails there, saying so
 
 
 def _unreachable(path: Path) -> str | None:
@@ -382,19 +471,14 @@ def _unreachable(path: Path) -> str | None:
     except OSError as error:
         return "a symbolic link loop: it cannot be resolved" if error.errno == errno.ELOOP else error.strerror
     if path.is_dir():
-        return "a folder with no images or videos in it (searched recursively)"
+        try:
+            os.scandir(path).close()
+        except OSError as error:
+            return f"a folder that cannot be read ({error.strerror})"
+        return "a folder with no files in it (searched recursively; hidden files are not scanned)"
+    if not path.is_file():
+        return "not a regular file (a pipe, socket or device): give a file"
     return None
-
-
-def _has_streams(path: Path) -> bool:
-    """Whether FFmpeg reads the file as a container of audio or video streams."""
-    import av
-
-    try:
-        with av.open(str(path)) as container:
-            return bool(container.streams.video or container.streams.audio)
-    except (av.FFmpegError, OSError):
-        return False
 
 
 def read_video(path: str | Path, sampler: Sampler = Sampler(), max_frames: int = MAX_VIDEO_FRAMES) -> Media:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -22,17 +22,19 @@ def is_url(source: Any) -> bool:
     return isinstance(source, str) and _SCHEME.match(source) is not None
 
 
-def expand_url(url: str, suffixes: frozenset[str]) -> list[str]:
-    """A folder URL's files with a known suffix, recursive and sorted (the URL itself when it holds none, so
-    that it fails with its own row); a file URL as given."""
+def expand_url(url: str, hidden: Callable[[str], bool]) -> tuple[list[str], int]:
+    """A folder URL's files, recursive and sorted, but those with a part of their path below it that is
+    ``hidden``, and how many those were; the URL itself when it holds none (so that it fails with its own row).
+    A file URL as given."""
     filesystem, path = _filesystem(url)
     try:
         if not filesystem.isdir(path):
-            return [url]
-        found = sorted(name for name in filesystem.find(path) if PurePosixPath(name).suffix.lower() in suffixes)
+            return [url], 0
+        everything = sorted(filesystem.find(path))
     except OSError as error:
         raise UsageError(f"{url}: cannot be listed ({error})") from None
-    return [filesystem.unstrip_protocol(name) for name in found] or [url]
+    found = [name for name in everything if not any(map(hidden, PurePosixPath(name).relative_to(path).parts))]
+    return [filesystem.unstrip_protocol(name) for name in found] or [url], len(everything) - len(found)
 
 
 @contextmanager

@@ -110,7 +110,8 @@ def test_a_folder_is_expanded_recursively_in_sorted_order(detector, face, tmp_pa
 
     results = detector.predict(tmp_path, faces="none")
 
-    assert [r.path for r in results] == [str(tmp_path / n) for n in ("a/1.jpg", "a/z/3.png", "b/2.png", "c.png")]
+    assert [r.path for r in results] == [str(tmp_path / n) for n in ("a/1.jpg", "a/z/3.png", "b/2.png", "c.png",
+                                                                     "readme.txt")]
 
 
 def test_pil_images_and_arrays_are_scored_like_the_same_file(detector, face, tmp_path):
@@ -134,7 +135,7 @@ def test_an_unsupported_source_type_is_a_type_error(detector):
 
 
 def test_links_that_lead_nowhere_are_kept_given_directly_or_found_in_a_folder(tmp_path):
-    from clipforensics.media import MEDIA_SUFFIXES, expand_sources
+    from clipforensics.media import expand_sources
 
     folder = tmp_path / "photos"
     folder.mkdir()
@@ -142,7 +143,7 @@ def test_links_that_lead_nowhere_are_kept_given_directly_or_found_in_a_folder(tm
     (folder / "loop.jpg").symlink_to(folder / "loop.jpg")
     (tmp_path / "direct.png").symlink_to(tmp_path / "direct.png")
 
-    paths = expand_sources([str(tmp_path / "direct.png"), str(folder)], MEDIA_SUFFIXES)
+    paths = expand_sources([str(tmp_path / "direct.png"), str(folder)])
 
     assert paths == [tmp_path / "direct.png", folder / "gone.png", folder / "loop.jpg"]
 
@@ -157,13 +158,14 @@ def test_a_dangling_link_gets_a_row_naming_it_and_the_others_go_on(detector, fac
     assert "gone.png" in results[0].error and results[1].ok
 
 
-def test_a_folder_without_media_gets_a_row_with_an_error(detector, tmp_path):
+def test_a_folder_without_files_gets_a_row_with_an_error(detector, tmp_path):
     (tmp_path / "empty" / "deeper").mkdir(parents=True)
-    (tmp_path / "empty" / "notes.txt").write_text("no pictures here")
+    (tmp_path / "empty" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
 
     [result] = detector.predict(tmp_path / "empty", faces="none")
 
-    assert result.path == str(tmp_path / "empty") and result.p_fake is None and "empty" in result.error
+    assert result.path == str(tmp_path / "empty") and result.p_fake is None
+    assert "a folder with no files in it" in result.error and "hidden files are not scanned" in result.error
 
 
 def test_a_list_file_names_inputs_one_a_line_relative_to_its_folder(detector, face, tmp_path):
@@ -211,7 +213,7 @@ def test_a_link_loop_a_broken_link_and_an_empty_folder_each_get_their_own_row(de
 
     assert rows["loop.mp4"].kind == "video" and "symbolic link loop" in rows["loop.mp4"].error
     assert "broken link to" in rows["gone.png"].error and "deleted.png" in rows["gone.png"].error
-    assert "a folder with no images or videos" in rows["empty"].error
+    assert "a folder with no files" in rows["empty"].error
     assert rows["photo.png"].ok
 
 
@@ -221,9 +223,10 @@ def test_inputs_named_by_urls_are_listed_and_read_like_files(detector, face, tmp
     (tmp_path / "in" / "notes.txt").write_text("not media")
     (tmp_path / "list.txt").write_text(f"file://{tmp_path}/in/sub/a.png\nin/sub/a.png\nfile://{tmp_path}/gone.png\n")
 
-    url, listed, relative, gone = detector.predict([f"file://{tmp_path}/in", f"@{tmp_path / 'list.txt'}"],
-                                                   faces="none")
+    notes, url, listed, relative, gone = detector.predict([f"file://{tmp_path}/in", f"@{tmp_path / 'list.txt'}"],
+                                                          faces="none")
 
+    assert notes.error == f"file://{tmp_path}/in/notes.txt: not an image or a video" and notes.kind == "other"
     assert url.path == listed.path == f"file://{tmp_path}/in/sub/a.png"
     assert relative.path == str(tmp_path / "in/sub/a.png")
     assert url.p_fake == relative.p_fake and url.error is None

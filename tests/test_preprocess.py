@@ -14,7 +14,7 @@ from PIL import Image
 
 from clipforensics.cli import main
 
-from .videos import moving_frames, write_video
+from .videos import moving_frames, write_sound, write_video
 
 PREPROCESS = ["preprocess", "--dataset", "FF", "--frames", "2"]
 
@@ -86,6 +86,22 @@ def test_videos_without_faces_are_summarised_and_the_status_is_1(raw_dataset, tm
     assert "cat.mp4: no face found in any of the 3 sampled frames" in capsys.readouterr().err
     assert _manifest(out) == []
     assert '"frames_without_faces": 3' in (out / "summary.json").read_text()
+
+
+def test_a_folder_s_videos_are_told_by_content_and_its_other_files_named_without_failing_the_run(tmp_path, capsys):
+    raw = tmp_path / "raw" / "DF"
+    raw.mkdir(parents=True)
+    write_video(raw / "000.mp4", moving_frames(4))
+    (raw / "001").write_bytes((raw / "000.mp4").read_bytes())
+    (raw / "metadata.json").write_text('{"000.mp4": {"label": "FAKE"}}')
+    write_sound(raw / "voice.m4a")
+
+    status = main([*PREPROCESS, str(raw), "--output", str(tmp_path / "out")])
+
+    assert status == 0
+    assert {row["video"] for row in _manifest(tmp_path / "out")} == {"000", "001"}
+    assert (f"clipforensics: {raw}: 2 files neither image nor video, not preprocessed: metadata.json, voice.m4a"
+            in capsys.readouterr().err.splitlines())
 
 
 def test_a_killed_run_resumes_to_the_same_files_with_nothing_twice(raw_dataset, tmp_path):

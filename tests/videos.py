@@ -1,4 +1,5 @@
-"""Test media written on the spot: videos of a moving public-domain face (scikit-image's astronaut) or cat."""
+"""Test media written on the spot: videos of a moving public-domain face (scikit-image's astronaut) or cat, and
+a sound without pictures."""
 
 from __future__ import annotations
 
@@ -51,6 +52,19 @@ def write_phone_video(path: Path, upright: list[np.ndarray], turn: int, mirrored
         stream.set_display_rotation(-turn, hflip=mirrored)  # PyAV's angle is counter-clockwise
         for frame in stored:
             container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return path
+
+
+def write_sound(path: Path, seconds: float = 0.5, rate: int = 16000) -> Path:
+    """A tone as AAC in an MP4 (iPod) container: what a phone's voice memo (.m4a) holds."""
+    with av.open(str(path), "w", format="ipod") as container:
+        stream = container.add_stream("aac", rate=rate)
+        tone = np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate).astype(np.float32)
+        for start in range(0, len(tone), 1024):
+            frame = av.AudioFrame.from_ndarray(tone[None, start : start + 1024], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            container.mux(stream.encode(frame))
         container.mux(stream.encode())
     return path
 

@@ -38,7 +38,9 @@ def preprocess(inputs: tuple[str, ...], output: Path, dataset: str, source: str 
                masks: Path | None, crop_size: int | None, workers: int, overwrite: bool, faces: FaceOptions,
                frames: Sampler) -> int:
     """Turn videos and images (files, or folders searched recursively) into aligned face crops in the
-    training layout, with a manifest. A rerun continues where a killed one stopped: inputs finished with the
+    training layout, with a manifest. Images and videos are told by their content, as detect tells them; files in
+    a folder that are neither (a dataset's metadata.json, its lists) are named in a warning, not preprocessed, and
+    hidden files and folders are not scanned. A rerun continues where a killed one stopped: inputs finished with the
     same settings are kept, inputs that failed are always tried again (there is no cache of failures), and
     inputs made with other settings are redone. Exit status 1 when some input still has no frames."""
     import dataclasses

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 @click.command(cls=Command, short_help="Score images and videos: one row per input.")
-@options.inputs
+@options.media_inputs
 @options.model
 @click.option("--output", type=options.OUTPUT_FILE, metavar="FILE", callback=options.results_file,
               help="results file: .jsonl (with per-frame detail) or .csv; default: JSON lines on standard output")
@@ -48,10 +48,6 @@ def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceO
            ray: RayOptions | None) -> int:
     """Score images and videos: one row per input with path, p_fake, label, faces, frames and error, as JSON
     lines on standard output or into --output.
-
-    INPUT: an image or a video, a folder (searched recursively), @LIST (a file of paths one a line, blank lines
-    and # comments skipped, relative ones taken against the list's folder) or - (such paths on standard input);
-    any path may be an fsspec URL (s3://bucket/folder/, https://...).
     """
     sources = options.expand_inputs(inputs)
     predict = {"faces": faces, "frames": frames, "aggregate_by": aggregate, "save_crops": save_crops,
@@ -104,7 +100,7 @@ def _summarize(rows: Iterable[dict], output: str | None) -> int:
 
 
 @click.command(cls=Command, short_help="Map manipulated pixels: a mask and an overlay per input.")
-@options.inputs
+@options.media_inputs
 @options.model
 @click.option("--output-dir", required=True, type=options.OUTPUT_DIR, metavar="DIR",
               help="gets <input>.mask.png and <input>.overlay.png (videos: <input>.mask/ and <input>.overlay.mp4) "
@@ -119,10 +115,6 @@ def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceO
              ray: RayOptions | None) -> int:
     """Map manipulated pixels of images and videos with a model that has a decoder: a mask and an overlay per
     input, and a row per input in results.jsonl.
-
-    INPUT: an image or a video, a folder (searched recursively), @LIST (a file of paths one a line, blank lines
-    and # comments skipped, relative ones taken against the list's folder) or - (such paths on standard input);
-    any path may be an fsspec URL (s3://bucket/folder/, https://...).
     """
     sources = options.expand_inputs(inputs)
     predict = {"faces": faces, "frames": frames, "save_maps": output_dir, "max_pixels": max_pixels}

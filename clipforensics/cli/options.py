@@ -4,6 +4,7 @@ from the modules that own them (none of which imports torch)."""
 from __future__ import annotations
 
 import functools
+import inspect
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -11,13 +12,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from ..errors import OptionError, UsageError
 from ..faces.align import RECIPES
 from ..faces.detectors import BACKENDS, DEFAULT_BACKEND
 from ..faces.options import DEFAULT_FACE_MODES, FACE_MODES
 from ..inference.calibration import Band
 from ..inference.runtime import PRECISIONS
-from ..errors import OptionError, UsageError
-from ..media import DEFAULT_FRAMES, MAX_IMAGE_PIXELS, Sampler, parse_path_lines
+from ..media import DEFAULT_FRAMES, IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, VIDEO_SUFFIXES, Sampler, parse_path_lines
 from ..urls import is_url
 from .suggestions import Choice
 
@@ -86,6 +87,23 @@ STDIN = "-"
 
 inputs = click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 """INPUT...: one or more files or folders; each command's help says which kinds."""
+
+MEDIA_INPUTS_HELP = (
+    "INPUT: an image or a video, a folder, @LIST (a file of paths one a line, blank lines and # comments skipped, "
+    "relative ones taken against the list's folder) or - (such paths on standard input); any path may be an fsspec "
+    "URL (s3://bucket/folder/, https://...). A folder is searched recursively and every file in it gets a row: "
+    f"images ({' '.join(sorted(IMAGE_SUFFIXES))}, or any other file Pillow reads, suffix or none) and videos "
+    f"({' '.join(sorted(VIDEO_SUFFIXES))}, or any other file FFmpeg reads) are told by their content; an audio "
+    "file, and any other file, gets a row with its error (notes.txt: not an image or a video). Hidden files and "
+    "folders (.git, .DS_Store) are not scanned: a warning counts them."
+)
+
+
+def media_inputs(command: Command) -> Command:
+    """INPUT... of detect and localize, with ``MEDIA_INPUTS_HELP`` at the end of the command's help."""
+    command.__doc__ = f"{inspect.cleandoc(command.__doc__ or '')}\n\n{MEDIA_INPUTS_HELP}"
+    return inputs(command)
+
 
 def expand_inputs(given: tuple[str, ...]) -> list[str | Path]:
     """The inputs of detect and localize with ``-`` replaced by the paths on standard input (relative to the

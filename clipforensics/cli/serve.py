@@ -89,8 +89,5 @@ def _read_key(path: Path) -> str:
 
 
 def _log_to_stderr() -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("clipforensics: %(message)s"))
-    logger = logging.getLogger("clipforensics.serve")
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    """The service's events too (the command's handler prints them, see ``status``)."""
+    logging.getLogger("clipforensics.serve").setLevel(logging.INFO)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import click
 
@@ -31,8 +33,9 @@ def status_of(failed: int) -> int:
 def run_command(command: click.Command, argv: Sequence[str] | None) -> int:
     """Runs ``command`` on the command line ``argv`` (None: the process's) and returns its exit status."""
     try:
-        status = command.main(list(argv) if argv is not None else None, prog_name="clipforensics",
-                              standalone_mode=False)
+        with _warnings_on_stderr():
+            status = command.main(list(argv) if argv is not None else None, prog_name="clipforensics",
+                                  standalone_mode=False)
     except click.ClickException as error:
         if isinstance(error, click.UsageError) and error.ctx is not None:
             click.echo(f"{error.ctx.get_usage()}\nTry '{error.ctx.command_path} --help' for help.\n", err=True)
@@ -54,6 +57,20 @@ def run_command(command: click.Command, argv: Sequence[str] | None) -> int:
             f"  (run again with {DEBUG_VARIABLE}=1 to see the traceback, and please report it)")
         return EXIT_INTERNAL
     return status or EXIT_OK
+
+
+@contextmanager
+def _warnings_on_stderr() -> Iterator[None]:
+    """What the library logs (a folder's hidden files not scanned, the service's events) on standard error,
+    after the prefix, while a command runs."""
+    handler = logging.StreamHandler()  # standard error as it is now
+    handler.setFormatter(logging.Formatter(f"{PREFIX}%(message)s"))
+    logger = logging.getLogger("clipforensics")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
 
 
 def say(message: str) -> None:

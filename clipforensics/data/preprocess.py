@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 import os
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -33,7 +34,8 @@ from ..faces.align import align_face, warp_mask
 from ..faces.detection import Face, choose_faces
 from ..faces.options import FaceOptions
 from ..faces.search import VideoFaceSearch
-from ..media import MEDIA_SUFFIXES, VIDEO_SUFFIXES, Media, Sampler, expand_sources, read_media
+from ..media import MEDIA_SUFFIXES, VIDEO_SUFFIXES, Media, Sampler, expand_sources, kind_of, read_media
+from ..words import counted
 from .manifest import REAL, label_of
 
 MANIFEST_FIELDS = ("path", "label", "dataset", "source", "video", "mask")
@@ -42,6 +44,10 @@ DONE_FILE = ".done.json"
 FAILED_FILE = ".failed.json"
 MIN_FRAME_DIGITS = 3
 """Frame numbers are padded to at least this many digits (the layout of earlier versions)."""
+SHOWN_NAMES = 5
+"""Files a folder holds that are neither images nor videos: how many the warning names."""
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,8 @@ def plan_jobs(inputs: list[str | Path], out: Path, dataset: str, source: str | N
               label: str | None = None, masks: Path | None = None) -> list[PreprocessJob]:
     """One job per video or image; ``source`` defaults to the folder holding the media (skipping a
     folder named ``videos``), ``label`` to ``real`` when the source's name contains it, else ``fake``.
-    Folders searched skip the video folders preprocess wrote; inputs that would share an output folder
+    Folders searched skip the video folders preprocess wrote and the files that are neither images nor videos
+    (named in a warning); inputs that would share an output folder
     get distinct ones; an output folder that would hold an input is refused (``UsageError``)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -94,14 +101,32 @@ def plan_jobs(inputs: list[str | Path], out: Path, dataset: str, source: str | N
 
 
 def _inputs(inputs: list[str | Path]) -> list[Path]:
-    """Files as given; folders searched, without the video folders preprocess wrote (their crops are outputs)."""
+    """Files as given; folders searched, without the video folders preprocess wrote (their crops are outputs),
+    and without the files that are neither images nor videos (a dataset's metadata.json, its lists): one
+    warning per folder names them, and they do not fail the run."""
     paths = []
     for given in inputs:
-        found = expand_sources([given], MEDIA_SUFFIXES)
+        found = expand_sources([given])
         if Path(given).is_dir():
             found = [p for p in found if not any((p.parent / name).is_file() for name in (JOB_FILE, DONE_FILE))]
+            found = _media_only(Path(given), found)
         paths += found
     return paths
+
+
+def _media_only(folder: Path, found: list[Path]) -> list[Path]:
+    """The images and videos among the files found in ``folder`` (the folder itself when it has none: it fails
+    with its own error); a warning names the others."""
+    media: list[Path] = []
+    others: list[Path] = []
+    for path in found:
+        (media if path == folder or kind_of(path) in ("image", "video") else others).append(path)
+    if others:
+        names = ", ".join(str(path.relative_to(folder)) for path in others[:SHOWN_NAMES])
+        more = f" and {len(others) - SHOWN_NAMES} more" if len(others) > SHOWN_NAMES else ""
+        log.warning("%s: %s neither image nor video, not preprocessed: %s%s", folder,
+                    counted(len(others), "file"), names, more)
+    return media
 
 
 def _identity(path: Path) -> str:

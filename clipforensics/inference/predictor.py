@@ -22,7 +22,7 @@ from PIL import Image
 from ..faces.options import DEFAULT_FACE_MODES, FaceOptions
 from ..hub import zoo
 from ..hub.checkpoints import load_model, save_model
-from ..media import DEFAULT_FRAMES, MEDIA_SUFFIXES, VIDEO_SUFFIXES, Sampler, expand_sources
+from ..media import DEFAULT_FRAMES, Sampler, expand_sources, kind_of
 from ..models.model import ForensicsModel, ModelConfig
 from ..progress import progress_bar
 from ..transforms import Preprocessing, normalize
@@ -195,7 +195,7 @@ class Predictor:
                 yield piece
 
         by_frames = len(numbers) == 1 and isinstance(inputs.items[numbers[0]], (str, Path)) \
-            and Path(inputs.items[numbers[0]]).suffix.lower() in VIDEO_SUFFIXES
+            and kind_of(inputs.items[numbers[0]]) == "video"
         workers = workers or min(4, os.cpu_count() or 1)
         building: dict[int, ResultBuilder] = {}
         with progress_bar(None if by_frames else len(numbers), progress, progress_label,
@@ -256,7 +256,7 @@ def _expand(sources: Source | Iterable[Source]) -> list[Source]:
     inputs: list[Source] = []
     for source in sources:
         if isinstance(source, (str, Path)):
-            inputs += expand_sources([source], MEDIA_SUFFIXES)
+            inputs += expand_sources([source])
         elif isinstance(source, (Image.Image, np.ndarray)):
             inputs.append(source)
         else:
