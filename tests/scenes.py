@@ -111,7 +111,9 @@ def random_heads(rng: np.random.Generator, width: int, height: int, sizes: list[
     return heads
 
 
-def iou(a: np.ndarray, b: np.ndarray) -> float:
+def iou(a, b) -> float:
+    """Of two boxes (x0, y0, x1, y1; arrays or lists)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     inter = np.prod(np.maximum(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0))
     return float(inter / (np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter))
 
