@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numbers
 from collections.abc import Mapping
-from dataclasses import Field, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from ..errors import OptionError, UsageError
@@ -130,8 +130,8 @@ class FaceOptions:
     """Frames are searched for faces at most this large (dlib backends); None searches full size."""
 
     def __post_init__(self) -> None:
-        for declared in _declared():
-            declared.metadata[OPTION].check(declared.metadata[OPTION].from_field(getattr(self, declared.name)))
+        for key, option in _declared():
+            option.check(option.from_field(getattr(self, key)))
         if self.policy not in FACE_POLICIES:
             raise UsageError(f"face policy must be one of {FACE_POLICIES}, not {self.policy!r}")
 
@@ -143,9 +143,8 @@ class FaceOptions:
             if name not in FACE_OPTIONS:
                 near = closest(name, FACE_OPTIONS)
                 raise OptionError(name, f"{name!r} is no face option" + (f"; did you mean {near!r}?" if near else ""))
-        options = {declared.name: declared.metadata[OPTION] for declared in _declared()}
         return cls(**{key: option.to_field(given.get(option.name, option.default_for(task)))
-                      for key, option in options.items()})
+                      for key, option in _declared()})
 
     def create_detector(self) -> FaceDetector | None:
         if self.mode != "auto":
@@ -153,11 +152,10 @@ class FaceOptions:
         return create_face_detector(self.backend, self.model_path, self.max_side)
 
 
-def _declared() -> list[Field]:
-    """The fields of ``FaceOptions`` that users set."""
-    return [declared for declared in fields(FaceOptions) if OPTION in declared.metadata]
+def _declared() -> list[tuple[str, FaceOption]]:
+    """The fields of ``FaceOptions`` that users set, by their keywords, with their options."""
+    return [(declared.name, declared.metadata[OPTION]) for declared in fields(FaceOptions) if OPTION in declared.metadata]
 
 
-FACE_OPTIONS: dict[str, FaceOption] = {declared.metadata[OPTION].name: declared.metadata[OPTION]
-                                       for declared in _declared()}
+FACE_OPTIONS: dict[str, FaceOption] = {option.name: option for _, option in _declared()}
 """The face options by name, in the order the command line lists them."""
