@@ -104,6 +104,33 @@ def test_usage_errors_exit_2_with_the_closest_valid_word(argv, hint, capsys):
     assert hint in capsys.readouterr().err.lower()
 
 
+FACE_OPTIONS_AS_GIVEN = {"faces": None, "face_detector": "dlib-hog", "face_model": None, "all_faces": False,
+                         "align": "deepfakebench", "face_max_side": 640, "frames": 32, "sampler": "uniform",
+                         "stride": None}
+"""The face and frame options of detect, localize and preprocess, as a command receives them unless given (faces:
+the task's)."""
+
+
+@pytest.mark.parametrize(("arguments", "faces"), [
+    (["detect", "x", "--model", "m"], "auto"),
+    (["localize", "x", "--model", "m", "--output-dir", "maps"], "none"),
+    (["preprocess", "x", "--output", "out", "--dataset", "D"], None),
+])
+def test_the_face_options_keep_their_names_and_defaults(arguments, faces, tmp_path, monkeypatch):
+    from clipforensics.cli.main import cli
+
+    monkeypatch.chdir(tmp_path)
+    command = cli.commands[arguments[0]]
+    names = {param.name: param.opts for param in command.params}
+    given = command.make_context(arguments[0], arguments[1:]).params
+
+    expected = {name: value for name, value in {**FACE_OPTIONS_AS_GIVEN, "faces": faces}.items()
+                if name != "faces" or faces}
+    assert {name: given[name] for name in expected} == expected
+    assert all(names[name] == ["--" + name.replace("_", "-")] for name in expected)
+    assert "faces" in names or faces is None
+
+
 def test_a_usage_error_names_the_command_and_how_to_get_help(capsys):
     status = main(["detect", "x"])
 

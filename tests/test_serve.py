@@ -1,7 +1,8 @@
 """`clipforensics serve`: the real server, started as a command on a free loopback port with tiny models, answers
-detect, job and localize round trips with the CLI's rows; refuses oversized, non-media and empty uploads with their
-status and goes on serving; answers a burst past its queue with 503 + Retry-After, losing none; runs a queued job
-after being killed and started again; guards /v1 with the key; leaves its temporary folder empty."""
+detect, job and localize round trips with the CLI's rows; takes the CLI's face options and refuses a bad one in the
+CLI's words; refuses oversized, non-media and empty uploads with their status and goes on serving; answers a burst
+past its queue with 503 + Retry-After, losing none; runs a queued job after being killed and started again; guards
+/v1 with the key; leaves its temporary folder empty."""
 
 from __future__ import annotations
 
@@ -30,12 +31,14 @@ from skimage import data
 
 from clipforensics.cli import main
 from clipforensics.colours import FAKE, REAL
+from clipforensics.faces.detectors import BACKENDS
 from clipforensics.hub.checkpoints import save_model
 from clipforensics.inference.rows import LOCALIZATION_FIELDS, MAP_FILES, schema
 from clipforensics.models.backbones import TINY_BACKBONE
 from clipforensics.models.factory import create_model
 from clipforensics.models.model import ModelConfig
 
+from .det10g import BOX, CENTRE, write_det_10g_like
 from .videos import moving_frames, write_video
 
 KEY = "test-key-0123"
@@ -162,6 +165,10 @@ def media(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("media")
     Image.fromarray(data.astronaut()[20:276, 130:386]).save(folder / "crop.png")
     Image.fromarray(data.astronaut()).save(folder / "photo.jpg")
+    far = np.zeros((960, 1280, 3), np.uint8)
+    far[:512, :512] = data.astronaut()
+    Image.fromarray(far).save(folder / "far.jpg", quality=95)
+    Image.fromarray(np.zeros((720, 1280, 3), np.uint8)).save(folder / "dark.png")
     write_video(folder / "clip.mp4", moving_frames(12))
     whole = write_video(folder / "whole.mp4", moving_frames(30), faststart=True).read_bytes()
     (folder / "cut.mp4").write_bytes(whole[: len(whole) * 6 // 10])
@@ -231,6 +238,101 @@ def test_a_request_threshold_relabels_and_a_misspelt_option_is_named(server, med
     assert low["results"][0]["label"] == "fake" and high["results"][0]["label"] == "real"
     assert status == 422 and typo["error"] == "invalid request options"
     assert "did you mean 'threshold'" in typo["detail"][0]["message"]
+
+
+def test_the_face_options_of_a_request_reach_the_predictor_as_the_clis_do(server, models, media, tmp_path):
+    """dlib's HOG detector misses a face too small in a frame searched at 640 px, and finds it at full size
+    (face_max_side=0); the options are named, not left to defaults, so that a change of default keeps the test."""
+    far = _upload(media["far.jpg"])
+    asked = {"face_detector": "dlib-hog", "face_max_side": 0, "align": "gend", "all_faces": True}
+    query = "face_detector=dlib-hog&face_max_side=0&align=gend&all_faces=true"
+
+    _, scaled = server.json("POST", "/v1/detect?face_detector=dlib-hog&face_max_side=640", files=far)
+    status, answer = server.json("POST", f"/v1/detect?{query}", files=far)
+    _, accepted = server.json("POST", f"/v1/jobs?{query}", files=far)
+    job = server.wait_for_job(accepted["id"])
+
+    [cli] = _cli_rows([str(media["far.jpg"]), "--model", str(models[0]), "--face-detector", "dlib-hog",
+                       "--face-max-side", "0", "--align", "gend", "--all-faces"], tmp_path)
+    [row] = answer["results"]
+    assert "no face found" in scaled["results"][0]["error"] and scaled["results"][0]["faces"] == 0
+    assert status == 200 and row["error"] is None and row["faces"] == 1
+    assert _without_scores(row) == _without_scores(_as_named(cli, media["far.jpg"]))
+    assert [row["p_fake"]] + _scores(row) == pytest.approx([cli["p_fake"]] + _scores(cli), abs=1e-6)
+    assert job["results"] == answer["results"]
+    assert _stored_options(server, accepted["id"])["face_options"] == asked
+
+
+def _stored_options(server: Server, job_id: str) -> dict:
+    """What the server keeps of a job's options, to run it again after a restart."""
+    from clipforensics.serve.store import JobStore
+
+    store = JobStore(server.state / "jobs.sqlite")
+    try:
+        return store.get(job_id).options
+    finally:
+        store.close()
+
+
+def test_a_misspelt_face_option_is_answered_with_the_closest(server, media):
+    status, answer = server.json("POST", "/v1/detect?face_max_sid=0", files=_upload(media["crop.png"]))
+
+    assert status == 422 and answer["error"] == "invalid request options"
+    assert answer["detail"] == [{"field": "face_max_sid", "input": "0",
+                                 "message": "unknown option; did you mean 'face_max_side'?"}]
+
+
+def test_a_bad_face_option_value_is_refused_naming_the_field_and_the_choices(server, media):
+    status, answer = server.json("POST", "/v1/detect?face_detector=foo&align=gend", files=_upload(media["crop.png"]))
+
+    [problem] = answer["detail"]
+    assert status == 422 and answer["error"] == "invalid request options"
+    assert problem["field"] == "face_detector" and problem["input"] == "foo"
+    assert all(backend in problem["message"] for backend in BACKENDS)
+
+
+def test_retinaface_is_offered_only_by_a_server_started_with_its_model_file(server, media, tiny_detector, tmp_path):
+    """A request never names a file on the server: the face model is the server's (serve --face-model)."""
+    from clipforensics import Predictor
+    from clipforensics.serve.runners import Runner, Runners
+
+    crop = _upload(media["crop.png"])
+    _, models = server.json("GET", "/v1/models")
+    _, schema = server.json("GET", "/openapi.json")
+    status, retinaface = server.json("POST", "/v1/detect?face_detector=retinaface", files=crop)
+    named, file = server.json("POST", "/v1/detect?face_detector=retinaface&face_model=/etc/passwd", files=crop)
+    parameters = {parameter["name"]: parameter for parameter in schema["paths"]["/v1/jobs"]["post"]["parameters"]}
+    onnx = tmp_path / "det_10g.onnx"
+    onnx.touch()
+    given = Runners(Runner("plain", Predictor(tiny_detector)), face_model=onnx)
+    given.shutdown()
+
+    offered = [backend for backend in BACKENDS if backend != "retinaface"]
+    assert models["face_detectors"] == parameters["face_detector"]["schema"]["enum"] == offered
+    assert status == 422 and retinaface["detail"][0]["field"] == "face_detector"
+    assert "--face-model" in retinaface["detail"][0]["message"]
+    assert named == 422 and [problem["field"] for problem in file["detail"]] == ["face_model"]
+    assert "serve --face-model" in file["detail"][0]["message"]
+    assert given.face_detectors == BACKENDS
+
+
+def test_a_server_started_with_a_face_model_finds_faces_with_it_as_the_cli_does(models, media, tmp_path):
+    """The det_10g-like model finds its one face, at the same place in any frame (letterboxed: 1280 px is 640)."""
+    pytest.importorskip("onnxruntime")
+    face_model = write_det_10g_like(tmp_path / "det_10g.onnx")
+    with serving(["--model", str(models[0]), "--face-model", str(face_model)], tmp_path) as server:
+        _, described = server.json("GET", "/v1/models", key=None)
+        status, answer = server.json("POST", "/v1/detect?face_detector=retinaface", files=_upload(media["dark.png"]),
+                                     key=None)
+
+    [cli] = _cli_rows([str(media["dark.png"]), "--model", str(models[0]), "--face-detector", "retinaface",
+                       "--face-model", str(face_model)], tmp_path)
+    [row] = answer["results"]
+    assert described["face_detectors"] == list(BACKENDS)
+    assert status == 200 and row["faces"] == 1
+    assert _without_scores(row) == _without_scores(_as_named(cli, media["dark.png"]))
+    assert row["detail"][0]["faces"][0]["box"] == pytest.approx(list(np.r_[CENTRE - BOX[:2], CENTRE + BOX[2:]] * 2),
+                                                                abs=1e-3)
 
 
 def test_a_job_runs_in_the_queue_and_gives_its_rows_then_is_deleted(server, media):
@@ -347,17 +449,22 @@ def test_models_say_what_is_loaded_the_drawing_colours_and_the_limits(server):
     ("stride=4", ["--stride", "4"], "stride"),
     ("uncertain=0.7:0.3", ["--uncertain", "0.7:0.3"], "uncertain"),
     ("uncertain=half", ["--uncertain", "half"], "uncertain"),
+    ("face_detector=dlib-hgo", ["--face-detector", "dlib-hgo"], "face_detector"),
+    ("face_max_side=-1", ["--face-max-side", "-1"], "face_max_side"),
+    ("face_max_side=big", ["--face-max-side", "big"], "face_max_side"),
+    ("align=gnd", ["--align", "gnd"], "align"),
+    ("faces=some", ["--faces", "some"], "faces"),
 ])
 def test_the_service_refuses_an_option_in_the_words_of_the_cli(server, media, query, arguments, field, capsys):
-    status, answer = server.json("POST", f"/v1/detect?faces=none&{query}", files=_upload(media["crop.png"]))
+    status, answer = server.json("POST", f"/v1/detect?{query}", files=_upload(media["crop.png"]))
     cli_status = main(["detect", str(media["crop.png"]), "--model", "never-loaded", *arguments])
 
     [problem] = answer["detail"]
     assert (status, problem["field"], cli_status) == (422, field, 2)
-    assert f"Invalid value for '--{field}': {problem['message']}" in capsys.readouterr().err
+    assert f"Invalid value for '--{field.replace('_', '-')}': {problem['message']}" in capsys.readouterr().err
 
 
-def test_each_model_says_the_face_mode_and_frames_its_task_takes_unless_a_request_gives_them(server):
+def test_each_model_says_the_face_options_and_frames_its_task_takes_unless_a_request_gives_them(server):
     from clipforensics.cli.main import cli
     from clipforensics.faces.options import DEFAULT_FACE_MODES
     from clipforensics.media import DEFAULT_FRAMES
@@ -366,11 +473,17 @@ def test_each_model_says_the_face_mode_and_frames_its_task_takes_unless_a_reques
     _, schema = server.json("GET", "/openapi.json")
     detect = {parameter["name"]: parameter for parameter in schema["paths"]["/v1/detect"]["post"]["parameters"]}
     options = {option.name: option for option in cli.commands["detect"].params}
+    served = ["faces", "face_detector", "all_faces", "align", "face_max_side"]
 
     assert answer["models"]["detector"]["faces"] == DEFAULT_FACE_MODES["detect"] == "auto"
     assert answer["models"]["localizer"]["faces"] == DEFAULT_FACE_MODES["localize"] == "none"
     assert answer["models"]["detector"]["frames"] == detect["frames"]["schema"]["default"] == DEFAULT_FRAMES
     assert options["frames"].default == DEFAULT_FRAMES
+    assert {name: answer["models"]["detector"][name] for name in served} == \
+        {name: options[name].default for name in served}
+    assert {name: detect[name]["schema"]["default"] for name in served[1:]} == \
+        {name: options[name].default for name in served[1:]}
+    assert all(detect[name]["description"] for name in served) and "face_model" not in detect
 
 
 def test_a_threshold_with_an_operating_point_is_refused_by_the_service_in_the_words_of_the_api(tiny_detector):

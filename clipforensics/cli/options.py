@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from ..errors import OptionError, UsageError
-from ..faces.align import RECIPES
-from ..faces.detectors import BACKENDS, DEFAULT_BACKEND
-from ..faces.options import DEFAULT_FACE_MODES, FACE_MODES
+from ..faces.options import FACE_OPTIONS, FaceOption
 from ..inference.calibration import Band
 from ..inference.runtime import PRECISIONS
 from ..media import DEFAULT_FRAMES, IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, VIDEO_SUFFIXES, Sampler, parse_path_lines
@@ -170,48 +168,56 @@ max_pixels = click.option("--max-pixels", type=POSITIVE, metavar="N", default=MA
 
 
 def faces(task: str | None, mode_help: str = "") -> Callable[[Command], Command]:
-    """How faces are found, aligned and sampled from videos; with ``task`` (detect, localize), also --faces
-    (auto | none), by default the task's. The command receives them as ``faces`` (a FaceOptions) and ``frames``
-    (a Sampler)."""
-    options = [
+    """How faces are found and aligned, as the service takes it too (``FACE_OPTIONS``: --faces only with a ``task``,
+    detect or localize, whose default it has, worded ``mode_help``), and how frames are sampled from videos. The
+    command receives them as ``faces`` (a FaceOptions) and ``frames`` (a Sampler)."""
+    face = [option for option in FACE_OPTIONS.values() if task is not None or option.by_task is None]
+    frames = [
         click.option("--frames", type=POSITIVE, metavar="N", default=DEFAULT_FRAMES, show_default=True,
                      help="frames sampled per video (uniform, spread)"),
         click.option("--sampler", type=Choice(Sampler.KINDS), default="uniform", show_default=True,
                      help="uniform: --frames spread evenly; stride: every --stride-th frame; spread: --frames in "
                           "GenD's order, from the middle outwards; all: every frame"),
         click.option("--stride", type=POSITIVE, metavar="N", help="--sampler stride: keep every N-th frame"),
-        click.option("--all-faces", is_flag=True, help="score every face, not only the largest"),
-        click.option("--face-detector", type=Choice(BACKENDS), default=DEFAULT_BACKEND, show_default=True,
-                     help="how faces are found"),
-        click.option("--face-model", metavar="ONNX", help="det_10g.onnx for --face-detector retinaface"),
-        click.option("--face-max-side", type=click.IntRange(min=0), default=0, show_default=True, metavar="PX",
-                     help="search frames scaled down to this side: faster, misses faces below the smallest size "
-                          "at that scale; 0: full size"),
-        click.option("--face-min-size", type=click.IntRange(min=0), default=0, show_default=True, metavar="PX",
-                     help="mtcnn: the smallest face searched for; 0: 64 px, or 4%% of the frame's short side "
-                          "where that is more"),
-        click.option("--align", type=Choice(RECIPES), default="deepfakebench", show_default=True,
-                     help="five-point alignment recipe"),
     ]
-    if task is not None:
-        options.insert(0, click.option("--faces", type=Choice(FACE_MODES), default=DEFAULT_FACE_MODES[task],
-                                       show_default=True, help=mode_help))
-    keys = ("faces", "frames", "sampler", "stride", "all_faces", "face_detector", "face_model", "face_max_side",
-            "face_min_size", "align")
-    bundle = _bundle(keys if task is not None else keys[1:], _face_settings)
-    return _options(*options, bundle)
+    bundle = _bundle(["frames", "sampler", "stride", *(option.name for option in face)],
+                     functools.partial(_face_settings, task))
+    return _options(*(_face_option(option, task, mode_help) for option in face), *frames, bundle)
 
 
-def _face_settings(frames: int, sampler: str, stride: int | None, all_faces: bool, face_detector: str,
-                   face_model: str | None, face_max_side: int, face_min_size: int, align: str,
-                   faces: str = "auto") -> dict[str, Any]:
+class Checked(click.ParamType):
+    """A face option's value, read and checked by the option (``FaceOption.parse``), so that the command line
+    refuses it in the service's words."""
+
+    def __init__(self, option: FaceOption):
+        self.option = option
+        self.name = option.kind.__name__
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str | None:
+        return f"[{'|'.join(self.option.choices)}]" if self.option.choices else None
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        try:
+            return self.option.parse(value)
+        except OptionError as error:
+            self.fail(str(error), param, ctx)
+
+
+def _face_option(option: FaceOption, task: str | None, mode_help: str) -> Callable[[Command], Command]:
+    name = "--" + option.name.replace("_", "-")
+    help = mode_help if option.by_task is not None and mode_help else option.help
+    default = option.default_for(task)
+    if option.kind is bool:
+        return click.option(name, is_flag=True, default=default, help=help)
+    return click.option(name, type=Checked(option), default=default, show_default=default is not None,
+                        metavar=option.metavar, help=help)
+
+
+def _face_settings(task: str | None, frames: int, sampler: str, stride: int | None, **given: Any) -> dict[str, Any]:
     from ..faces.options import FaceOptions
 
-    options = FaceOptions(mode=faces, backend=face_detector, model_path=face_model,
-                          policy="all" if all_faces else "largest", recipe=align, max_side=face_max_side or None,
-                          min_face=face_min_size or None)
     try:
-        return {"faces": options, "frames": Sampler.of(sampler, frames, stride)}
+        return {"faces": FaceOptions.of(given, task), "frames": Sampler.of(sampler, frames, stride)}
     except OptionError as error:
         raise click.BadParameter(str(error), param_hint=f"'--{error.option.replace('_', '-')}'") from None
 

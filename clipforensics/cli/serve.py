@@ -37,11 +37,14 @@ def _default_state_dir() -> Path:
               help="requests or jobs each model works on at once")
 @click.option("--keep-hours", type=click.FloatRange(min=0, min_open=True), default=24, show_default=True,
               metavar="H", help="finished jobs and their files are removed after this long")
+@click.option("--face-model", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="ONNX",
+              help="det_10g.onnx: requests may then ask for face_detector=retinaface (a request never names a file "
+                   "on the server)")
 @options.runtime(32, "face crops per model call")
 @options.threshold("p_fake (or map score) at or above which the label is fake, unless a request gives its own")
 def serve(model: str, localizer: str | None, host: str, port: int, max_upload_mb: float, max_queue: int,
-          state_dir: Path | None, api_key_file: Path | None, jobs: int, keep_hours: float, device: str,
-          precision: str, batch_size: int, decide: dict) -> int:
+          state_dir: Path | None, api_key_file: Path | None, jobs: int, keep_hours: float, face_model: Path | None,
+          device: str, precision: str, batch_size: int, decide: dict) -> int:
     """Serve the model over HTTP until stopped (Ctrl-C): POST /v1/detect, /v1/localize and /v1/jobs take
     images and videos as multipart 'files'; the web page is at /, the API's documentation at /docs.
 
@@ -74,7 +77,7 @@ def serve(model: str, localizer: str | None, host: str, port: int, max_upload_mb
         runners[1].predictor.config.require_decoder(f"--localizer {localizer}")
     settings = ServeSettings(state_dir or _default_state_dir(), max_upload_mb, max_queue, jobs, keep_hours, key)
     _log_to_stderr()
-    app = create_app(settings, Runners(*runners))
+    app = create_app(settings, Runners(*runners, face_model=face_model))
     click.echo(f"clipforensics: serving on http://{host}:{port} (jobs in {settings.state_dir})", err=True)
     uvicorn.run(app, host=host, port=port, log_level="info")
     return EXIT_OK

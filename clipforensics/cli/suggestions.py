@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from typing import Any
 
 import click
 
+from .. import words
+
 
 def closest(word: str, valid: Iterable[str]) -> str:
     """" Did you mean 'X'?" for the valid word nearest to ``word``, or "" when none is near."""
-    match = difflib.get_close_matches(word, list(valid), n=1, cutoff=0.6)
-    return f" Did you mean {match[0]!r}?" if match else ""
+    match = words.closest(word, valid)
+    return f" Did you mean {match!r}?" if match else ""
 
 
 class _SuggestsOptions(click.Command):

@@ -20,7 +20,7 @@ from ..colours import FAKE, REAL
 from ..inference.rows import schema
 from .auth import key_guard
 from .errors import ApiError, install_error_handlers
-from .options import RequestOptions, request_options, task_option
+from .options import RequestOptions, face_parameters, request_options, task_option
 from .runners import Runners
 from .service import Service
 from .settings import ServeSettings
@@ -96,7 +96,6 @@ UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
         (401, "missing or wrong API key"), (409, "no localizer loaded"), (413, "upload too large"),
         (415, "a file is neither an image nor a video"), (422, "no files, an empty file, or bad options"),
         (503, "queue full: try again after Retry-After seconds"))}
-Options = Annotated[RequestOptions, Depends(request_options)]
 
 
 def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
@@ -105,6 +104,8 @@ def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
     install_error_handlers(app)
     api = APIRouter(prefix="/v1", dependencies=[Depends(key_guard(settings.api_key))],
                     responses={401: {"model": ErrorBody, "description": "missing or wrong API key"}})
+    options_of = Depends(request_options(runners.face_detectors))
+    upload = {**UPLOAD_BODY, "parameters": face_parameters(runners.face_detectors)}  # read by request_options
 
     @app.get("/healthz", tags=["service"])
     def healthz() -> dict[str, str]:
@@ -113,8 +114,9 @@ def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
 
     @api.get("/models", tags=["service"])
     def models() -> dict[str, Any]:
-        """The loaded models by role (detector, localizer), the colours boxes are drawn in, and the limits."""
-        return {"models": runners.describe(),
+        """The loaded models by role (detector, localizer), the face detectors a request may ask for, the colours
+        boxes are drawn in, and the limits."""
+        return {"models": runners.describe(), "face_detectors": list(runners.face_detectors),
                 "drawing": {"fake": _hex(FAKE), "real": _hex(REAL)},
                 "limits": {"max_upload_mb": settings.max_upload_mb, "max_queue": settings.max_queue,
                            "max_files": MAX_FILES}}
@@ -125,24 +127,24 @@ def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
         return schema()
 
     @api.post("/detect", tags=["inference"], response_model=Results, responses=UPLOAD_ERRORS,
-              openapi_extra=UPLOAD_BODY)
-    async def detect(request: Request, options: Options) -> dict[str, Any]:
+              openapi_extra=upload)
+    async def detect(request: Request, options: RequestOptions = options_of) -> dict[str, Any]:
         """Score images and videos now: one row per file, with per-frame and per-face detail."""
         _, rows = await service.run_now("detect", request, options)
         return {"results": rows}
 
     @api.post("/localize", tags=["inference"], response_model=LocalizeResults, responses=UPLOAD_ERRORS,
-              openapi_extra=UPLOAD_BODY)
-    async def localize(request: Request, options: Options) -> dict[str, Any]:
+              openapi_extra=upload)
+    async def localize(request: Request, options: RequestOptions = options_of) -> dict[str, Any]:
         """Map manipulated pixels now: one row per file with its `mask` and `overlay` as URLs (kept as long as
         a finished job)."""
         request_id, rows = await service.run_now("localize", request, options)
         return {"id": request_id, "results": rows}
 
     @api.post("/jobs", tags=["jobs"], status_code=202, response_model=Accepted, responses=UPLOAD_ERRORS,
-              openapi_extra=UPLOAD_BODY)
-    async def submit(request: Request, options: Options,
-                     task: Annotated[str, Depends(task_option)]) -> dict[str, str]:
+              openapi_extra=upload)
+    async def submit(request: Request, task: Annotated[str, Depends(task_option)],
+                     options: RequestOptions = options_of) -> dict[str, str]:
         """Queue a job (`task` detect or localize); its state is at `status_url`. Accepted jobs survive a
         restart of the service."""
         job_id = await service.submit(task, request, options)

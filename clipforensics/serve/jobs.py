@@ -127,7 +127,8 @@ class JobQueue:
         inputs = [(item.name, self.folders.inputs(job.id) / item.file) for item in job.inputs]
         runner = self.runners.for_task(job.task)
         rows = predict_rows(runner.predictor, job.task, inputs, RequestOptions.from_dict(job.options),
-                            self.folders.maps(job.id), lambda path: self.folders.url(job.id, path))
+                            self.folders.maps(job.id), lambda path: self.folders.url(job.id, path),
+                            self.runners.face_model)
         with closing(rows):
             for number, row in enumerate(rows):
                 self.store.add_row(job.id, number, row)

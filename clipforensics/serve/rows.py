@@ -16,10 +16,11 @@ from .options import RequestOptions
 
 
 def predict_rows(predictor: Predictor, task: str, inputs: list[tuple[str, Path]], options: RequestOptions,
-                 maps: Path | None = None, url: Callable[[str], str] | None = None) -> Iterator[dict]:
+                 maps: Path | None = None, url: Callable[[str], str] | None = None,
+                 face_model: Path | None = None) -> Iterator[dict]:
     """One row per input (``(name, stored path)``), in order, as each finishes. ``localize`` writes each
-    input's mask and overlay into ``maps`` and gives them as ``url(path)``."""
-    settings = options.predict_options(task)
+    input's mask and overlay into ``maps`` and gives them as ``url(path)``. ``face_model``: the server's."""
+    settings = options.predict_options(task, face_model)
     if task == "localize":
         settings["save_maps"] = maps
     decision = options.decision(predictor)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import UsageError
-from ..faces.options import DEFAULT_FACE_MODES
-from ..media import DEFAULT_FRAMES
+from ..faces.detectors import DETECTORS
 from ..inference.predictor import Predictor
+from ..media import DEFAULT_FRAMES
 from .errors import ApiError
+from .options import face_defaults
 
 
 @dataclass
@@ -37,11 +39,16 @@ class Runner:
 
 class Runners:
     """``detector``: the --model (any model scores p_fake); ``localizer``: the --localizer, else the --model
-    when it has a decoder, else none."""
+    when it has a decoder, else none; ``face_model``: the --face-model, the file of the face detector that needs one
+    (retinaface). ``face_detectors``: those requests may ask for, the ones that need no file and, with the file,
+    the one that reads it."""
 
-    def __init__(self, detector: Runner, localizer: Runner | None = None):
+    def __init__(self, detector: Runner, localizer: Runner | None = None, face_model: Path | None = None):
         self.detector = detector
         self.localizer = localizer or (detector if detector.predictor.has_decoder else None)
+        self.face_model = face_model
+        self.face_detectors = tuple(name for name, backend in DETECTORS.items()
+                                    if backend.model_file is None or face_model is not None)
 
     def for_task(self, task: str) -> Runner:
         if task == "detect":
@@ -55,10 +62,10 @@ class Runners:
         return self.localizer
 
     def describe(self) -> dict:
-        """Each loaded role's model, with what its task takes when a request gives none: ``faces`` (the face mode)
-        and ``frames`` (sampled per video)."""
+        """Each loaded role's model, with what its task takes when a request gives none: the face options
+        (``faces``, the face mode; ``face_detector``, ...) and ``frames`` (sampled per video)."""
         roles = (("detector", "detect", self.detector), ("localizer", "localize", self.localizer))
-        return {role: {**runner.describe(), "faces": DEFAULT_FACE_MODES[task], "frames": DEFAULT_FRAMES}
+        return {role: {**runner.describe(), **face_defaults(task), "frames": DEFAULT_FRAMES}
                 for role, task, runner in roles if runner is not None}
 
     def shutdown(self) -> None:

@@ -76,7 +76,8 @@ class Service:
 
                 try:
                     rows = await asyncio.wrap_future(runner.executor.submit(
-                        lambda: list(predict_rows(runner.predictor, task, inputs, options, maps, url))))
+                        lambda: list(predict_rows(runner.predictor, task, inputs, options, maps, url,
+                                                  self.runners.face_model))))
                     if maps is not None:
                         self.store.add(Job(request_id, task, "done", options.to_dict(),
                                            [Input(name, path.name) for name, path in inputs], finished=time.time()),
