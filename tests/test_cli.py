@@ -4,8 +4,6 @@ a clear error), 2 (usage: answered with the closest valid word), 3 (an internal 
 import csv
 import io
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np

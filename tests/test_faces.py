@@ -8,7 +8,7 @@ from skimage import data
 
 from clipforensics.errors import UsageError
 from clipforensics.faces.detection import DlibCnnDetector, DlibHogDetector, Face, choose_faces, five_from_68
-from clipforensics.faces.detectors import BACKENDS, Search, create_face_detector
+from clipforensics.faces.detectors import BACKENDS, create_face_detector
 from clipforensics.faces.mtcnn import MtcnnDetector
 from clipforensics.faces.options import FaceOptions
 from clipforensics.faces.search import VideoFaceSearch
