@@ -10,8 +10,9 @@ What is timed, for the project's video path (``Sampler("uniform", 32)``, fp32 on
 
 * decode and sampling: ``clipforensics.media.read_video``, which decodes the file once front to back
   and converts only the sampled frames to RGB;
-* face detection: the default backend, ``create_face_detector("dlib-hog").detect`` on every sampled
-  720p frame, then ``choose_faces`` (the largest face);
+* face detection: the default search, as ``detect`` runs it on a video: ``FaceOptions().create_detector()``
+  (MTCNN) through a ``VideoFaceSearch`` (full searches every few sampled frames, a look around the known faces
+  between them), then ``choose_faces`` (the largest face);
 * alignment: ``align_face(..., "deepfakebench", 256)`` plus CLIP's ``resize_and_crop`` to 224;
 * model: a seeded random-weight ViT-B/16 detector scoring the 32 crops in one batch through
   ``Detector.predict_tensor(normalize(...))`` and a softmax, as ``Detector._p_fake`` does;
@@ -62,14 +63,15 @@ from clipforensics.inference.predictor import Predictor
 from clipforensics.hub.checkpoints import save_model
 from clipforensics.faces.align import align_face
 from clipforensics.faces.detection import Face, FaceDetector, choose_faces
-from clipforensics.faces.detectors import create_face_detector
+from clipforensics.faces.options import FaceOptions
+from clipforensics.faces.search import VideoFaceSearch
 from clipforensics.media import Frame, Sampler, read_video
 from clipforensics.models.factory import create_model
 from clipforensics.models.model import ModelConfig
 from clipforensics.transforms import normalize, resize_and_crop
 
 BACKBONE = "openai/clip-vit-base-patch16"
-FACE_BACKEND = "dlib-hog"
+FACE_BACKEND = FaceOptions().backend
 RECIPE = "deepfakebench"
 CROP_SIZE = 256
 WIDTH, HEIGHT = 1280, 720
@@ -167,8 +169,10 @@ def decode_gend(path: Path, count: int) -> tuple[list[int], list[np.ndarray]]:
 
 
 def detect_faces(detector: FaceDetector, frames: list[Frame]) -> list[Face | None]:
-    """The face each frame is scored on (the largest), None where none was found."""
-    chosen = [choose_faces(detector.detect(frame.image)) for frame in frames]
+    """The face each frame is scored on (the largest), None where none was found, searched as ``detect`` searches
+    a video."""
+    search = VideoFaceSearch(detector)
+    chosen = [choose_faces(search.detect(frame.image)) for frame in frames]
     return [faces[0] if faces else None for faces in chosen]
 
 
@@ -222,7 +226,7 @@ def run_stages(path: Path, model_dir: Path, count: int, repeats: int) -> tuple[d
     timings["decode_gend"], (gend_ids, gend_images) = measure(lambda: decode_gend(path, count), repeats, False)
     print("timing the project's stages ...", file=sys.stderr, flush=True)
     timings["decode"], frames = measure(lambda: decode_project(path, count), repeats, False)
-    face_detector = create_face_detector(FACE_BACKEND)
+    face_detector = FaceOptions().create_detector()
     timings["detect"], faces = measure(lambda: detect_faces(face_detector, frames), repeats, True)
     if not any(faces):
         raise SystemExit("no face found in any sampled frame: nothing to align or score")

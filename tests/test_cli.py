@@ -102,9 +102,9 @@ def test_usage_errors_exit_2_with_the_closest_valid_word(argv, hint, capsys):
     assert hint in capsys.readouterr().err.lower()
 
 
-FACE_OPTIONS_AS_GIVEN = {"faces": None, "face_detector": "dlib-hog", "face_model": None, "all_faces": False,
-                         "align": "deepfakebench", "face_max_side": 640, "frames": 32, "sampler": "uniform",
-                         "stride": None}
+FACE_OPTIONS_AS_GIVEN = {"faces": None, "face_detector": "mtcnn", "face_model": None, "all_faces": False,
+                         "align": "deepfakebench", "face_max_side": 0, "face_min_size": 0, "frames": 32,
+                         "sampler": "uniform", "stride": None}
 """The face and frame options of detect, localize and preprocess, as a command receives them unless given (faces:
 the task's)."""
 

@@ -256,6 +256,8 @@ def test_the_face_options_of_a_request_reach_the_predictor_as_the_clis_do(server
                        "--face-max-side", "0", "--align", "gend", "--all-faces"], tmp_path)
     [row] = answer["results"]
     assert "no face found" in scaled["results"][0]["error"] and scaled["results"][0]["faces"] == 0
+    assert "face_max_side=0 searches at full size" in scaled["results"][0]["error"]  # the service's words
+    assert "--face-max-side" not in scaled["results"][0]["error"]
     assert status == 200 and row["error"] is None and row["faces"] == 1
     assert _without_scores(row) == _without_scores(_as_named(cli, media["far.jpg"]))
     assert [row["p_fake"]] + _scores(row) == pytest.approx([cli["p_fake"]] + _scores(cli), abs=1e-6)

@@ -9,6 +9,7 @@ through ``FaceOption.parse``, so a new option, or a new default, is one edit her
 from __future__ import annotations
 
 import numbers
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -198,3 +199,14 @@ def _declared() -> list[tuple[str, FaceOption]]:
 
 FACE_OPTIONS: dict[str, FaceOption] = {option.name: option for _, option in _declared()}
 """The face options by name, in the order the command line lists them."""
+
+
+def in_query_words(text: str) -> str:
+    """``text`` (an error or a note, which name options as the command line does) with the face options named as
+    the service's query options: ``--face-max-side 0`` becomes ``face_max_side=0``."""
+    for name, option in FACE_OPTIONS.items():
+        value = r"\d+" if option.kind is int else "|".join(map(re.escape, option.choices)) or None
+        pattern = rf"--{name.replace('_', '-')}\b" + (rf"(?: ({value})\b)?" if value else "")
+        text = re.sub(pattern, lambda match, name=name: name + (f"={match[1]}" if value and match[1] else ""), text)
+    return text
+

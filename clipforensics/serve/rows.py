@@ -1,6 +1,6 @@
 """Results as the service answers them: the rows ``clipforensics detect`` and ``localize`` write (built by
 ``inference.rows``), with each input's path (and any mention of it in an error or a note) shown as the client's
-file name, never as a path on the server, and map files as URLs."""
+file name, never as a path on the server, options named as the service takes them, and map files as URLs."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
+from ..faces.options import in_query_words
 from ..inference.calibration import Decision
 from ..inference.predictor import Predictor
 from ..inference.results import Result
@@ -38,7 +39,7 @@ def _as_uploaded(result: Result, name: str, stored: Path, decision: Decision) ->
     def shown(text: str) -> str:
         for spelling in spellings:
             text = text.replace(spelling, name)
-        return text
+        return in_query_words(text)
 
     label = result.label if result.p_fake is None else decision.label(result.p_fake)
     decided_by = result.decided_by if result.p_fake is None else decision.name
