@@ -100,7 +100,8 @@ def random_heads(rng: np.random.Generator, width: int, height: int, sizes: list[
     for size in sizes:
         reach = size * 2.0  # the cut-out reaches about this far around the face's centre
         for _ in range(200):
-            centre = (float(rng.uniform(reach / 2, width - reach / 2)), float(rng.uniform(reach / 2, height - reach / 2)))
+            centre = (float(rng.uniform(reach / 2, width - reach / 2)),
+                      float(rng.uniform(reach / 2, height - reach / 2)))
             if all(np.hypot(centre[0] - other.centre[0], centre[1] - other.centre[1]) > (reach + other.size * 2) / 2
                    for other in heads):
                 break

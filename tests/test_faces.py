@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from skimage import data
 
-from clipforensics.errors import UsageError
+from clipforensics.errors import OptionError
 from clipforensics.faces.detection import DlibCnnDetector, DlibHogDetector, Face, choose_faces, five_from_68
 from clipforensics.faces.detectors import BACKENDS, create_face_detector
 from clipforensics.faces.mtcnn import MtcnnDetector
@@ -112,8 +112,17 @@ def test_the_smallest_face_searched_for_is_64_px_or_4_percent_of_the_short_side(
 
 
 def test_a_smallest_face_size_is_refused_for_a_detector_that_searches_one_fixed_size():
-    with pytest.raises(UsageError, match="--face-max-side"):
+    with pytest.raises(OptionError, match="--face-max-side"):
         FaceOptions(backend="dlib-hog", min_face=30)
+
+
+def test_search_sizes_that_would_enlarge_or_shred_a_frame_are_refused_naming_the_option():
+    with pytest.raises(OptionError, match="0 \\(automatic\\) or at least 20 px, not 5") as small:
+        FaceOptions(min_face=5)
+    with pytest.raises(OptionError, match="0 \\(full size\\) or at least 64 px, not 10") as tiny:
+        FaceOptions(max_side=10)
+
+    assert (small.value.option, tiny.value.option) == ("face_min_size", "face_max_side")
 
 
 def test_a_miss_says_how_the_frames_were_searched_and_what_would_search_further():

@@ -265,6 +265,20 @@ def test_the_face_options_of_a_request_reach_the_predictor_as_the_clis_do(server
     assert _stored_options(server, accepted["id"])["face_options"] == asked
 
 
+def test_a_miss_names_the_services_own_option_and_face_min_size_finds_the_small_face(server, tmp_path):
+    far = np.full((1200, 1600, 3), 120, np.uint8)
+    far[500:560, 700:760] = np.asarray(Image.fromarray(data.astronaut()[0:220, 140:360]).resize((60, 60)))
+    Image.fromarray(far).save(tmp_path / "far.jpg", quality=92)
+
+    _, missed = server.json("POST", "/v1/detect", files=_upload(tmp_path / "far.jpg"))
+    _, found = server.json("POST", "/v1/detect?face_min_size=32", files=_upload(tmp_path / "far.jpg"))
+
+    assert missed["results"][0]["error"] == (
+        "no face found in image (searched 1600x1200 at full size with mtcnn for faces of 64 px and more; "
+        "face_min_size=32 looks for faces down to 32 px, slower)")
+    assert found["results"][0]["error"] is None and found["results"][0]["faces"] == 1
+
+
 def _stored_options(server: Server, job_id: str) -> dict:
     """What the server keeps of a job's options, to run it again after a restart."""
     from clipforensics.serve.store import JobStore

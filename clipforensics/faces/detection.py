@@ -76,8 +76,9 @@ def landmarks68(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 
 def dlib_box(points: np.ndarray) -> np.ndarray:
-    """The box dlib's detectors would draw around a face with these five points (centred below the eyes'
-    and mouth's midpoints, 2.26 times their distance a side), for dlib's 68-point predictor, which expects such a box."""
+    """The box dlib's detectors would draw around a face with these five points (centred below the eyes' and
+    mouth's midpoints, 2.26 times their distance a side), for dlib's 68-point predictor, which expects such a
+    box."""
     eyes, mouth = points[:2].mean(0), points[3:].mean(0)
     span = float(np.linalg.norm(mouth - eyes))
     centre = (eyes + mouth) / 2 + 0.16 * (mouth - eyes)

@@ -26,7 +26,9 @@ DEFAULT_FACE_MODES = {"detect": "auto", "localize": "none"}
 localization maps whole images (as DeCLIP reads them)."""
 FACE_POLICIES = ("largest", "all", "mask")
 SMALLEST_SEARCHABLE = 20
-"""Below this, a face has too few pixels to be scored, whatever finds it."""
+"""Below this, a face has too few pixels to be scored, whatever finds it (and searching for it would mean
+enlarging the frame)."""
+SMALLEST_SEARCH_SIDE = 64
 YES, NO = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 """How a query spells a yes/no option."""
 OPTION = "option"
@@ -143,6 +145,12 @@ class FaceOptions:
             option.check(option.from_field(getattr(self, key)))
         if self.policy not in FACE_POLICIES:
             raise UsageError(f"face policy must be one of {FACE_POLICIES}, not {self.policy!r}")
+        if self.min_face is not None and self.min_face < SMALLEST_SEARCHABLE:
+            raise OptionError("face_min_size", f"the smallest face size is 0 (automatic) or at least "
+                              f"{SMALLEST_SEARCHABLE} px, not {self.min_face}")
+        if self.max_side is not None and self.max_side < SMALLEST_SEARCH_SIDE:
+            raise OptionError("face_max_side", f"the face search size is 0 (full size) or at least "
+                              f"{SMALLEST_SEARCH_SIDE} px, not {self.max_side}")
         if self.min_face is not None and not DETECTORS[self.backend].min_face:
             raise OptionError("face_min_size", f"a smallest face size is for the mtcnn detector; {self.backend} "
                               "finds faces of a fixed size at the searched scale (a larger --face-max-side finds "
@@ -194,7 +202,8 @@ class FaceOptions:
 
 def _declared() -> list[tuple[str, FaceOption]]:
     """The fields of ``FaceOptions`` that users set, by their keywords, with their options."""
-    return [(declared.name, declared.metadata[OPTION]) for declared in fields(FaceOptions) if OPTION in declared.metadata]
+    return [(declared.name, declared.metadata[OPTION]) for declared in fields(FaceOptions)
+            if OPTION in declared.metadata]
 
 
 FACE_OPTIONS: dict[str, FaceOption] = {option.name: option for _, option in _declared()}
