@@ -36,20 +36,26 @@ Kind = Literal["image", "video", "audio", "other"]
 
 
 def kind_of(path: str | Path) -> Kind:
-    """What a file holds, judged by its content whatever its name: Pillow's header parser
-    first (HEIC and AVIF included), then FFmpeg's probe of its streams (audio: streams of sound and none of
-    pictures); neither decodes the file. The name decides only what the content cannot tell: a file that
-    neither reads (damaged, empty, missing, not a regular file) is the image or video its suffix names, so that
-    opening it fails with that kind's error, and is 'other' without such a suffix."""
+    """What a file holds, judged by its content whatever its name (``kind_by_content``). The name decides only
+    what the content cannot tell: a file that neither reads (damaged, empty, missing, not a regular file) is the
+    image or video its suffix names, so that opening it fails with that kind's error, and is 'other' without such
+    a suffix."""
     path = Path(path)
-    if path.is_file():
-        if _pillow_identifies(path):
-            return "image"
-        found = _ffmpeg_kind(path)
-        if found:
-            return found
+    found = kind_by_content(path)
+    if found:
+        return found
     suffix = path.suffix.lower()
     return "image" if suffix in IMAGE_SUFFIXES else "video" if suffix in VIDEO_SUFFIXES else "other"
+
+
+def kind_by_content(path: str | Path) -> Kind | None:
+    """What a file's content says it holds: Pillow's header parser first (HEIC and AVIF included), then FFmpeg's
+    probe of its streams (audio: streams of sound and none of pictures); neither decodes the file. None when
+    neither reads it (or it is no regular file)."""
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return "image" if _pillow_identifies(path) else _ffmpeg_kind(path)
 
 
 def _pillow_identifies(path: Path) -> bool:
@@ -89,7 +95,7 @@ def _register_heif() -> None:
 
 
 def load_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """An image file as 8-bit RGB, EXIF orientation applied; ``MediaError`` says why it cannot be."""
+    """An image file as 8-bit RGB, EXIF orientation applied; ``MediaError`` (of kind image) says why it cannot be."""
     path = Path(path)
     _register_heif()
     try:
@@ -102,17 +108,17 @@ def load_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Im
     except MediaError:
         raise
     except FileNotFoundError:
-        raise MediaError(f"{path}: no such file") from None
+        raise MediaError(f"{path}: no such file", "image") from None
     except IsADirectoryError:
-        raise MediaError(f"{path}: is a folder, not an image") from None
+        raise MediaError(f"{path}: is a folder, not an image", "image") from None
     except UnidentifiedImageError:
         size = path.stat().st_size
         what = "empty file" if size == 0 else "not an image PIL can decode"
-        raise MediaError(f"{path}: {what}") from None
+        raise MediaError(f"{path}: {what}", "image") from None
     except Image.DecompressionBombError as error:
-        raise MediaError(f"{path}: {error}") from None
+        raise MediaError(f"{path}: {error}", "image") from None
     except (OSError, SyntaxError, ValueError) as error:
-        raise MediaError(f"{path}: damaged image ({error})") from None
+        raise MediaError(f"{path}: damaged image ({error})", "image") from None
 
 
 def _check_size(image: Image.Image, max_pixels: int) -> None:
@@ -120,7 +126,7 @@ def _check_size(image: Image.Image, max_pixels: int) -> None:
     if width * height > max_pixels:
         raise MediaError(
             f"{image.filename}: {width}x{height} pixels exceeds the limit of {max_pixels:,} "
-            "(if the file is trusted, raise the limit with --max-pixels, or max_pixels= in Python)"
+            "(if the file is trusted, raise the limit with --max-pixels, or max_pixels= in Python)", "image"
         )
 
 

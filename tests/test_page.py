@@ -213,6 +213,32 @@ def test_the_pages_csv_has_the_columns_python_writes_and_its_numbers_are_rounded
     page.close()
 
 
+def test_the_page_reloaded_lists_the_earlier_job_and_shows_its_results_again(server, media, browser):
+    page = browser.new_page()
+    page.goto(server)
+    page.locator("#model").get_by_text("Threshold").wait_for()
+    page.set_input_files("#files", [str(media[0])])
+    page.click("#submit")
+    page.wait_for_selector("#results[data-state=done]", timeout=60_000)
+    shown = page.locator(".card .p-fake").inner_text()
+
+    page.reload()
+    earlier = page.locator("#jobs .job").first
+    earlier.wait_for()
+
+    assert page.locator(".card").count() == 0
+    assert earlier.locator(".file-name").inner_text() == "astronaut.png" and earlier.get_attribute("data-status") == "done"
+    assert "Scoring and heatmaps" in earlier.inner_text(), "the localize job sent with it is listed within its entry"
+    earlier.get_by_role("button").click()
+    page.wait_for_selector("#results[data-state=done]", timeout=60_000)
+    card = page.locator(".card")
+    assert card.count() == 1 and card.get_attribute("data-path") == "astronaut.png"
+    assert page.locator(".card .p-fake").inner_text() == shown
+    overlay = card.locator("img.overlay-media")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=overlay.element_handle(), timeout=10_000)
+    page.close()
+
+
 def test_page_shows_the_servers_refusal(server, browser):
     """A file dropped on the drop zone that the server cannot read: its card says why in words (or the page
     shows the server's refusal), and the page stays usable."""

@@ -1,8 +1,9 @@
 """`clipforensics serve`: the real server, started as a command on a free loopback port with tiny models, answers
-detect, job and localize round trips with the CLI's rows; takes the CLI's face options and refuses a bad one in the
-CLI's words; refuses oversized, non-media and empty uploads with their status and goes on serving; answers a burst
-past its queue with 503 + Retry-After, losing none; runs a queued job after being killed and started again; guards
-/v1 with the key; leaves its temporary folder empty."""
+detect, job and localize round trips with the CLI's rows, a row for every file sent (those that are no image or video
+with the CLI's kind and error); takes the CLI's face options and refuses a bad one in the CLI's words; refuses
+oversized, all-non-media and empty uploads with their status and goes on serving; answers a burst past its queue with
+503 + Retry-After, losing none; runs a queued job after being killed and started again; guards /v1 with its keys and
+lists each key's own jobs, a page at a time; leaves its temporary folder empty."""
 
 from __future__ import annotations
 
@@ -39,9 +40,10 @@ from clipforensics.models.factory import create_model
 from clipforensics.models.model import ModelConfig
 
 from .det10g import BOX, CENTRE, write_det_10g_like
-from .videos import moving_frames, write_video
+from .videos import moving_frames, write_sound, write_video
 
 KEY = "test-key-0123"
+KEYS = (KEY, "second-key-4567", "third-key-89ab")
 TRIES = 3
 """A job that must still be running when the test acts on it is submitted again, up to this many times, when a
 stalled test process let it finish first."""
@@ -174,13 +176,17 @@ def media(tmp_path_factory) -> dict[str, Path]:
     (folder / "cut.mp4").write_bytes(whole[: len(whole) * 6 // 10])
     write_video(folder / "slow.mp4", moving_frames(60))
     (folder / "notes.jpg").write_text("not a picture, only text\n")
+    whole = (folder / "crop.png").read_bytes()
+    (folder / "cut.png").write_bytes(whole[: len(whole) // 2])
+    write_sound(folder / "memo.m4a")
+    Image.fromarray(data.astronaut()[20:276, 130:386]).save(folder / "crop.avif")
     return {path.name: path for path in folder.iterdir()}
 
 
 @pytest.fixture(scope="module")
 def server(models, tmp_path_factory):
     folder = tmp_path_factory.mktemp("server")
-    (folder / "key").write_text(KEY + "\n")
+    (folder / "key").write_text("\n".join(KEYS) + "\n")
     running = Server(["--model", str(models[0]), "--localizer", str(models[1]), "--state-dir", str(folder / "state"),
                       "--max-upload-mb", "1", "--max-queue", "4", "--api-key-file", str(folder / "key")],
                      folder / "tmp", folder / "server.log")
@@ -357,11 +363,93 @@ def test_a_job_runs_in_the_queue_and_gives_its_rows_then_is_deleted(server, medi
 
     assert status == 202 and accepted["status_url"] == f"/v1/jobs/{accepted['id']}"
     job = server.wait_for_job(accepted["id"])
-    assert job["status"] == "done" and job["error"] is None and job["progress"] == {"done": 2, "total": 2}
+    assert job["status"] == "done" and job["error"] is None and job["progress"] == {"done": 2, "failed": 0, "total": 2}
     assert [row["path"] for row in job["results"]] == ["crop.png", "clip.mp4"]
     assert all(row["p_fake"] is not None and "detail" in row for row in job["results"])
     assert server.json("DELETE", accepted["status_url"]) == (200, {"id": accepted["id"], "status": "deleted"})
     assert server.json("GET", accepted["status_url"])[0] == 404
+    assert not (server.state / "jobs" / accepted["id"]).exists()
+    assert accepted["id"] not in [job["id"] for job in _listed(server, KEY)]
+
+
+def _submitted(server: Server, key: str, count: int, crop: Path) -> list[str]:
+    """The ids of ``count`` jobs ``key`` sent, in the order sent, once all are done."""
+    ids = [server.json("POST", "/v1/jobs?faces=none", files=_upload(crop), key=key)[1]["id"] for _ in range(count)]
+    assert all(server.wait_for_job(job_id, key=key)["status"] == "done" for job_id in ids)
+    return ids
+
+
+def _listed(server: Server, key: str, query: str = "limit=100") -> list[dict]:
+    status, answer = server.json("GET", f"/v1/jobs?{query}", key=key)
+    assert status == 200, answer
+    return answer["jobs"]
+
+
+def test_each_key_lists_and_reaches_only_the_jobs_it_created(server, media):
+    theirs = _submitted(server, KEYS[1], 2, media["crop.png"])
+    _, localized = server.json("POST", "/v1/localize", files=_upload(media["crop.png"]), key=KEYS[1])
+
+    mine = _listed(server, KEY)
+    listed = _listed(server, KEYS[1])
+
+    assert [job["id"] for job in listed] == [localized["id"], *reversed(theirs)]
+    assert not {job["id"] for job in mine} & {job["id"] for job in listed}
+    assert listed[1]["files"] == ["crop.png"] and listed[1]["task"] == "detect" and listed[1]["status"] == "done"
+    assert listed[1]["progress"] == {"done": 1, "failed": 0, "total": 1} and listed[1]["created"].endswith("+00:00")
+    assert server.json("GET", f"/v1/jobs/{theirs[0]}", key=KEY)[0] == 404
+    assert server.json("DELETE", f"/v1/jobs/{theirs[0]}", key=KEY)[0] == 404
+    assert server.call("GET", localized["results"][0]["mask"], key=KEY)[0] == 404
+    assert server.call("GET", localized["results"][0]["mask"], key=KEYS[1])[0] == 200
+    assert server.json("GET", f"/v1/jobs/{theirs[0]}", key=KEYS[1])[0] == 200
+
+
+def test_pages_of_jobs_give_every_job_once_newest_first_and_a_status_filters_them(server, media):
+    sent = _submitted(server, KEYS[2], 5, media["crop.png"])
+
+    pages, cursor = [], None
+    while cursor is not None or not pages:
+        status, page = server.json("GET", "/v1/jobs?limit=2" + (f"&cursor={cursor}" if cursor else ""), key=KEYS[2])
+        assert status == 200 and len(page["jobs"]) <= 2
+        pages.append([job["id"] for job in page["jobs"]])
+        cursor = page["next_cursor"]
+
+    assert pages == [sent[:2:-1], sent[2:0:-1], sent[:1]]
+    assert [job["id"] for job in _listed(server, KEYS[2], "status=done")] == sent[::-1]
+    assert _listed(server, KEYS[2], "status=queued") == []
+    for query, field in (("status=finished", "status"), ("cursor=nonsense", "cursor"), ("limit=0", "limit"),
+                         ("limt=2", "limt")):
+        status, refused = server.json("GET", f"/v1/jobs?{query}", key=KEYS[2])
+        assert status == 422 and [problem["field"] for problem in refused["detail"]] == [field], refused
+
+
+def test_the_openapi_schema_gives_the_job_statuses_and_their_transitions(server):
+    from clipforensics.serve.store import STATUSES
+
+    _, openapi = server.json("GET", "/openapi.json")
+
+    summary = openapi["components"]["schemas"]["JobSummary"]["properties"]
+    [jobs] = [tag for tag in openapi["tags"] if tag["name"] == "jobs"]
+    assert summary["status"]["enum"] == list(STATUSES)
+    assert all(f"`{status}`" in jobs["description"] for status in STATUSES)
+    assert "get" in openapi["paths"]["/v1/jobs"]
+
+
+def test_a_state_folder_of_the_version_before_keys_is_read_and_its_jobs_have_no_owner(tmp_path):
+    import sqlite3
+
+    from clipforensics.serve.store import JobStore
+
+    with sqlite3.connect(tmp_path / "jobs.sqlite") as old:
+        old.execute("CREATE TABLE jobs (id TEXT PRIMARY KEY, task TEXT NOT NULL, status TEXT NOT NULL, options TEXT "
+                    "NOT NULL, inputs TEXT NOT NULL, error TEXT, created REAL NOT NULL, finished REAL)")
+        old.execute("INSERT INTO jobs VALUES (?, 'detect', 'queued', '{}', '[[\"a.png\", \"0000-a.png\"]]', NULL, 1.0, "
+                    "NULL)", ("a" * 32,))
+    store = JobStore(tmp_path / "jobs.sqlite")
+    try:
+        [listed] = store.newest(None, None, None, 10)
+        assert listed.job.owner is None and listed.job.inputs[0].name == "a.png" and listed.done == 0
+    finally:
+        store.close()
 
 
 def test_a_running_job_cancelled_stops_and_its_files_go(server, media):
@@ -551,6 +639,45 @@ def test_a_bad_upload_gets_its_status_and_the_server_goes_on(server, media, case
     assert server.healthy()
 
 
+@pytest.mark.parametrize("path", ["/v1/detect", "/v1/jobs", "/v1/localize"])
+def test_every_file_gets_its_row_in_order_those_no_image_or_video_as_detect_writes_them(server, models, media, path,
+                                                                                         tmp_path):
+    sent = [media["photo.jpg"], media["cut.png"], media["memo.m4a"]]
+
+    status, answer = server.json("POST", f"{path}?faces=none", files=_upload(*sent))
+
+    rows = server.wait_for_job(answer["id"])["results"] if path == "/v1/jobs" else answer["results"]
+    cli = _cli_rows([*map(str, sent), "--model", str(models[0]), "--faces", "none"], tmp_path)
+    assert status == (202 if path == "/v1/jobs" else 200)
+    assert [row["path"] for row in rows] == ["photo.jpg", "cut.png", "memo.m4a"]
+    assert rows[0]["kind"] == "image" and rows[0]["error"] is None and 0 <= rows[0]["p_fake"] <= 1
+    assert [(row["kind"], row["error"]) for row in rows[1:]] == \
+        [(row["kind"], _as_named(row, file)["error"]) for row, file in zip(cli[1:], sent[1:])]
+    assert [row["kind"] for row in rows[1:]] == ["image", "audio"]
+    assert rows[2]["error"] == "memo.m4a: an audio file: no video stream"
+
+
+def test_a_request_with_no_image_or_video_is_refused_with_each_files_kind_and_error(server, models, media, tmp_path):
+    sent = [media["memo.m4a"], media["notes.jpg"]]
+
+    status, answer = server.json("POST", "/v1/jobs", files=_upload(*sent))
+
+    cli = _cli_rows([*map(str, sent), "--model", str(models[0])], tmp_path)
+    assert status == 415 and answer["error"].startswith("unsupported media type")
+    assert answer["detail"] == [{"file": file.name, "kind": row["kind"], "error": _as_named(row, file)["error"]}
+                                for row, file in zip(cli, sent)]
+    assert [problem["kind"] for problem in answer["detail"]] == ["audio", "image"]
+
+
+def test_an_avif_photo_is_an_image_as_the_cli_says(server, models, media, tmp_path):
+    status, answer = server.json("POST", "/v1/detect?faces=none", files=_upload(media["crop.avif"]))
+
+    [cli] = _cli_rows([str(media["crop.avif"]), "--model", str(models[0]), "--faces", "none"], tmp_path)
+    [row] = answer["results"]
+    assert status == 200 and row["kind"] == cli["kind"] == "image" and row["error"] is None
+    assert row["p_fake"] == pytest.approx(cli["p_fake"], abs=1e-6)
+
+
 def test_a_cut_short_video_is_a_row_with_the_clis_note_not_an_error_status(server, models, media, tmp_path):
     status, answer = server.json("POST", "/v1/detect?faces=none&frames=5", files=_upload(media["cut.mp4"]))
 
@@ -622,7 +749,7 @@ def test_a_killed_server_runs_its_queued_job_when_started_again(models, media, t
         done = again.wait_for_job(queued["id"], key=None)
         interrupted = again.wait_for_job(busy["id"], key=None)
     assert done["status"] == "done" and done["results"][0]["path"] == "crop.png"
-    assert interrupted["status"] == "done" and interrupted["progress"] == {"done": 2, "total": 2}
+    assert interrupted["status"] == "done" and interrupted["progress"] == {"done": 2, "failed": 0, "total": 2}
 
 
 def test_uploads_are_private_files_in_a_private_folder(tmp_path):

@@ -32,7 +32,8 @@ def _default_state_dir() -> Path:
 @click.option("--state-dir", type=options.OUTPUT_DIR, metavar="DIR",
               help="where jobs and their files are kept across restarts [default: ~/.cache/clipforensics/serve]")
 @click.option("--api-key-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), metavar="FILE",
-              help="a file holding the key every /v1 request must send as 'Authorization: Bearer <key>'")
+              help="a file of keys, one a line: every /v1 request must send one as 'Authorization: Bearer <key>', "
+                   "and each key sees only the jobs it created")
 @click.option("--jobs", type=options.POSITIVE, default=1, show_default=True, metavar="N",
               help="requests or jobs each model works on at once")
 @click.option("--keep-hours", type=click.FloatRange(min=0, min_open=True), default=24, show_default=True,
@@ -62,10 +63,11 @@ def serve(model: str, localizer: str | None, host: str, port: int, max_upload_mb
     from ..inference.predictor import load
     from ..inference.runtime import resolve_device
     from ..serve.app import create_app
+    from ..serve.auth import key_hash
     from ..serve.runners import Runner, Runners
     from ..serve.settings import ServeSettings
 
-    key = _read_key(api_key_file) if api_key_file else None
+    keys = _read_keys(api_key_file) if api_key_file else ()
     resolve_device(device)
     runners = []
     for name in (model, localizer):
@@ -75,7 +77,8 @@ def serve(model: str, localizer: str | None, host: str, port: int, max_upload_mb
             runners.append(Runner(name, predictor, jobs))
     if localizer is not None:
         runners[1].predictor.config.require_decoder(f"--localizer {localizer}")
-    settings = ServeSettings(state_dir or _default_state_dir(), max_upload_mb, max_queue, jobs, keep_hours, key)
+    settings = ServeSettings(state_dir or _default_state_dir(), max_upload_mb, max_queue, jobs, keep_hours,
+                             frozenset(map(key_hash, keys)))
     _log_to_stderr()
     app = create_app(settings, Runners(*runners, face_model=face_model))
     click.echo(f"clipforensics: serving on http://{host}:{port} (jobs in {settings.state_dir})", err=True)
@@ -83,12 +86,13 @@ def serve(model: str, localizer: str | None, host: str, port: int, max_upload_mb
     return EXIT_OK
 
 
-def _read_key(path: Path) -> str:
-    key = path.read_text().strip()
-    if not key or any(character.isspace() for character in key):
-        raise UsageError(f"--api-key-file {path}: the file must hold one key (no spaces), not "
-                         f"{'nothing' if not key else 'several words'}")
-    return key
+def _read_keys(path: Path) -> tuple[str, ...]:
+    """The keys of the file, one a line (blank lines skipped)."""
+    keys = tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
+    if not keys or any(character.isspace() for key in keys for character in key):
+        raise UsageError(f"--api-key-file {path}: the file must hold one key a line (no spaces in a key), not "
+                         f"{'nothing' if not keys else 'several words on a line'}")
+    return keys
 
 
 def _log_to_stderr() -> None:

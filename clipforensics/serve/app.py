@@ -1,8 +1,8 @@
 """The FastAPI application: ``create_app(settings, runners)``.
 
 Routes: ``GET /healthz``; under /v1 (behind the key when one is set) ``GET /models``, ``GET /schema`` (the
-rows' fields and CSV columns), ``POST /detect`` and ``POST /localize`` (answered when done), ``POST /jobs``,
-``GET`` / ``DELETE /jobs/{id}``, ``GET /files/{id}/{path}``; the web page at ``/`` and ``/static``; the OpenAPI
+rows' fields and CSV columns), ``POST /detect`` and ``POST /localize`` (answered when done), ``POST`` / ``GET
+/jobs`` (the caller's, newest first), ``GET`` / ``DELETE /jobs/{id}``, ``GET /files/{id}/{path}``; the web page at ``/`` and ``/static``; the OpenAPI
 schema at ``/docs``.
 """
 
@@ -18,8 +18,10 @@ from pydantic import BaseModel
 from .. import __version__
 from ..colours import FAKE, REAL
 from ..inference.rows import schema
-from .auth import key_guard
+from .auth import caller_of
 from .errors import ApiError, install_error_handlers
+from .jobs import LIFE
+from .listing import JobStatus, Listing, cursor_after, described, listing_options
 from .options import RequestOptions, face_parameters, request_options, task_option
 from .runners import Runners
 from .service import Service
@@ -29,12 +31,14 @@ from .uploads import FIELD, MAX_FILES
 DESCRIPTION = """Face deepfake detection and DeCLIP localization on CLIP's vision encoder.
 
 Send images and videos as multipart/form-data, one or more `files` parts. Each input gets one row, the row
-`clipforensics detect` (or `localize`) writes, with `path` the file's name as sent. Files are judged by their
-content; a file that cannot be decoded (a damaged video, a broken image) gets its row with `error`.
+`clipforensics detect` (or `localize`) writes, in the order sent, with `path` the file's name as sent. Files are
+judged by their content, as `detect` judges them; a file that cannot be decoded (a damaged video, a broken image, an
+audio file, a text file) gets its row with its `kind` and `error`, as long as one file of the request is an image or
+a video.
 
-Errors answer `{"error": "...", "detail": ...}`: 401 without the key (when the service has one), 404, 409 (no
-localizer), 413 (over the upload limit), 415 (not an image or a video), 422 (no files, an empty file, bad
-options), 503 with `Retry-After` (the queue is full)."""
+Errors answer `{"error": "...", "detail": ...}`: 401 without a key (when the service has keys), 404, 409 (no
+localizer), 413 (over the upload limit), 415 (no file is an image or a video: `detail` gives each file's `kind` and
+`error`), 422 (no files, an empty file, bad options), 503 with `Retry-After` (the queue is full)."""
 
 
 class ErrorBody(BaseModel):
@@ -70,16 +74,35 @@ class Accepted(BaseModel):
 
 class Progress(BaseModel):
     done: int
+    """Inputs with their row."""
+    failed: int
+    """Inputs whose row has an `error`."""
     total: int
 
 
-class JobState(BaseModel):
+class JobSummary(BaseModel):
     id: str
     task: str
-    status: str
+    status: JobStatus
+    created: str
+    """ISO 8601, UTC."""
+    finished: str | None
+    files: list[str]
+    """The files' names, as sent."""
     progress: Progress
-    results: list[dict[str, Any]]
     error: str | None
+    """Why the job failed (an input's error is in its row)."""
+    status_url: str
+
+
+class JobState(JobSummary):
+    results: list[dict[str, Any]]
+
+
+class JobList(BaseModel):
+    jobs: list[JobSummary]
+    next_cursor: str | None
+    """The `cursor` of the next page; None on the last."""
 
 
 class Cancelled(BaseModel):
@@ -94,15 +117,17 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
 UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text} for code, text in (
         (401, "missing or wrong API key"), (409, "no localizer loaded"), (413, "upload too large"),
-        (415, "a file is neither an image nor a video"), (422, "no files, an empty file, or bad options"),
+        (415, "no file is an image or a video"), (422, "no files, an empty file, or bad options"),
         (503, "queue full: try again after Retry-After seconds"))}
 
 
 def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
     service = Service(settings, runners)
-    app = FastAPI(title="clipforensics", version=__version__, description=DESCRIPTION, lifespan=service.lifespan)
+    app = FastAPI(title="clipforensics", version=__version__, description=DESCRIPTION, lifespan=service.lifespan,
+                  openapi_tags=[{"name": "jobs", "description": LIFE}])
     install_error_handlers(app)
-    api = APIRouter(prefix="/v1", dependencies=[Depends(key_guard(settings.api_key))],
+    caller = Depends(caller_of(settings.key_hashes))
+    api = APIRouter(prefix="/v1", dependencies=[caller],
                     responses={401: {"model": ErrorBody, "description": "missing or wrong API key"}})
     options_of = Depends(request_options(runners.face_detectors))
     upload = {**UPLOAD_BODY, "parameters": face_parameters(runners.face_detectors)}  # read by request_options
@@ -128,45 +153,57 @@ def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
 
     @api.post("/detect", tags=["inference"], response_model=Results, responses=UPLOAD_ERRORS,
               openapi_extra=upload)
-    async def detect(request: Request, options: RequestOptions = options_of) -> dict[str, Any]:
+    async def detect(request: Request, options: RequestOptions = options_of,
+                     owner: str | None = caller) -> dict[str, Any]:
         """Score images and videos now: one row per file, with per-frame and per-face detail."""
-        _, rows = await service.run_now("detect", request, options)
+        _, rows = await service.run_now("detect", request, options, owner)
         return {"results": rows}
 
     @api.post("/localize", tags=["inference"], response_model=LocalizeResults, responses=UPLOAD_ERRORS,
               openapi_extra=upload)
-    async def localize(request: Request, options: RequestOptions = options_of) -> dict[str, Any]:
-        """Map manipulated pixels now: one row per file with its `mask` and `overlay` as URLs (kept as long as
-        a finished job)."""
-        request_id, rows = await service.run_now("localize", request, options)
+    async def localize(request: Request, options: RequestOptions = options_of,
+                       owner: str | None = caller) -> dict[str, Any]:
+        """Map manipulated pixels now: one row per file with its `mask` and `overlay` as URLs (kept, and listed
+        among the caller's jobs, as long as a finished job)."""
+        request_id, rows = await service.run_now("localize", request, options, owner)
         return {"id": request_id, "results": rows}
 
     @api.post("/jobs", tags=["jobs"], status_code=202, response_model=Accepted, responses=UPLOAD_ERRORS,
               openapi_extra=upload)
     async def submit(request: Request, task: Annotated[str, Depends(task_option)],
-                     options: RequestOptions = options_of) -> dict[str, str]:
+                     options: RequestOptions = options_of, owner: str | None = caller) -> dict[str, str]:
         """Queue a job (`task` detect or localize); its state is at `status_url`. Accepted jobs survive a
         restart of the service."""
-        job_id = await service.submit(task, request, options)
+        job_id = await service.submit(task, request, options, owner)
         return {"id": job_id, "status_url": f"/v1/jobs/{job_id}"}
+
+    @api.get("/jobs", tags=["jobs"], response_model=JobList,
+             responses={422: {"model": ErrorBody, "description": "a bad status, limit or cursor"}})
+    def jobs(listing: Annotated[Listing, Depends(listing_options)], owner: str | None = caller) -> dict[str, Any]:
+        """The caller's jobs (with keys, those its key created), newest first, a page at a time: give
+        `next_cursor` as `cursor` for the next page."""
+        found = service.store.newest(owner, listing.status, listing.before, listing.limit + 1)
+        page = found[: listing.limit]
+        return {"jobs": [described(listed.job, listed.done, listed.failed) for listed in page],
+                "next_cursor": cursor_after(page[-1]) if len(found) > listing.limit else None}
 
     @api.get("/jobs/{job_id}", tags=["jobs"], response_model=JobState,
              responses={404: {"model": ErrorBody, "description": "no such job"}})
-    def job(job_id: str) -> dict[str, Any]:
-        """A job's status (queued, running, done, failed), progress, and the rows of the inputs done so far."""
-        found = service.store.get(job_id)
+    def job(job_id: str, owner: str | None = caller) -> dict[str, Any]:
+        """A job's status, progress, and the rows of the inputs done so far."""
+        found = service.job(job_id, owner)
         if found is None:
             raise _no_job(job_id)
         rows = service.store.rows(job_id)
-        return {"id": found.id, "task": found.task, "status": found.status,
-                "progress": {"done": len(rows), "total": len(found.inputs)}, "results": rows, "error": found.error}
+        failed = sum(row["error"] is not None for row in rows)
+        return {**described(found, len(rows), failed), "results": rows}
 
     @api.delete("/jobs/{job_id}", tags=["jobs"], response_model=Cancelled,
                 responses={404: {"model": ErrorBody, "description": "no such job"}})
-    def cancel(job_id: str) -> dict[str, str]:
+    def cancel(job_id: str, owner: str | None = caller) -> dict[str, str]:
         """Cancel a job and remove its files (a running job stops after its current input); a finished job is
-        deleted."""
-        status = service.queue.cancel(job_id)
+        deleted with its rows and files."""
+        status = service.queue.cancel(job_id) if service.job(job_id, owner) else None
         if status is None:
             raise _no_job(job_id)
         return {"id": job_id, "status": status}
@@ -174,9 +211,9 @@ def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
     @api.get("/files/{job_id}/{path:path}", tags=["jobs"],
              responses={200: {"content": {"image/png": {}, "video/mp4": {}}},
                         404: {"model": ErrorBody, "description": "no such file"}})
-    def files(job_id: str, path: str) -> Any:
+    def files(job_id: str, path: str, owner: str | None = caller) -> Any:
         """A mask or overlay a job or localize request wrote (a video's masks: the list of their URLs)."""
-        found = service.folders.served(job_id, path)
+        found = service.folders.served(job_id, path) if service.job(job_id, owner) else None
         if found is None:
             raise ApiError(404, "no such file", {"id": job_id, "path": path})
         if found.is_dir():

@@ -1,10 +1,6 @@
 """The queue: slots (``--max-queue``), accepted jobs run on their model's worker threads, cancelling, jobs
-run again after a restart, and finished jobs removed once they are old.
-
-A job's life: recorded ``queued`` (its uploads in its folder) -> ``running`` -> ``done`` or ``failed``; its
-rows are stored as each input finishes. A cancelled job is removed with its files (a running one after its
-current input). A job still queued or running when the service stops stays so in the store and runs again,
-from its first input, when the service starts on the same state folder.
+run again after a restart, and finished jobs removed once they are old. A job's life is ``LIFE`` (served in the
+OpenAPI schema); its rows are stored as each input finishes.
 """
 
 from __future__ import annotations
@@ -22,6 +18,12 @@ from .runners import Runners
 from .store import UNFINISHED, Job, JobStore
 
 log = logging.getLogger("clipforensics.serve")
+LIFE = """A job's status: `queued` (recorded, its files kept) -> `running` -> `done` (each input has its row; an input
+that could not be read or scored has its `error`) or `failed` (the job itself failed: its `error` says why).
+`DELETE` removes a queued job at once (answering `cancelled`); a running one is `cancelled` until its current input
+ends, then removed; a `done` or `failed` one is removed with its rows and files (answering `deleted`). Finished jobs
+are removed after `--keep-hours`. A job queued or running when the service stops is `queued` again, from its first
+input, when the service starts on the same state folder."""
 
 
 class Slots:

@@ -121,7 +121,7 @@ def request_options(face_detectors: tuple[str, ...]) -> Callable[..., RequestOpt
                                                            "uncertain")] = None,
     ) -> RequestOptions:
         known = {"frames", "sampler", "stride", "aggregate", "threshold", "operating_point", "uncertain", *SERVED}
-        _refuse_unknown(request, known | ({"task"} if request.url.path.endswith("/jobs") else set()))
+        refuse_unknown(request, known | ({"task"} if request.url.path.endswith("/jobs") else set()))
         return RequestOptions(frames, sampler, stride, aggregate, _face_options(request.query_params, face_detectors),
                               threshold, operating_point, uncertain)
 
@@ -183,7 +183,7 @@ def task_option(task: Annotated[Task, Query(description="what the job does")] = 
     return task
 
 
-def _refuse_unknown(request: Request, known: set[str]) -> None:
+def refuse_unknown(request: Request, known: set[str]) -> None:
     """A misspelt option is an error naming the closest one, not silently ignored; a server's option (the face
     model) is refused with where it is set."""
     problems = []

@@ -33,16 +33,17 @@ def predict_rows(predictor: Predictor, task: str, inputs: list[tuple[str, Path]]
 
 def _as_uploaded(result: Result, name: str, stored: Path, decision: Decision) -> Result:
     """The result under the client's name, labelled as ``decision`` says."""
-    spellings = sorted({str(stored), str(stored.resolve())} | ({result.path} if result.path else set()), key=len,
-                       reverse=True)
-
-    def shown(text: str) -> str:
-        for spelling in spellings:
-            text = text.replace(spelling, name)
-        return in_query_words(text)
-
     label = result.label if result.p_fake is None else decision.label(result.p_fake)
     decided_by = result.decided_by if result.p_fake is None else decision.name
     return replace(result, path=name, label=label, decided_by=decided_by,
-                   error=None if result.error is None else shown(result.error),
-                   notes=[shown(note) for note in result.notes])
+                   error=None if result.error is None else as_uploaded(result.error, name, stored, result.path),
+                   notes=[as_uploaded(note, name, stored, result.path) for note in result.notes])
+
+
+def as_uploaded(text: str, name: str, stored: Path, given: str | None = None) -> str:
+    """``text`` with each spelling of the stored path (and ``given``, the path the predictor was given) as the
+    client's ``name``, and the CLI's options named as the service takes them."""
+    spellings = sorted({str(stored), str(stored.resolve())} | ({given} if given else set()), key=len, reverse=True)
+    for spelling in spellings:
+        text = text.replace(spelling, name)
+    return in_query_words(text)

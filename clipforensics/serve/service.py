@@ -23,7 +23,7 @@ from .errors import ApiError
 from .folders import JobFolders
 from .jobs import JobQueue, Slots
 from .options import RequestOptions
-from .probe import identify
+from .probe import is_media, refusal
 from .rows import predict_rows
 from .runners import Runners
 from .settings import ServeSettings
@@ -60,10 +60,11 @@ class Service:
             shutil.rmtree(self.temporary, ignore_errors=True)
             self.store.close()
 
-    async def run_now(self, task: str, request: Request, options: RequestOptions) -> tuple[str, list[dict]]:
+    async def run_now(self, task: str, request: Request, options: RequestOptions,
+                      owner: str | None) -> tuple[str, list[dict]]:
         """A synchronous request: its uploads scored on its model's threads, in a slot of the queue. A localize
-        request's maps are kept in a folder of its own, recorded as a finished job (so they are served, and
-        removed with the other finished jobs)."""
+        request's maps are kept in a folder of its own, recorded as a finished job of ``owner`` (so they are
+        served, and removed with the other finished jobs)."""
         runner = self.runners.for_task(task)
         request_id = self._take_slot()
         try:
@@ -80,8 +81,8 @@ class Service:
                                                   self.runners.face_model))))
                     if maps is not None:
                         self.store.add(Job(request_id, task, "done", options.to_dict(),
-                                           [Input(name, path.name) for name, path in inputs], finished=time.time()),
-                                       rows)
+                                           [Input(name, path.name) for name, path in inputs], finished=time.time(),
+                                           owner=owner), rows)
                 except BaseException:
                     self.folders.remove(request_id)
                     raise
@@ -89,8 +90,9 @@ class Service:
             self.slots.release(request_id)
         return request_id, rows
 
-    async def submit(self, task: str, request: Request, options: RequestOptions) -> str:
-        """A job: its uploads moved into its folder and the job recorded, queued, before the id is returned."""
+    async def submit(self, task: str, request: Request, options: RequestOptions, owner: str | None) -> str:
+        """A job of ``owner``: its uploads moved into its folder and the job recorded, queued, before the id is
+        returned."""
         self.runners.for_task(task)
         job_id = self._take_slot()
         try:
@@ -100,12 +102,17 @@ class Service:
                 folder.mkdir(mode=0o700)
                 await run_in_threadpool(lambda: [shutil.move(path, folder / path.name) for _, path in inputs])
                 self.queue.accept(Job(job_id, task, "queued", options.to_dict(),
-                                      [Input(name, path.name) for name, path in inputs]))
+                                      [Input(name, path.name) for name, path in inputs], owner=owner))
         except BaseException:
             self.folders.remove(job_id)
             self.slots.release(job_id)
             raise
         return job_id
+
+    def job(self, job_id: str, owner: str | None) -> Job | None:
+        """The job, or None when there is none or another key created it (a key sees only its own jobs)."""
+        found = self.store.get(job_id)
+        return found if found is not None and owner in (None, found.owner) else None
 
     def _take_slot(self) -> str:
         holder = uuid.uuid4().hex
@@ -117,8 +124,8 @@ class Service:
 
     @asynccontextmanager
     async def _received(self, request: Request) -> AsyncIterator[Received]:
-        """The request's uploads, each judged by its content (415 for one that is neither image nor video) and
-        renamed to its generated name in the request's private folder; removed on exit, whatever happens."""
+        """The request's uploads, renamed to their generated names in the request's private folder (415 when none
+        is an image or a video by its content); removed on exit, whatever happens."""
         with Uploads(self.temporary) as uploads:
             await receive(request, uploads, self.settings.max_upload_bytes)
             yield await run_in_threadpool(_identified, uploads.items)
@@ -137,11 +144,12 @@ class Service:
 
 
 def _identified(uploads: list[Upload]) -> Received:
-    received = []
+    """The uploads under their generated names; 415 when none is an image or a video (judged before they are
+    named)."""
+    media = any(is_media(upload.path) for upload in uploads)
     for number, upload in enumerate(uploads):
-        kind = identify(upload.path, upload.head, upload.name)
-        path = upload.path.with_name(stored_name(number, upload.name, kind.suffix))
-        upload.path.rename(path)
-        upload.path = path
-        received.append((upload.name, path))
+        upload.path = upload.path.rename(upload.path.with_name(stored_name(number, upload.name)))
+    received = [(upload.name, upload.path) for upload in uploads]
+    if not media:
+        raise refusal(received)
     return received

@@ -22,8 +22,9 @@ class ServeSettings:
     """Inputs of different requests a model works on at once (worker threads per model)."""
     keep_hours: float = 24
     """Finished jobs, their rows and files are removed this long after they finish."""
-    api_key: str | None = None
-    """When set, every /v1 request needs ``Authorization: Bearer <key>``."""
+    key_hashes: frozenset[str] = frozenset()
+    """The sha256 of each key (``auth.key_hash``); when any, every /v1 request needs ``Authorization: Bearer <key>``
+    with one of them, and each key sees only the jobs it created."""
     retry_after_s: int = 2
     """What a 503 (queue full) tells the client to wait."""
     static_dir: Path = STATIC

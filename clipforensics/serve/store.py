@@ -1,6 +1,6 @@
-"""Jobs kept in SQLite (``<state-dir>/jobs.sqlite``): what each was asked, its inputs, its status and the
-rows written so far. A job is recorded before it is acknowledged (202), and each row as its input finishes,
-so a restart loses nothing accepted."""
+"""Jobs kept in SQLite (``<state-dir>/jobs.sqlite``): what each was asked, its inputs, its status, who created it
+(the hash of its key) and the rows written so far. A job is recorded before it is acknowledged (202), and each row
+as its input finishes, so a restart loses nothing accepted."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from pathlib import Path
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, task TEXT NOT NULL, status TEXT NOT NULL, options TEXT NOT NULL, inputs TEXT NOT NULL,
-    error TEXT, created REAL NOT NULL, finished REAL
+    error TEXT, created REAL NOT NULL, finished REAL, owner TEXT
 );
 CREATE TABLE IF NOT EXISTS rows (
     job TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE, number INTEGER NOT NULL, row TEXT NOT NULL,
     PRIMARY KEY (job, number)
 );
 """
+NEWEST_FIRST = "CREATE INDEX IF NOT EXISTS jobs_newest_first ON jobs (owner, created DESC, id DESC)"
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 UNFINISHED = ("queued", "running")
 
@@ -43,6 +44,17 @@ class Job:
     error: str | None = None
     created: float = field(default_factory=time.time)
     finished: float | None = None
+    owner: str | None = None
+    """The sha256 of the key that created it (None: the service has no keys)."""
+
+
+@dataclass(frozen=True)
+class Listed:
+    """A job as listed: how many of its inputs have their row, and how many of those an error."""
+
+    job: Job
+    done: int
+    failed: int
 
 
 class JobStore:
@@ -56,6 +68,9 @@ class JobStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
+            if "owner" not in {column for _, column, *_ in self._db.execute("PRAGMA table_info(jobs)")}:
+                self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")  # a state folder of an earlier version
+            self._db.execute(NEWEST_FIRST)
 
     def close(self) -> None:
         with self._lock:
@@ -63,10 +78,10 @@ class JobStore:
 
     def add(self, job: Job, rows: list[dict] | None = None) -> None:
         with self._lock, self._db:
-            self._db.execute("INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            self._db.execute("INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (job.id, job.task, job.status, json.dumps(job.options),
                               json.dumps([[item.name, item.file] for item in job.inputs]), job.error, job.created,
-                              job.finished))
+                              job.finished, job.owner))
             self._db.executemany("INSERT INTO rows VALUES (?, ?, ?)",
                                  [(job.id, number, json.dumps(row)) for number, row in enumerate(rows or [])])
 
@@ -108,6 +123,26 @@ class JobStore:
             found = self._db.execute(f"SELECT id FROM jobs WHERE status IN ({marks}) ORDER BY created", statuses)
             return [job_id for (job_id,) in found.fetchall()]
 
+    def newest(self, owner: str | None, status: str | None, before: tuple[float, str] | None,
+               limit: int) -> list[Listed]:
+        """At most ``limit`` jobs, newest first: ``owner``'s (all when None), of ``status`` (any when None), those
+        older than ``before`` (the created time and id of the last job of the previous page)."""
+        conditions, values = [], []
+        for condition, value in (("owner = ?", owner), ("status = ?", status)):
+            if value is not None:
+                conditions.append(condition)
+                values.append(value)
+        if before is not None:
+            conditions.append("(created, id) < (?, ?)")
+            values.extend(before)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        with self._lock:
+            found = self._db.execute(
+                "SELECT *, (SELECT COUNT(*) FROM rows WHERE job = jobs.id), (SELECT COUNT(*) FROM rows WHERE "
+                f"job = jobs.id AND json_extract(row, '$.error') IS NOT NULL) FROM jobs {where} "
+                "ORDER BY created DESC, id DESC LIMIT ?", (*values, limit)).fetchall()
+        return [Listed(_job(row[:-2]), *row[-2:]) for row in found]
+
     def finished_before(self, moment: float) -> list[str]:
         with self._lock:
             found = self._db.execute("SELECT id FROM jobs WHERE finished IS NOT NULL AND finished < ?", (moment,))
@@ -115,6 +150,6 @@ class JobStore:
 
 
 def _job(row: tuple) -> Job:
-    job_id, task, status, options, inputs, error, created, finished = row
+    job_id, task, status, options, inputs, error, created, finished, owner = row
     return Job(job_id, task, status, json.loads(options), [Input(*item) for item in json.loads(inputs)], error,
-               created, finished)
+               created, finished, owner)

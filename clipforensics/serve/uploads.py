@@ -20,11 +20,10 @@ from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 
+from ..media import MEDIA_SUFFIXES
 from .errors import ApiError
 
 FIELD = "files"
-HEAD_BYTES = 64
-"""The first bytes of each file are kept for the content probe."""
 MAX_FILES = 1000
 DRAIN_BYTES = 64 * 2**20
 """Over the limit, up to this much more of the body is read and dropped before answering 413, so the client is
@@ -37,7 +36,6 @@ class Upload:
     """The client's file name, for the rows only (its last path component)."""
     path: Path
     size: int = 0
-    head: bytes = b""
 
 
 class Uploads:
@@ -155,11 +153,8 @@ class _Parts:
     def part_data(self, data: bytes, start: int, end: int) -> None:
         if self.file is None or self.upload is None:
             return
-        piece = data[start:end]
-        if len(self.upload.head) < HEAD_BYTES:
-            self.upload.head += piece[: HEAD_BYTES - len(self.upload.head)]
-        self.upload.size += len(piece)
-        self.file.write(piece)
+        self.upload.size += end - start
+        self.file.write(data[start:end])
 
     def close(self) -> None:
         if self.file is not None:
@@ -167,8 +162,11 @@ class _Parts:
         self.file = self.upload = None
 
 
-def stored_name(number: int, name: str, suffix: str) -> str:
+def stored_name(number: int, name: str) -> str:
     """The generated name an upload is kept under: its number, the letters, digits, '-' and '_' of the
-    client's name (so a folder of maps is legible), and the suffix its content calls for."""
-    legible = re.sub(r"[^A-Za-z0-9_-]+", "_", name.rsplit(".", 1)[0]).strip("_")[:40] or "file"
-    return f"{number:04d}-{legible}{suffix}"
+    client's name (so a folder of maps is legible), and its suffix when an image's or a video's, so that a file
+    whose content tells nothing is taken for what its name says, as ``detect`` takes it (``media.kind_of``)."""
+    stem, dot, suffix = name.rpartition(".")
+    legible = re.sub(r"[^A-Za-z0-9_-]+", "_", stem if dot else name).strip("_")[:40] or "file"
+    kept = f".{suffix.lower()}" if dot and f".{suffix.lower()}" in MEDIA_SUFFIXES else ""
+    return f"{number:04d}-{legible}{kept}"

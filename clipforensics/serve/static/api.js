@@ -1,6 +1,7 @@
 // The REST API of `clipforensics serve`, as the page uses it: JSON in, the one error body out, jobs polled.
 
 const POLL_MS = 500;
+const JOBS_PAGE = 20;
 
 export class ApiError extends Error {
   constructor(message, status = null) {
@@ -78,6 +79,13 @@ export class Api {
     const form = new FormData();
     for (const file of files) form.append("files", file, file.name);
     return this.json(`/v1/jobs?${query}`, { method: "POST", body: form });
+  }
+
+  /** GET /v1/jobs: a page of this key's jobs, newest first (`cursor`: the previous page's `next_cursor`). */
+  jobs(cursor = null) {
+    const query = new URLSearchParams({ limit: String(JOBS_PAGE) });
+    if (cursor) query.set("cursor", cursor);
+    return this.json(`/v1/jobs?${query}`);
   }
 
   /** Polls the job until it is done (its status returned) or failed (thrown); `onUpdate` sees every status. */

@@ -4,10 +4,12 @@ import { Api } from "./api.js";
 import { timeline } from "./chart.js";
 import { drawFaces, nearestFrame } from "./faces.js";
 import { colourName, csvText, formatBytes, formatNumber, formatValue, isScore, plural } from "./format.js";
+import { jobEntries } from "./joblist.js";
 
 const DEFAULT_DRAWING = { fake: "#e62828", real: "#28c83c" };
 const DEFAULT_THRESHOLD = 0.5;
 const KEY_STORAGE = "clipforensics-api-key";
+const SENT_STORAGE = "clipforensics-sent-jobs";  // detect job id -> {localize: its partner's id, threshold}
 const $ = (id) => document.getElementById(id);
 
 const state = {
@@ -17,6 +19,7 @@ const state = {
   rows: [],         // the last job's rows, merged (detect + localize)
   localizations: new WeakMap(),  // row -> {error, p_fake} of its localization, kept out of the downloads
   threshold: null,  // the threshold the shown results were labelled with
+  jobs: [],         // GET /v1/jobs: the jobs listed so far, newest first
 };
 const api = new Api(sessionStorage.getItem(KEY_STORAGE));
 
@@ -74,6 +77,7 @@ async function loadModels() {
   $("limits").textContent = describeLimits(state.models.limits);
   $("localize-option").hidden = !canLocalize();
   updateSubmit();
+  listJobs();
 }
 
 function describeModels() {
@@ -198,27 +202,85 @@ async function submit(event) {
   resetResults();
   updateSubmit(true);
   const tasks = localize ? ["detect", "localize"] : ["detect"];
-  const progress = Object.fromEntries(tasks.map((task) => [task, { status: "queued", done: 0, total: files.length }]));
-  showProgress(progress, files.length);
+  showProgress(Object.fromEntries(tasks.map((task) => [task, { status: "queued", done: 0, total: files.length }])),
+    files.length);
   try {
     const jobs = await Promise.all(tasks.map((task) => api.startJob(task, files, options)));
-    const outcomes = await Promise.allSettled(jobs.map((job, i) => api.waitForJob(job, (status) => {
-      progress[tasks[i]] = { status: status.status, ...(status.progress ?? {}) };
-      showProgress(progress, files.length);
-    })));
-    const [detected, localized] = outcomes;
-    if (detected.status === "rejected") throw detected.reason;
-    const localizeError = localized?.status === "rejected" ? localized.reason.message : null;
-    state.threshold = limit;
-    state.rows = mergeRows(detected.value.results ?? [], localized?.value?.results ?? null, localizeError);
-    renderResults(state.rows, files);
-    $("progress-text").textContent = `Done: ${state.rows.length} ${plural(state.rows.length, "file")} checked.`;
-    $("progress").value = $("progress").max;
+    remember(jobs, limit);
+    listJobs();
+    await follow(jobs, tasks, files, limit);
   } catch (error) {
     showMessage(error.message);
     $("progress-panel").hidden = true;
   } finally {
     updateSubmit(false);
+    listJobs();
+  }
+}
+
+/** Waits for the jobs (a detect job, and its localize job when one was sent), showing their progress, then shows
+ * their rows; `files`: the File objects sent, when this page still has them (to preview), else none. */
+async function follow(jobs, tasks, files, limit) {
+  const progress = Object.fromEntries(tasks.map((task) => [task, { status: "queued", done: 0, total: files.length }]));
+  const outcomes = await Promise.allSettled(jobs.map((job, i) => api.waitForJob(job, (status) => {
+    progress[tasks[i]] = { status: status.status, ...(status.progress ?? {}) };
+    showProgress(progress, status.progress?.total ?? files.length);
+  })));
+  const [detected, localized] = outcomes;
+  if (detected.status === "rejected") throw detected.reason;
+  const localizeError = localized?.status === "rejected" ? localized.reason.message : null;
+  state.threshold = limit;
+  state.rows = mergeRows(detected.value.results ?? [], localized?.value?.results ?? null, localizeError);
+  renderResults(state.rows, files);
+  $("progress-text").textContent = `Done: ${state.rows.length} ${plural(state.rows.length, "file")} checked.`;
+  $("progress").value = $("progress").max;
+}
+
+// ---- earlier jobs ----------------------------------------------------------------------------
+
+function sentJobs() {
+  try {
+    return JSON.parse(sessionStorage.getItem(SENT_STORAGE) ?? "{}");
+  } catch {
+    return {};
+  }
+}
+
+/** Keeps, for this tab, which localize job went with a detect job and the threshold they were sent with. */
+function remember(jobs, limit) {
+  const sent = sentJobs();
+  sent[jobs[0].id] = { localize: jobs[1]?.id ?? null, threshold: limit };
+  sessionStorage.setItem(SENT_STORAGE, JSON.stringify(sent));
+}
+
+/** Lists this key's jobs (the first page, or with `cursor` the next one after those listed). */
+async function listJobs(cursor = null) {
+  let page;
+  try {
+    page = await api.jobs(cursor);
+  } catch {
+    return;  // the list is a convenience: the rest of the page works without it
+  }
+  state.jobs = cursor ? [...state.jobs, ...page.jobs] : page.jobs;
+  const sent = sentJobs();
+  $("jobs").replaceChildren(...jobEntries(state.jobs, (job) => sent[job.id]?.localize ?? null, reopen));
+  $("jobs-panel").hidden = state.jobs.length === 0;
+  $("more-jobs").hidden = !page.next_cursor;
+  $("more-jobs").onclick = () => listJobs(page.next_cursor);
+}
+
+/** Shows a listed job's results (following it first when it is not finished), with its localize job's heatmaps
+ * when this tab sent the two together. */
+async function reopen(job) {
+  const sent = sentJobs()[job.id];
+  const jobs = sent?.localize ? [job, { id: sent.localize }] : [job];
+  hideMessage();
+  resetResults();
+  try {
+    await follow(jobs, jobs.length === 2 ? ["detect", "localize"] : [job.task], [], sent?.threshold ?? modelThreshold());
+  } catch (error) {
+    showMessage(error.message);
+    $("progress-panel").hidden = true;
   }
 }
 
