@@ -12,7 +12,6 @@ from skimage import data
 from skimage.util import img_as_ubyte
 
 
-
 @dataclass(frozen=True)
 class Photo:
     """A bundled photo of a person: the rows and columns cut out as a head, and the face's square box in the cut."""

@@ -43,8 +43,9 @@ class FaceDescriber:
         with self._lock:
             if self._models is None:
                 folder = face_models_folder()
+                recognition = folder / "dlib_face_recognition_resnet_model_v1.dat"
                 self._models = (dlib.shape_predictor(str(folder / "shape_predictor_5_face_landmarks.dat")),
-                                dlib.face_recognition_model_v1(str(folder / "dlib_face_recognition_resnet_model_v1.dat")))
+                                dlib.face_recognition_model_v1(str(recognition)))
             shapes, recognition = self._models
             box = dlib.rectangle(*(int(round(float(v))) for v in dlib_box(face.landmarks)))
             image = np.ascontiguousarray(image)
