@@ -166,3 +166,27 @@ def test_a_video_with_a_face_in_2_of_32_frames_is_insufficient_and_counted_as_sc
     assert row["p_fake"] == row["people"][0]["p_fake"] and row["frames_with_faces"] == 2
     assert "a face found in 2 of 32 sampled frames: too few for a verdict (--min-face-frames 4)" in row["note"]
     assert "1 input: 0 fake, 0 real, 1 insufficient, 0 failed" in capsys.readouterr().err
+
+
+def test_a_videos_plot_draws_a_line_per_person_in_their_colour(results):
+    from clipforensics.colours import of_person
+
+    picture = results["leaving", "people"].plot()
+
+    for person in (0, 1):
+        assert (np.abs(picture.astype(int) - of_person(person)).sum(axis=-1) < 30).sum() > 100
+
+
+def test_annotated_frames_box_each_person_in_their_colour(predictor, videos, tmp_path):
+    import av
+
+    from clipforensics.colours import of_person
+
+    [result] = predictor.predict([videos["leaving"]], frames=4, annotate=tmp_path)
+
+    with av.open(str(next(tmp_path.rglob("*.mp4")))) as container:
+        first = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    for face in result.frames[0].faces:
+        x0, y0, x1, y1 = (int(round(v)) for v in face.box)
+        edge = first[(y0 + y1) // 2, x0 - 1 : x0 + 2].astype(int)
+        assert (np.abs(edge - of_person(face.person)).sum(axis=-1) < 60).any()

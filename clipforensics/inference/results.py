@@ -135,12 +135,14 @@ class Result:
 
     def plot(self, threshold: float = 0.5) -> np.ndarray:
         """A picture of the verdict, RGB uint8: for an image, the image with each face's box and p_fake
-        (over the map's heatmap when there is a map), or why no face was scored; for a video, its frames'
-        p_fake over time."""
+        (over the map's heatmap when there is a map), or why no face was scored; for a video, each person's p_fake
+        over time, a line each in their colour, and the threshold."""
         from .drawing import draw_faces, overlay, timeline
 
         if self.kind == "video":
-            return timeline(self.frames, threshold, f"{self.path or 'video'}: p_fake {_shown(self.p_fake)}")
+            who = f" (person {self.deciding_person})" if self.deciding_person is not None else ""
+            return timeline(self.frames, threshold, f"{self.path or 'video'}: p_fake {_shown(self.p_fake)}{who}, "
+                                                    f"{self.label or 'no verdict'}")
         image = self.images[0] if self.images else self._reread()
         if self.maps:
             image = overlay(image, self.maps[0])
