@@ -162,7 +162,7 @@ def video_verdict(aggregate_help: str) -> Callable[[Command], Command]:
                           "(each the --aggregate of their faces'); largest: the --aggregate of its frames', a frame's "
                           "being its largest face's, or with --all-faces the highest of its faces' (the papers' rule)"),
         click.option("--min-person-frames", type=POSITIVE, metavar="N",
-                     help="people seen in fewer sampled frames do not decide a video (default: 4, or 25%% of the "
+                     help="people seen in fewer sampled frames do not decide a video (default: 4, or 25% of the "
                           "frames with a face where that is fewer)"),
         click.option("--min-face-frames", type=POSITIVE, metavar="N", default=4, show_default=True,
                      help="a video with a face in fewer sampled frames (or in fewer than all, if it has fewer) is "
