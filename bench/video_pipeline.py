@@ -13,6 +13,10 @@ What is timed, for the project's video path (``Sampler("uniform", 32)``, fp32 on
 * face detection: the default search, as ``detect`` runs it on a video: ``FaceOptions().create_detector()``
   (MTCNN) through a ``VideoFaceSearch`` (full searches every few sampled frames, a look around the known faces
   between them), then ``choose_faces`` (the largest face);
+* people: ``faces.people.PeopleLinker`` linking the faces of the sampled frames into people, as ``detect`` does for
+  every video, dlib's face descriptors included (computed where boxes cannot tell: a person's first and last face,
+  crossings); beside it, what a descriptor for every face would cost (``FaceDescriber`` on each face), the
+  alternative the linker avoids;
 * alignment: ``align_face(..., "deepfakebench", 256)`` plus CLIP's ``resize_and_crop`` to 224;
 * model: a seeded random-weight ViT-B/16 detector scoring the 32 crops in one batch through
   ``Detector.predict_tensor(normalize(...))`` and a softmax, as ``Detector._p_fake`` does;
@@ -27,9 +31,9 @@ decodes up to that frame every time. Both must give the same frame indices and t
 
 Why: a detector that takes 32 frames of each video spends much of its time outside the model; this
 shows where, and checks the targets: project decoding >= 3x the baseline's speed, face detection
-<= 60 ms per 720p frame on a 2-core CPU. Every stage runs ``--repeats`` times and the median is
-reported; face detection and the model get one untimed warm-up call first (loading dlib's landmark
-model, the first forward pass's allocations). End to end gets none: each ``predict`` call builds its
+<= 60 ms per 720p frame on a 2-core CPU, linking people < 10 % of the model's time. Every stage runs
+``--repeats`` times and the median is reported; face detection, linking and the model get one untimed warm-up call
+first (loading dlib's landmark and descriptor models, the first forward pass's allocations). End to end gets none: each ``predict`` call builds its
 own face detector, a cost every call pays. The script exits 1 when a correctness check fails (frame indices, pixels,
 a frame without a face, end-to-end scores against the staged ones); missed speed targets are reported.
 
@@ -64,6 +68,7 @@ from clipforensics.hub.checkpoints import save_model
 from clipforensics.faces.align import align_face
 from clipforensics.faces.detection import Face, FaceDetector, choose_faces
 from clipforensics.faces.options import FaceOptions
+from clipforensics.faces.people import PeopleLinker, face_describer
 from clipforensics.faces.search import VideoFaceSearch
 from clipforensics.media import Frame, Sampler, read_video
 from clipforensics.models.factory import create_model
@@ -83,10 +88,13 @@ STEP_PX = 3
 SCORE_TOLERANCE = 1e-4
 TARGET_DECODE_RATIO = 3.0
 TARGET_DETECT_MS = 60.0
+TARGET_PEOPLE_SHARE = 0.10
 STAGES = {
     "decode_gend": "decode + sample, GenD (imageio)",
     "decode": "decode + sample, project",
     "detect": f"face detection ({FACE_BACKEND})",
+    "people": "linking people (descriptors incl.)",
+    "describe_all": "  (a descriptor for every face)",
     "align": "alignment + CLIP preprocessing",
     "model": "model, ViT-B/16 fp32, 1 batch",
     "stages": "project stages, summed",
@@ -176,6 +184,20 @@ def detect_faces(detector: FaceDetector, frames: list[Frame]) -> list[Face | Non
     return [faces[0] if faces else None for faces in chosen]
 
 
+def link_people(frames: list[Frame], faces: list[Face | None]) -> PeopleLinker:
+    """The frames' faces linked into people by a new linker, as ``detect`` links a video's."""
+    linker = PeopleLinker()
+    for frame, face in zip(frames, faces, strict=True):
+        linker.link(frame.image, [] if face is None else [face])
+    return linker
+
+
+def describe_all(frames: list[Frame], faces: list[Face | None]) -> int:
+    """A descriptor for every face: what linking by appearance alone would cost."""
+    describe = face_describer()
+    return sum(describe(frame.image, face) is not None for frame, face in zip(frames, faces) if face is not None)
+
+
 def align_and_preprocess(frames: list[Frame], faces: list[Face | None], detector: Predictor) -> np.ndarray:
     """uint8 [N, 224, 224, 3]: each found face aligned to 256 px, then CLIP's resize and centre crop."""
     return np.stack([
@@ -230,6 +252,8 @@ def run_stages(path: Path, model_dir: Path, count: int, repeats: int) -> tuple[d
     timings["detect"], faces = measure(lambda: detect_faces(face_detector, frames), repeats, True)
     if not any(faces):
         raise SystemExit("no face found in any sampled frame: nothing to align or score")
+    timings["people"], linker = measure(lambda: link_people(frames, faces), repeats, True)
+    timings["describe_all"], _ = measure(lambda: describe_all(frames, faces), repeats, False)
     detector = clipforensics.load(model_dir, precision="fp32")
     timings["align"], pixels = measure(lambda: align_and_preprocess(frames, faces, detector), repeats, False)
     timings["model"], p_fake = measure(lambda: score(detector, pixels), repeats, True)
@@ -238,7 +262,7 @@ def run_stages(path: Path, model_dir: Path, count: int, repeats: int) -> tuple[d
 
     sampled = len(frames)
     figures = {name: stage_figures(seconds, sampled) for name, seconds in timings.items()}
-    summed = [sum(runs) for runs in zip(*(timings[name] for name in ("decode", "detect", "align", "model")))]
+    summed = [sum(runs) for runs in zip(*(timings[name] for name in ("decode", "detect", "people", "align", "model")))]
     figures["stages"] = stage_figures(summed, sampled)
 
     end_to_end = [frame.p_fake for frame in result.frames if frame.p_fake is not None]
@@ -251,6 +275,9 @@ def run_stages(path: Path, model_dir: Path, count: int, repeats: int) -> tuple[d
         "end_to_end_frame_indices_equal": [frame.index for frame in result.frames] == gend_ids,
         "max_abs_p_fake_diff_end_to_end_vs_stages": max(abs(a - b) for a, b in zip(p_fake, end_to_end, strict=True)),
         "end_to_end_p_fake": result.p_fake,
+        "people": len(linker.people),
+        "descriptors": linker.described,
+        "end_to_end_people": len(result.people),
     }
     return figures, checks
 
@@ -261,7 +288,7 @@ def run_stages(path: Path, model_dir: Path, count: int, repeats: int) -> tuple[d
 def passed(checks: dict) -> bool:
     return (checks["frame_indices_equal"] and checks["max_abs_pixel_diff"] == 0
             and checks["frames_with_face"] == checks["sampled_frames"]
-            and checks["end_to_end_frame_indices_equal"]
+            and checks["end_to_end_frame_indices_equal"] and checks["people"] == checks["end_to_end_people"] == 1
             and checks["max_abs_p_fake_diff_end_to_end_vs_stages"] <= SCORE_TOLERANCE)
 
 
@@ -287,7 +314,8 @@ def print_report(report: dict) -> None:
         if name in ("stages", "end_to_end"):
             print("-" * len(header))
         print(f"{title:<34}{figures['seconds']:>14.3f}{figures['ms_per_frame']:>10.1f}{figures['frames_per_s']:>10.2f}")
-    print("(project stages: decode, detection, alignment and model of the project's path, the GenD row apart)\n")
+    print("(project stages: decode, detection, people, alignment and model of the project's path, the GenD row and "
+          "the every-face descriptors apart)\n")
 
     ratio, detect_ms = report["decode_speedup"], stages["detect"]["ms_per_frame"]
     print(f"frame indices, project vs GenD: {'same' if checks['frame_indices_equal'] else 'DIFFERENT'}; "
@@ -299,6 +327,12 @@ def print_report(report: dict) -> None:
           f"({'met' if ratio >= TARGET_DECODE_RATIO else 'missed'})")  # fmt: skip
     print(f"target face detection <= {TARGET_DETECT_MS:.0f} ms per 720p frame: {detect_ms:.1f} ms "
           f"({'met' if detect_ms <= TARGET_DETECT_MS else 'missed'})")  # fmt: skip
+    share = stages["people"]["seconds"] / stages["model"]["seconds"]
+    every = stages["describe_all"]["seconds"] / stages["model"]["seconds"]
+    print(f"people: {checks['people']} linked with {checks['descriptors']} descriptors (end to end: "
+          f"{checks['end_to_end_people']}); a descriptor for every face would be {every:.0%} of the model's time")
+    print(f"target linking people < {TARGET_PEOPLE_SHARE:.0%} of the model's time: {share:.1%} "
+          f"({'met' if share < TARGET_PEOPLE_SHARE else 'missed'})")  # fmt: skip
     print(f"end to end: {stages['end_to_end']['frames_per_s']:.2f} sampled frames/s "
           f"({stages['end_to_end']['seconds']:.2f} s per video)")  # fmt: skip
     print(f"checks: {'passed' if report['passed'] else 'FAILED'}; total runtime {report['runtime_s']:.0f} s")

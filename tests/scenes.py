@@ -1,6 +1,6 @@
-"""Pictures of people made on the spot: scikit-image's public-domain astronaut pasted as heads of chosen sizes,
-turns and tilts onto other bundled photos, with the true face boxes. Used by the face tests and by
-``bench/faces_wild.py``."""
+"""Pictures of people made on the spot: scikit-image's public-domain astronaut (or its cameraman, another person)
+pasted as heads of chosen sizes, turns and tilts onto other bundled photos, with the true face boxes. Used by the
+face tests and by ``bench/faces_wild.py``."""
 
 from __future__ import annotations
 
@@ -11,10 +11,21 @@ import numpy as np
 from skimage import data
 from skimage.util import img_as_ubyte
 
-HEAD = (0, 300, 80, 365)
-"""Rows and columns of the astronaut photo cut out as a head (hair, face, collar)."""
-FACE_BOX = np.array([99.0, 83.0, 186.0, 170.0])
-"""The face's box in the head cut-out (dlib's HOG box on the photo): 87 px a side."""
+
+@dataclass(frozen=True)
+class Photo:
+    """A bundled photo of a person: the rows and columns cut out as a head, and the face's square box in the cut."""
+
+    name: str
+    head: tuple[int, int, int, int]
+    face_box: tuple[float, float, float, float]
+
+
+PHOTOS = {
+    "astronaut": Photo("astronaut", (0, 300, 80, 365), (99.0, 83.0, 186.0, 170.0)),
+    "camera": Photo("camera", (60, 270, 130, 330), (60.0, 60.0, 135.0, 135.0)),
+}
+"""The astronaut's box is dlib's HOG box on the photo (87 px a side); the cameraman's is MTCNN's, made square."""
 BACKGROUNDS = ("coffee", "chelsea", "rocket", "horse", "brick", "grass", "gravel", "coins", "page",
                "hubble_deep_field")
 
@@ -31,6 +42,7 @@ class Head:
     turn: float = 1.0
     mirrored: bool = False
     tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    photo: str = "astronaut"
 
     @property
     def box(self) -> np.ndarray:
@@ -39,26 +51,31 @@ class Head:
         return np.concatenate([np.array(self.centre) - half, np.array(self.centre) + half])
 
 
-def _head_picture() -> tuple[np.ndarray, np.ndarray]:
-    """The head cut-out and its soft oval mask (1 inside, fading to 0)."""
-    top, bottom, left, right = HEAD
-    head = data.astronaut()[top:bottom, left:right]
+def _head_picture(photo: Photo) -> tuple[np.ndarray, np.ndarray]:
+    """The head cut-out (RGB) and its soft oval mask (1 inside, fading to 0), sized to the face."""
+    top, bottom, left, right = photo.head
+    head = img_as_ubyte(getattr(data, photo.name)())[top:bottom, left:right]
+    head = np.repeat(head[..., None], 3, axis=2) if head.ndim == 2 else head
+    box = np.array(photo.face_box)
+    side = (box[2] - box[0]) / 87
     mask = np.zeros(head.shape[:2], np.float32)
-    centre = (int((FACE_BOX[0] + FACE_BOX[2]) / 2), int((FACE_BOX[1] + FACE_BOX[3]) / 2) - 10)
-    cv2.ellipse(mask, centre, (95, 125), 0, 0, 360, 1.0, -1)
-    return head, cv2.GaussianBlur(mask, (0, 0), 8)
+    centre = (int((box[0] + box[2]) / 2), int((box[1] + box[3]) / 2 - 10 * side))
+    cv2.ellipse(mask, centre, (int(95 * side), int(125 * side)), 0, 0, 360, 1.0, -1)
+    return np.ascontiguousarray(head), cv2.GaussianBlur(mask, (0, 0), 8 * side)
 
 
 def paste(picture: np.ndarray, head: Head) -> None:
     """Draws ``head`` onto ``picture`` (RGB uint8, in place)."""
-    cut, mask = _head_picture()
+    photo = PHOTOS[head.photo]
+    face_box = np.array(photo.face_box)
+    cut, mask = _head_picture(photo)
     if head.mirrored:
         cut, mask = cut[:, ::-1], mask[:, ::-1]
-        box_centre = np.array([cut.shape[1] - (FACE_BOX[0] + FACE_BOX[2]) / 2, (FACE_BOX[1] + FACE_BOX[3]) / 2])
+        box_centre = np.array([cut.shape[1] - (face_box[0] + face_box[2]) / 2, (face_box[1] + face_box[3]) / 2])
     else:
-        box_centre = (FACE_BOX[:2] + FACE_BOX[2:]) / 2
+        box_centre = (face_box[:2] + face_box[2:]) / 2
     cut = np.clip(cut * np.array(head.tint, np.float32), 0, 255)
-    scale = head.size / (FACE_BOX[2] - FACE_BOX[0])
+    scale = head.size / (face_box[2] - face_box[0])
     rotation = cv2.getRotationMatrix2D((0.0, 0.0), head.tilt, 1.0)[:, :2]
     linear = rotation @ np.diag([scale * head.turn, scale])
     matrix = np.hstack([linear, (np.array(head.centre) - linear @ box_centre)[:, None]])

@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING
 import click
 
 from ..errors import UsageError
-from ..metrics import AGGREGATES
 from ..words import counted
 from . import engines, options
 from .status import status_of
-from .suggestions import Choice, Command
+from .suggestions import Command
 
 if TYPE_CHECKING:
     from ..faces.options import FaceOptions
@@ -29,8 +28,8 @@ if TYPE_CHECKING:
 @click.option("--output", type=options.OUTPUT_FILE, metavar="FILE", callback=options.results_file,
               help="results file: .jsonl (with per-frame detail) or .csv; default: JSON lines on standard output")
 @options.faces("detect", "auto: find and align faces; none: the inputs are already aligned face crops")
-@click.option("--aggregate", type=Choice(AGGREGATES), default="mean", show_default=True,
-              help="how a video's p_fake comes from its frames'")
+@options.video_verdict("how a person's p_fake comes from their faces' (--video-score largest: a video's from its "
+                       "frames')")
 @options.threshold("p_fake at or above which the label is fake")
 @click.option("--save-crops", type=options.OUTPUT_DIR, metavar="DIR", help="keep the aligned face crops here")
 @click.option("--annotate", type=options.OUTPUT_DIR, metavar="DIR",
@@ -43,14 +42,14 @@ if TYPE_CHECKING:
               help="threads decoding and finding faces (with --engine ray: in each replica)")
 @options.engine(parts=True)
 def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceOptions, frames: Sampler,
-           aggregate: str, decide: dict, save_crops: Path | None, annotate: Path | None, localize: Path | None,
-           max_pixels: int, device: str, precision: str, batch_size: int, workers: int | None,
+           aggregate: str, video: dict, decide: dict, save_crops: Path | None, annotate: Path | None,
+           localize: Path | None, max_pixels: int, device: str, precision: str, batch_size: int, workers: int | None,
            ray: RayOptions | None) -> int:
     """Score images and videos: one row per input with path, p_fake, label, faces, frames and error, as JSON
     lines on standard output or into --output.
     """
     sources = options.expand_inputs(inputs)
-    predict = {"faces": faces, "frames": frames, "aggregate_by": aggregate, "save_crops": save_crops,
+    predict = {"faces": faces, "frames": frames, "aggregate_by": aggregate, **video, "save_crops": save_crops,
                "annotate": annotate, "workers": workers, "save_maps": localize, "max_pixels": max_pixels}
     if ray is not None:
         from ..inference.ray_engine import predict_to_file
@@ -89,12 +88,12 @@ def _emit(result: Result, writer: ResultWriter | None) -> dict:
 
 def _summarize(rows: Iterable[dict], output: str | None) -> int:
     """The summary line on standard error; the status says whether any input failed."""
-    counts = {"fake": 0, "real": 0, "uncertain": 0, "failed": 0}
+    counts = {"fake": 0, "real": 0, "uncertain": 0, "insufficient": 0, "failed": 0}
     for row in rows:
         counts[row["label"] if row["error"] is None and row["label"] else "failed"] += 1
     where = f" -> {output}" if output else ""
-    uncertain = f"{counts['uncertain']} uncertain, " if counts["uncertain"] else ""
-    click.echo(f"{counted(sum(counts.values()), 'input')}: {counts['fake']} fake, {counts['real']} real, {uncertain}"
+    rare = "".join(f"{counts[label]} {label}, " for label in ("uncertain", "insufficient") if counts[label])
+    click.echo(f"{counted(sum(counts.values()), 'input')}: {counts['fake']} fake, {counts['real']} real, {rare}"
                f"{counts['failed']} failed{where}", err=True)
     return status_of(counts["failed"])
 

@@ -16,6 +16,7 @@ from ..errors import OptionError, UsageError
 from ..faces.options import FACE_OPTIONS, FaceOption
 from ..inference.calibration import Band
 from ..inference.runtime import PRECISIONS
+from ..inference.verdicts import VIDEO_SCORES
 from ..media import DEFAULT_FRAMES, IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, VIDEO_SUFFIXES, Sampler, parse_path_lines
 from ..urls import is_url
 from .suggestions import Choice
@@ -144,6 +145,29 @@ def threshold(help: str) -> Callable[[Command], Command]:
         click.option("--uncertain", type=BandType(), metavar="LOW:HIGH",
                      help="label scores in [LOW, HIGH) uncertain instead of fake or real"),
         _bundle(("threshold", "operating_point", "uncertain"), lambda **given: {"decide": given}),
+    )
+
+
+def video_verdict(aggregate_help: str) -> Callable[[Command], Command]:
+    """How a video's verdict comes from its faces: --aggregate (worded ``aggregate_help``), --video-score,
+    --min-person-frames and --min-face-frames. The command receives ``aggregate`` and ``video`` (the keywords of
+    ``Predictor.iter_predict`` for the others, checked by ``VideoRule``)."""
+    from ..metrics import AGGREGATES
+
+    return _options(
+        click.option("--aggregate", type=Choice(AGGREGATES), default="mean", show_default=True, help=aggregate_help),
+        click.option("--video-score", type=Choice(VIDEO_SCORES), default="people", show_default=True,
+                     help="people: every face of a video's frames is scored and followed through the video as a "
+                          "person (whatever --all-faces says), and the video's p_fake is the highest of its people's "
+                          "(each the --aggregate of their faces'); largest: the --aggregate of its frames', a frame's "
+                          "being its largest face's, or with --all-faces the highest of its faces' (the papers' rule)"),
+        click.option("--min-person-frames", type=POSITIVE, metavar="N",
+                     help="people seen in fewer sampled frames do not decide a video (default: 4, or 25% of the "
+                          "frames with a face where that is fewer)"),
+        click.option("--min-face-frames", type=POSITIVE, metavar="N", default=4, show_default=True,
+                     help="a video with a face in fewer sampled frames (or in fewer than all, if it has fewer) is "
+                          "labelled insufficient, its p_fake kept"),
+        _bundle(("video_score", "min_person_frames", "min_face_frames"), lambda **given: {"video": given}),
     )
 
 

@@ -122,7 +122,8 @@ class FaceOptions:
     model_path: str | None = face_option(None, "face_model", "the face model", "det_10g.onnx for --face-detector "
                                          "retinaface", metavar="ONNX", served=False)
     """The ONNX file for the retinaface backend."""
-    policy: str = face_option("largest", "all_faces", "all_faces", "score every face, not only the largest",
+    policy: str = face_option("largest", "all_faces", "all_faces", "score every face of an image, not only the "
+                              "largest (every face of a video is scored with --video-score people, the default)",
                               kind=bool, flag="all")
     recipe: str = face_option("deepfakebench", "align", "the alignment recipe", "five-point alignment recipe",
                               choices=RECIPES)

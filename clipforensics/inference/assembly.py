@@ -3,12 +3,12 @@ on the frames, files written as the frames come, and the verdict once the last p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from ..metrics import aggregate
 from ..transforms import Preprocessing
 from .calibration import Calibration, Decision
 from .maps import frame_maps
@@ -16,6 +16,7 @@ from .outputs import OutputNames
 from .prepare import Prepared
 from .results import FaceResult, FrameResult, Result
 from .rows import MAP_FILES
+from .verdicts import VideoRule, judge, people_of
 from .writers import InputFiles
 
 
@@ -29,6 +30,7 @@ class Outputs:
     aggregate_by: str
     maps: bool
     calibration: Calibration | None = None
+    rule: VideoRule = field(default_factory=VideoRule)
 
     @property
     def threshold(self) -> float:
@@ -50,6 +52,8 @@ class ResultBuilder:
         self.files: InputFiles | None = None
         self.raw_frames: list[float] = []
         """Each scored frame's own p_fake, before calibration."""
+        self.raw_people: dict[int, list[float]] = defaultdict(list)
+        """Each person's faces' own p_fake, before calibration."""
 
     def add(self, piece: Prepared, scores: list[float], face_maps: list[np.ndarray]) -> None:
         calibration = self.outputs.calibration
@@ -61,12 +65,17 @@ class ResultBuilder:
         for frame, values in zip(piece.frames, maps):
             scored = FrameResult(frame.index, frame.timestamp, [
                 FaceResult(None if face.face is None else [round(float(v), 1) for v in face.face.box],
-                           None if face.face is None else round(face.face.score, 4), next(remaining, None))
+                           None if face.face is None else round(face.face.score, 4), next(remaining, None),
+                           face.person)
                 for face in frame.faces])
             self.result.frames.append(scored)
-            own = [score for score in (next(raw, None) for _ in frame.faces) if score is not None]
+            own = [(face.person, score) for face, score in ((face, next(raw, None)) for face in frame.faces)
+                   if score is not None]
+            for person, score in own:
+                if person is not None:
+                    self.raw_people[person].append(score)
             if own:
-                self.raw_frames.append(max(own))
+                self.raw_frames.append(max(score for _, score in own))
             if self.outputs.draws:
                 self._files(piece).add(scored, frame.image, values)
             if image_input and frame.image is not None:
@@ -78,12 +87,10 @@ class ResultBuilder:
         """The verdict, once the input's last piece is in; files renamed into place (or removed on failure)."""
         result = self.result
         result.kind, result.notes, result.error = last.kind, last.notes, last.error
-        scores = [frame.p_fake for frame in result.frames if frame.p_fake is not None]
-        if result.ok and scores:
-            result.p_fake = aggregate(scores, self.outputs.aggregate_by)
-            result.p_fake_raw = aggregate(self.raw_frames, self.outputs.aggregate_by)
-            result.label = self.outputs.decision.label(result.p_fake)
-            result.decided_by = self.outputs.decision.name
+        if result.ok:
+            outputs = self.outputs
+            result.people = people_of(result.frames, self.raw_people, outputs.aggregate_by, outputs.decision)
+            judge(result, self.raw_frames, outputs.rule, outputs.aggregate_by, outputs.decision)
         if result.error is not None:
             result.images, result.maps = [], []
         if self.files is not None:

@@ -11,7 +11,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from ..colours import FAKE, REAL, UNDECIDED
+from ..colours import FAKE, REAL, UNDECIDED, for_matplotlib, of_person
 
 OVERLAY_OPACITY = 0.5
 
@@ -21,6 +21,7 @@ class ScoredFace(Protocol):
 
     box: list[float] | None
     p_fake: float | None
+    person: int | None
 
 
 class ScoredFrame(Protocol):
@@ -28,14 +29,16 @@ class ScoredFrame(Protocol):
 
     index: int
     timestamp: float | None
+    faces: Sequence[ScoredFace]
 
     @property
     def p_fake(self) -> float | None: ...
 
 
 def draw_faces(image: np.ndarray, faces: Sequence[ScoredFace], threshold: float, note: str = "") -> np.ndarray:
-    """A copy of the RGB image with each scored face's box and p_fake (red at or above ``threshold``), the
-    label on a filled band above the box (inside it, at the top, where there is no room above). A face without
+    """A copy of the RGB image with each scored face's box (in its person's colour, its id in the label) and p_fake
+    (the label red at or above ``threshold``), the label on a filled band above the box (inside it, at the top,
+    where there is no room above). A face without
     a box (the image was the crop) gets its p_fake in the top-left corner; an image with no scored face gets
     ``note`` there instead (why there is none), in grey."""
     canvas = np.ascontiguousarray(image).copy()
@@ -48,7 +51,10 @@ def draw_faces(image: np.ndarray, faces: Sequence[ScoredFace], threshold: float,
             _label(canvas, text, (0, 0), colour, thickness)
             continue
         x0, y0, x1, y1 = (int(round(v)) for v in face.box)
-        cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, thickness)
+        if face.person is not None:
+            text = f"#{face.person} {text}"
+        cv2.rectangle(canvas, (x0, y0), (x1, y1), colour if face.person is None else of_person(face.person),
+                      thickness)
         _label(canvas, text, (x0, y0), colour, thickness)
     if not scored and note:
         _label(canvas, note, (0, 0), UNDECIDED, thickness)
@@ -110,7 +116,8 @@ def levels(values: np.ndarray) -> np.ndarray:
 
 
 def timeline(frames: Sequence[ScoredFrame], threshold: float, title: str) -> np.ndarray:
-    """A chart of each sampled frame's p_fake against its time (or index), as an RGB image."""
+    """A chart of p_fake against time (or frame index), as an RGB image: a line per person in their colour (their
+    faces'), or the frames' p_fake where faces have no person."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -119,12 +126,21 @@ def timeline(frames: Sequence[ScoredFrame], threshold: float, title: str) -> np.
     ax = figure.subplots()
     timed = all(frame.timestamp is not None for frame in frames)
     xs = [frame.timestamp if timed else frame.index for frame in frames]
-    scored = [(x, frame.p_fake) for x, frame in zip(xs, frames) if frame.p_fake is not None]
-    if scored:
-        ax.plot(*zip(*scored), marker="o", markersize=3)
+    people: dict[int | None, list[tuple[float, float]]] = {}
+    for x, frame in zip(xs, frames):
+        for face in frame.faces:
+            if face.p_fake is not None and face.person is not None:
+                people.setdefault(face.person, []).append((x, face.p_fake))
+    if not people:
+        people[None] = [(x, frame.p_fake) for x, frame in zip(xs, frames) if frame.p_fake is not None]
+    for person, points in sorted(people.items(), key=lambda item: -1 if item[0] is None else item[0]):
+        if points:
+            ax.plot(*zip(*points), marker="o", markersize=3, label=None if person is None else f"person {person}",
+                    color=None if person is None else for_matplotlib(of_person(person)))
     faceless = [x for x, frame in zip(xs, frames) if frame.p_fake is None]
     if faceless:
         ax.plot(faceless, [0.0] * len(faceless), "x", color="grey", label="no face")
+    if faceless or None not in people:
         ax.legend(fontsize="small", loc="upper right")
     ax.axhline(threshold, color="grey", linestyle=":", linewidth=1)
     ax.set_ylim(-0.02, 1.02)

@@ -32,6 +32,7 @@ from .outputs import OutputNames, output_folder
 from .prepare import Prepared, prepare
 from .results import Result
 from .runtime import autocast, resolve_device, resolve_precision, return_large_buffers
+from .verdicts import VideoRule
 from .writers import save_crops as write_crops
 
 Source = str | Path | Image.Image | np.ndarray
@@ -139,6 +140,9 @@ class Predictor:
         faces: str | FaceOptions | None = None,
         frames: int | Sampler = DEFAULT_FRAMES,
         aggregate_by: str = "mean",
+        video_score: str = "people",
+        min_person_frames: int | None = None,
+        min_face_frames: int = 4,
         save_crops: str | Path | None = None,
         annotate: str | Path | None = None,
         workers: int | None = None,
@@ -154,10 +158,15 @@ class Predictor:
         ``faces``: ``"auto"`` finds and aligns faces (or a ``FaceOptions``), ``"none"`` takes each
         image or frame as an aligned face crop (default: auto for a model with a head, none for a
         localizer, which reads whole images as DeCLIP does). ``frames``: how many frames of a video,
-        spread uniformly, or a ``Sampler``. ``aggregate_by``: a video's p_fake from its frames' (mean,
-        median, max). ``save_crops`` / ``annotate``: folders for the aligned crops and for the inputs
-        drawn with boxes and scores. Inputs that fail get a row with ``error``. ``progress``: a bar on standard
-        error (None: for more than a few inputs, or one video, counting its frames), labelled ``progress_label``.
+        spread uniformly, or a ``Sampler``. ``aggregate_by``: a person's p_fake from their faces' (mean, median,
+        max). ``video_score``: ``people``, a video's p_fake is the highest of its people's among those seen in
+        ``min_person_frames`` sampled frames (None: 4, or 25 % of the frames with a face where fewer), every face of
+        its frames scored; ``largest``, the ``aggregate_by`` of its frames' (a frame's: its largest face's, or the
+        highest of its faces' when all are scored). A video with a face in fewer than ``min_face_frames`` sampled
+        frames is labelled ``insufficient`` (see ``inference.verdicts``). ``save_crops`` / ``annotate``: folders
+        for the aligned crops and for the inputs drawn with boxes and scores (a video's people each in a colour).
+        Inputs that fail get a row with ``error``. ``progress``: a bar on standard error (None: for more than a
+        few inputs, or one video, counting its frames), labelled ``progress_label``.
         ``only``: the numbers of the inputs to score, in that order (a share of a larger run, given ``Inputs``:
         output paths are those of the whole run). ``maps``: results carry manipulation maps (default: whenever the
         model has a decoder); ``save_maps``: a folder for each input's ``.mask.png`` and ``.overlay.png``
@@ -175,8 +184,9 @@ class Predictor:
         options = faces if isinstance(faces, FaceOptions) else FaceOptions(mode=faces)
         sampler = frames if isinstance(frames, Sampler) else Sampler("uniform", frames)
         crops_folder = output_folder(save_crops, "--save-crops")
+        rule = VideoRule(video_score, min_person_frames, min_face_frames)
         outputs = Outputs(output_folder(annotate, "--annotate"), output_folder(save_maps, "--localize"),
-                          self.decision, aggregate_by, maps, self.calibration)
+                          self.decision, aggregate_by, maps, self.calibration, rule)
         inputs = Inputs.of(sources)
         names = inputs.names
         numbers = list(range(len(inputs.items))) if only is None else list(only)
@@ -189,7 +199,7 @@ class Predictor:
             keep = outputs.draws or maps or not isinstance(source, (str, Path))
             piece_frames = min(KEPT_FRAMES, self.batch_size) if keep else self.batch_size
             for piece in prepare(source, self.preprocessing, options, detectors.face, sampler, keep, number,
-                                 piece_frames, max_pixels):
+                                 piece_frames, max_pixels, rule.face_policy(options.policy)):
                 if crops_folder is not None and piece.error is None:
                     write_crops(piece, crops_folder, names)
                 yield piece

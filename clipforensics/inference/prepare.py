@@ -18,6 +18,7 @@ from ..errors import ClipForensicsError, MediaError
 from ..faces.align import align_face
 from ..faces.detection import Face, FaceDetector, choose_faces
 from ..faces.options import FaceOptions
+from ..faces.people import PeopleLinker
 from ..faces.search import VideoFaceSearch
 from ..media import Frame, Media, Sampler, open_media, to_rgb
 from ..transforms import Preprocessing, resize_and_crop
@@ -34,6 +35,8 @@ class PreparedFace:
     """The model's input before normalisation, uint8 [size, size, 3]."""
     matrix: np.ndarray | None = None
     """2x3 similarity from frame to crop coordinates (None when the frame is the crop)."""
+    person: int | None = None
+    """Who the face is: in a video, linked through its frames (``faces.people``); in an image, its face's number."""
 
 
 @dataclass
@@ -76,9 +79,12 @@ def prepare(
     number: int = 0,
     piece_frames: int = 32,
     max_pixels: int | None = None,
+    video_policy: str | None = None,
 ) -> Iterator[Prepared]:
     """The input's pieces of at most ``piece_frames`` frames, in order; never raises for a bad input: the
-    error goes into the last piece. ``keep_frames`` keeps each frame's image (to draw on or map)."""
+    error goes into the last piece. ``keep_frames`` keeps each frame's image (to draw on or map).
+    ``video_policy``: which faces of a video's frames are scored (default: as ``faces`` says). Each face is given
+    its person: a video's are linked through its frames."""
     path = str(source) if isinstance(source, (str, Path)) else None
     piece = Prepared(path, number, last=False)
     sampled, faceless, shape = 0, [], (0, 0)
@@ -87,10 +93,16 @@ def prepare(
             media = _open(readable_source, sampler, max_pixels)
             piece.kind = media.kind
             piece.sampled = len(sampler.pick(media.total_frames)) if media.kind == "video" else 1
-            search = VideoFaceSearch(detector) if detector is not None and media.kind == "video" else detector
+            video = detector is not None and media.kind == "video"
+            search = VideoFaceSearch(detector) if video else detector
+            policy = (video_policy or faces.policy) if media.kind == "video" else faces.policy
+            linker = PeopleLinker() if video else None
             for frame in media.frames:
-                found = [PreparedFace(face, crop, resize_and_crop(Image.fromarray(crop), preprocessing), matrix)
-                         for face, crop, matrix in _faces(frame, faces, search)]
+                chosen = _faces(frame, faces, search, policy)
+                people = linker.link(frame.image, [face for face, _, _ in chosen]) if linker else \
+                    [0 if media.kind == "video" else number for number in range(len(chosen))]
+                found = [PreparedFace(face, crop, resize_and_crop(Image.fromarray(crop), preprocessing), matrix, person)
+                         for (face, crop, matrix), person in zip(chosen, people)]
                 piece.frames.append(PreparedFrame(frame.index, frame.timestamp, found,
                                                   frame.image if keep_frames else None))
                 sampled += 1
@@ -128,12 +140,12 @@ def array_image(array: np.ndarray) -> Image.Image:
     return Image.fromarray(array.squeeze(-1) if array.ndim == 3 and channels == 1 else array)
 
 
-def _faces(frame: Frame, options: FaceOptions,
-           detector: FaceDetector | None) -> list[tuple[Face | None, np.ndarray, np.ndarray | None]]:
+def _faces(frame: Frame, options: FaceOptions, detector: FaceDetector | None,
+           policy: str) -> list[tuple[Face | None, np.ndarray, np.ndarray | None]]:
     if detector is None:
         return [(None, frame.image, None)]
     aligned = [(face, align_face(frame.image, face.landmarks, options.recipe, options.crop_size, options.scale))
-               for face in choose_faces(detector.detect(frame.image), options.policy)]
+               for face in choose_faces(detector.detect(frame.image), policy)]
     return [(face, crop.crop, crop.matrix) for face, crop in aligned]
 
 

@@ -17,6 +17,8 @@ class FaceResult:
     """x0, y0, x1, y1 in the frame; None when the input was already a face crop."""
     score: float | None
     p_fake: float | None = None
+    person: int | None = None
+    """The id of the person the face shows (``Result.people``)."""
 
 
 @dataclass
@@ -30,6 +32,33 @@ class FrameResult:
         """The frame's score: its face's p_fake, or the highest of its faces' when all are scored."""
         scores = [face.p_fake for face in self.faces if face.p_fake is not None]
         return max(scores) if scores else None
+
+
+@dataclass
+class Person:
+    """One person of an input: in a video, the faces linked through its sampled frames (``faces.people``); in an
+    image, one face."""
+
+    id: int
+    frames: int
+    """How many sampled frames show them."""
+    first: float | None
+    """The timestamp of the first (None for an image, or a video without timestamps)."""
+    last: float | None
+    p_fake: float | None
+    """The aggregate of their faces' p_fake (``aggregate_by``, as a video's frames)."""
+    label: str | None
+    box: list[float] | None
+    """Their representative face's box: the largest."""
+    frame: int
+    """The index of the frame their representative face is in."""
+    faces: list[FaceResult] = field(default_factory=list, repr=False)
+    p_fake_raw: float | None = None
+
+    def to_dict(self) -> dict:
+        """What the row's ``people`` holds for them."""
+        return {"id": self.id, "frames": self.frames, "first": self.first, "last": self.last, "p_fake": self.p_fake,
+                "label": self.label, "box": self.box, "frame": self.frame}
 
 
 @dataclass
@@ -51,6 +80,10 @@ class Result:
     """The model's own p_fake, before calibration (equal to ``p_fake`` for a model without one)."""
     decided_by: str | None = None
     """The operating point that turned p_fake into the label: a threshold's name (eer, fpr@1%, f1) or value."""
+    people: list[Person] = field(default_factory=list)
+    """The people whose faces were scored, by id (in order of first appearance)."""
+    deciding_person: int | None = None
+    """The person whose p_fake is the video's (``--video-score people``)."""
     files: dict[str, str] = field(default_factory=dict)
     """Files written for this input (``mask``, ``overlay``)."""
     maps: list[np.ndarray] = field(default_factory=list, repr=False)
@@ -63,6 +96,14 @@ class Result:
     def map(self) -> np.ndarray | None:
         """The image's map (the first frame's for a video)."""
         return self.maps[0] if self.maps else None
+
+    def person(self, id: int) -> Person:
+        """The person with this id."""
+        for person in self.people:
+            if person.id == id:
+                return person
+        raise KeyError(f"no person {id} in {self.path or 'this input'}: its people are "
+                       f"{[person.id for person in self.people]}")
 
     @property
     def ok(self) -> bool:
@@ -94,12 +135,14 @@ class Result:
 
     def plot(self, threshold: float = 0.5) -> np.ndarray:
         """A picture of the verdict, RGB uint8: for an image, the image with each face's box and p_fake
-        (over the map's heatmap when there is a map), or why no face was scored; for a video, its frames'
-        p_fake over time."""
+        (over the map's heatmap when there is a map), or why no face was scored; for a video, each person's p_fake
+        over time, a line each in their colour, and the threshold."""
         from .drawing import draw_faces, overlay, timeline
 
         if self.kind == "video":
-            return timeline(self.frames, threshold, f"{self.path or 'video'}: p_fake {_shown(self.p_fake)}")
+            who = f" (person {self.deciding_person})" if self.deciding_person is not None else ""
+            return timeline(self.frames, threshold, f"{self.path or 'video'}: p_fake {_shown(self.p_fake)}{who}, "
+                                                    f"{self.label or 'no verdict'}")
         image = self.images[0] if self.images else self._reread()
         if self.maps:
             image = overlay(image, self.maps[0])

@@ -25,14 +25,17 @@ SUMMARY: dict[str, Callable[[Result], Any]] = {
     "note": lambda result: "; ".join(result.notes) or None,
     "p_fake_raw": lambda result: result.p_fake_raw,
     "decided_by": lambda result: result.decided_by,
+    "deciding_person": lambda result: result.deciding_person,
 }
 """Each summary field and how it is read from a ``Result``, in column order."""
 CSV_COLUMNS = tuple(SUMMARY)
 """A CSV row's columns: ``detect --output x.csv``, a Ray run's CSV, the page's CSV download."""
 MAP_FILES = ("mask", "overlay")
 """The files a localizer writes for an input."""
+PEOPLE = "people"
+"""The detection row's people (``Person.to_dict``), after the summary (and the map files, when written)."""
 DETAIL = "detail"
-"""The detection row's per-frame and per-face detail, after the summary (and the map files, when written)."""
+"""The detection row's per-frame and per-face detail (each face with its person), after the people."""
 LOCALIZATION_FIELDS = ("path", "p_fake", "label", "kind", *MAP_FILES, "error", "note", "p_fake_raw", "decided_by")
 """A localization row's fields, in order: the map files among the summary's fields that judge a map."""
 
@@ -43,8 +46,10 @@ def summary_row(result: Result) -> dict:
 
 
 def detection_row(result: Result) -> dict:
-    """The summary, the map files written for the input, and per-frame and per-face detail: a JSONL row."""
+    """The summary, the map files written for the input, its people, and per-frame and per-face detail: a JSONL
+    row."""
     return {**summary_row(result), **{key: result.files[key] for key in MAP_FILES if key in result.files},
+            PEOPLE: [person.to_dict() for person in result.people],
             DETAIL: [_frame_dict(frame) for frame in result.frames]}
 
 
@@ -57,7 +62,7 @@ def localization_row(result: Result, url: Callable[[str], str] = str) -> dict:
 
 def schema() -> dict[str, list[str]]:
     """The rows' fields and the CSV columns, as the service gives them to its page."""
-    return {"csv_columns": list(CSV_COLUMNS), "detection_fields": [*CSV_COLUMNS, *MAP_FILES, DETAIL],
+    return {"csv_columns": list(CSV_COLUMNS), "detection_fields": [*CSV_COLUMNS, *MAP_FILES, PEOPLE, DETAIL],
             "localization_fields": list(LOCALIZATION_FIELDS), "map_files": list(MAP_FILES)}
 
 

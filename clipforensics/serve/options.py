@@ -17,6 +17,7 @@ from ..errors import OptionError
 from ..faces.detectors import DETECTORS
 from ..faces.options import FACE_OPTIONS, FaceOption, FaceOptions
 from ..inference.calibration import Band, Decision, decision, operating_point_of
+from ..inference.verdicts import VIDEO_SCORES, VideoRule
 from ..media import DEFAULT_FRAMES, Sampler
 from ..metrics import AGGREGATES
 from ..words import closest
@@ -25,6 +26,7 @@ from .errors import invalid_options
 TASKS = ("detect", "localize")
 SamplerKind = Literal[Sampler.KINDS]  # type: ignore[valid-type]
 Aggregate = Literal[AGGREGATES]  # type: ignore[valid-type]
+VideoScore = Literal[VIDEO_SCORES]  # type: ignore[valid-type]
 SERVED = {name: option for name, option in FACE_OPTIONS.items() if option.served}
 """The face options a request may give."""
 
@@ -43,10 +45,14 @@ class RequestOptions:
     operating_point: str | None = None
     uncertain: str | None = None
     """LOW:HIGH: scores in [LOW, HIGH) are labelled uncertain."""
+    video_score: str = "people"
+    min_person_frames: int | None = None
+    min_face_frames: int = 4
 
     def __post_init__(self) -> None:
         with self._refusals():
             operating_point_of(self.threshold, self.operating_point)
+            VideoRule(self.video_score, self.min_person_frames, self.min_face_frames)
         self.faces()
         self.sampler_of()
         self.band()
@@ -85,7 +91,8 @@ class RequestOptions:
     def predict_options(self, task: str, face_model: Path | None = None) -> dict[str, Any]:
         """Keyword arguments of ``Predictor.iter_predict``."""
         return {"faces": self.faces(task, face_model), "frames": self.sampler_of(), "aggregate_by": self.aggregate,
-                "progress": False}
+                "video_score": self.video_score, "min_person_frames": self.min_person_frames,
+                "min_face_frames": self.min_face_frames, "progress": False}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,7 +118,16 @@ def request_options(face_detectors: tuple[str, ...]) -> Callable[..., RequestOpt
                                                           "`stride`-th frame; spread: GenD's order; all: every "
                                                           "frame")] = "uniform",
         stride: Annotated[int | None, Query(ge=1, description="with sampler=stride: keep every N-th frame")] = None,
-        aggregate: Annotated[Aggregate, Query(description="a video's p_fake from its frames'")] = "mean",
+        aggregate: Annotated[Aggregate, Query(description="a person's p_fake from their faces' (video_score="
+                                                          "largest: a video's from its frames')")] = "mean",
+        video_score: Annotated[VideoScore, Query(description="people: a video's p_fake is the highest of its "
+                                                             "people's, every face scored; largest: from its "
+                                                             "frames' largest face (the papers' rule)")] = "people",
+        min_person_frames: Annotated[int | None, Query(ge=1, description="people seen in fewer sampled frames do "
+                                                                         "not decide a video (default: 4, or 25% "
+                                                                         "of the frames with a face)")] = None,
+        min_face_frames: Annotated[int, Query(ge=1, description="a video with a face in fewer sampled frames is "
+                                                                "labelled insufficient")] = 4,
         threshold: Annotated[float | None, Query(ge=0, le=1, description="p_fake at or above which the label is "
                                                                          "fake (default: the model's operating "
                                                                          "point)")] = None,
@@ -120,10 +136,11 @@ def request_options(face_detectors: tuple[str, ...]) -> Callable[..., RequestOpt
         uncertain: Annotated[str | None, Query(description="LOW:HIGH: scores in [LOW, HIGH) are labelled "
                                                            "uncertain")] = None,
     ) -> RequestOptions:
-        known = {"frames", "sampler", "stride", "aggregate", "threshold", "operating_point", "uncertain", *SERVED}
+        known = {"frames", "sampler", "stride", "aggregate", "threshold", "operating_point", "uncertain", "video_score",
+                 "min_person_frames", "min_face_frames", *SERVED}
         refuse_unknown(request, known | ({"task"} if request.url.path.endswith("/jobs") else set()))
         return RequestOptions(frames, sampler, stride, aggregate, _face_options(request.query_params, face_detectors),
-                              threshold, operating_point, uncertain)
+                              threshold, operating_point, uncertain, video_score, min_person_frames, min_face_frames)
 
     return read
 
