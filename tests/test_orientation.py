@@ -107,7 +107,7 @@ def test_detect_finds_the_face_in_every_frame_and_annotates_upright(tiny_detecto
     annotated = read_video(drawn / "phone.mp4", Sampler("all")).frames
     assert [frame.image.shape for frame in annotated] == [(PORTRAIT[1], PORTRAIT[0], 3)] * FRAMES
     for frame, shown, (x0, y0, x1, y1) in zip(annotated, upright, boxes, strict=True):
-        below = slice(round(y1) + 20, None)
+        below = slice(round(y1) + 20, -64)  # above the corner of noise, which re-encodes with larger errors
         assert _difference(frame.image[below], shown[below]) < CODEC_ERROR  # the picture, upright
         edge = frame.image[round(y0) + 20 : round(y1) - 20, round(x0)]
         assert _difference(edge, shown[round(y0) + 20 : round(y1) - 20, round(x0)]) > 40  # the box, drawn on it
