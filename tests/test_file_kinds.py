@@ -76,6 +76,21 @@ def test_a_file_that_is_neither_image_nor_video_gets_a_row_saying_so(model_dir, 
     assert rows["notes.txt"]["kind"] == "other" and rows["notes.txt"]["label"] is None
 
 
+def test_a_rerun_into_the_scanned_folder_does_not_read_its_own_results_or_pictures_as_inputs(model_dir, picture,
+                                                                                              tmp_path, caplog):
+    folder = _phone_folder(tmp_path / "phone", picture)
+    out, drawn = folder / "out.jsonl", folder / "drawn"
+    arguments = ["detect", str(folder), "--model", str(model_dir), "--faces", "none", "--output", str(out),
+                 "--annotate", str(drawn)]
+    main(arguments)
+    first = out.read_text()
+
+    main(arguments)
+
+    assert out.read_text().count("\n") == first.count("\n") == 5
+    assert "4 files of this command's own output not read as inputs" in caplog.text  # out.jsonl, 3 pictures
+
+
 def test_a_file_given_by_name_gets_the_row_it_gets_when_found_in_a_folder(model_dir, picture, tmp_path):
     folder = _phone_folder(tmp_path / "phone", picture)
     _, found = _detect(model_dir, [folder], tmp_path / "found.jsonl")

@@ -48,7 +48,7 @@ def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceO
     """Score images and videos: one row per input with path, p_fake, label, faces, frames and error, as JSON
     lines on standard output or into --output.
     """
-    sources = options.expand_inputs(inputs)
+    sources = options.expand_inputs(inputs, [output, save_crops, annotate, localize])
     predict = {"faces": faces, "frames": frames, "aggregate_by": aggregate, **video, "save_crops": save_crops,
                "annotate": annotate, "workers": workers, "save_maps": localize, "max_pixels": max_pixels}
     if ray is not None:
@@ -115,7 +115,7 @@ def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceO
     """Map manipulated pixels of images and videos with a model that has a decoder: a mask and an overlay per
     input, and a row per input in results.jsonl.
     """
-    sources = options.expand_inputs(inputs)
+    sources = options.expand_inputs(inputs, [output_dir])
     predict = {"faces": faces, "frames": frames, "save_maps": output_dir, "max_pixels": max_pixels}
     results_path = output_dir / "results.jsonl"
     if ray is not None:

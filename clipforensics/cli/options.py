@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import logging
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -17,12 +18,16 @@ from ..faces.options import FACE_OPTIONS, FaceOption
 from ..inference.calibration import Band
 from ..inference.runtime import PRECISIONS
 from ..inference.verdicts import VIDEO_SCORES
-from ..media import DEFAULT_FRAMES, IMAGE_SUFFIXES, MAX_IMAGE_PIXELS, VIDEO_SUFFIXES, Sampler, parse_path_lines
+from ..media import (DEFAULT_FRAMES, IMAGE_SUFFIXES, LIST_PREFIX, MAX_IMAGE_PIXELS, VIDEO_SUFFIXES, Sampler,
+                     expand_sources, parse_path_lines)
 from ..urls import is_url
+from ..words import counted
 from .suggestions import Choice
 
 if TYPE_CHECKING:
     from ..inference.ray_engine import RayOptions
+
+log = logging.getLogger("clipforensics")
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -104,15 +109,38 @@ def media_inputs(command: Command) -> Command:
     return inputs(command)
 
 
-def expand_inputs(given: tuple[str, ...]) -> list[str | Path]:
+def expand_inputs(given: tuple[str, ...], outputs: Iterable[Path | str | None] = ()) -> list[str | Path]:
     """The inputs of detect and localize with ``-`` replaced by the paths on standard input (relative to the
-    working folder); folders and ``@list`` files are expanded by the library as it reads them."""
-    if STDIN not in given:
-        return list(given)
-    piped = [line if is_url(line) else Path(line) for line in parse_path_lines(sys.stdin.read())]
-    if not piped:
-        raise UsageError("'-' was given but standard input holds no paths (one a line)")
-    return [item for source in given for item in (piped if source == STDIN else [source])]
+    working folder); ``@list`` files and folder URLs are expanded by the library as it reads them. A local folder
+    is expanded here, without the command's own ``outputs`` (its results file and output folders, which may lie
+    in it: a rerun must not read them as inputs), and one line says what was left out."""
+    items: list[str | Path] = list(given)
+    if STDIN in given:
+        piped = [line if is_url(line) else Path(line) for line in parse_path_lines(sys.stdin.read())]
+        if not piped:
+            raise UsageError("'-' was given but standard input holds no paths (one a line)")
+        items = [item for source in given for item in (piped if source == STDIN else [source])]
+    own = [Path(output).resolve() for output in outputs if output is not None]
+    return [kept for item in items for kept in _without_own(item, own)] if own else items
+
+
+def _without_own(item: str | Path, own: list[Path]) -> list[str | Path]:
+    if is_url(str(item)) or str(item).startswith(LIST_PREFIX) or not Path(item).is_dir():
+        return [item]
+    found = expand_sources([item])
+    kept = [path for path in found if not any(_within(Path(path), output) for output in own)]
+    if len(kept) < len(found):
+        log.warning("%s: %s of this command's own output not read as inputs", item,
+                    counted(len(found) - len(kept), "file"))
+    return kept or [item]
+
+
+def _within(path: Path, output: Path) -> bool:
+    """Whether ``path`` is ``output``, lies under it, or is one of its working names (``out.csv.part``,
+    ``out.csv.parts/``)."""
+    resolved = path.resolve()
+    return any(resolved == place or place in resolved.parents
+               for place in (output, output.with_name(output.name + ".part"), output.with_name(output.name + ".parts")))
 
 
 def model(command: Command) -> Command:
