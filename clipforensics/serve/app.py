@@ -51,6 +51,9 @@ class RowSchema(BaseModel):
     """The columns of a CSV of results (`detect --output x.csv`), in order."""
     detection_fields: list[str]
     """A detect row's fields, in order (`mask` and `overlay` only where maps were made)."""
+    person_fields: list[str]
+    """The fields of each person in a detect row's `people`, in order (`face`: their face, a small JPEG as a data
+    URL)."""
     localization_fields: list[str]
     """A localize row's fields, in order."""
     map_files: list[str]
