@@ -32,7 +32,7 @@ from PIL import Image
 from skimage import data
 
 from clipforensics.cli import main
-from clipforensics.colours import FAKE, REAL
+from clipforensics.colours import FAKE, PEOPLE, REAL
 from clipforensics.faces.detectors import BACKENDS
 from clipforensics.hub.checkpoints import save_model
 from clipforensics.inference.rows import LOCALIZATION_FIELDS, MAP_FILES, schema
@@ -545,7 +545,8 @@ def test_models_say_what_is_loaded_the_drawing_colours_and_the_limits(server):
     assert answer["models"]["detector"]["kind"] == "detector" and answer["models"]["detector"]["has_head"]
     assert answer["models"]["localizer"]["has_decoder"] and not answer["models"]["localizer"]["has_head"]
     assert {"backbone", "provenance", "preprocessing", "threshold"} <= set(answer["models"]["detector"])
-    assert answer["drawing"] == {"fake": "#%02x%02x%02x" % FAKE, "real": "#%02x%02x%02x" % REAL}
+    assert answer["drawing"] == {"fake": "#%02x%02x%02x" % FAKE, "real": "#%02x%02x%02x" % REAL,
+                                 "people": ["#%02x%02x%02x" % colour for colour in PEOPLE]}
     assert answer["limits"]["max_upload_mb"] == 1 and answer["limits"]["max_queue"] == 4
 
 
