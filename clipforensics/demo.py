@@ -3,8 +3,9 @@
 From scikit-image's public-domain astronaut photo, short videos are synthesised (the face moving over
 varied backgrounds, in varied light), their faces found and aligned by ``preprocess``, self-blended
 pseudo-fakes made with their masks, a small detector and a small localizer trained for a short while with
-the real training code, both evaluated (reports with tables, curves and maps), and ``detect`` and
-``localize`` run on a photo, a cat (no face), a video and a damaged file. ``index.html`` links it all.
+the real training code, both evaluated (reports with tables, curves and maps), ``detect`` run on a photo, a cat
+(no face), a video, a video of two people (one a self-blended fake, found by scoring each person apart) and a
+damaged file, and ``localize`` on a self-blended face and the photo. ``index.html`` links it all.
 Every step is a command a user can type; they are printed as they run.
 
 A model trained for a minute on one face proves the pipeline, not detection skill.
@@ -28,6 +29,8 @@ RELEASED = "clipforensics detect FILE --model gend-clip-l14"
 WARNING = ("The models here were trained for about a minute on one face (scikit-image's astronaut) against "
            "self-blended copies of it: they prove that the pipeline runs end to end, not that they detect "
            f"deepfakes. For real use, load the released weights: {RELEASED}")
+THRESHOLD = 0.5
+"""The demo's models' threshold (no calibration, no --threshold)."""
 TINY = {"width": 64, "layers": 2, "mlp_width": 256, "patch_size": 16, "image_size": 224}
 """The small random-start backbone both demo models train from."""
 
@@ -80,9 +83,9 @@ def run(workdir: Path, clipforensics: Callable[[list[str]], int], serve: bool = 
     step("Evaluating the localizer", ["evaluate", "--task", "localization", "--model", str(models["localizer"]),
                                       "--data", str(workdir / "data" / "test"), "--output-dir",
                                       str(workdir / "eval" / "localizer"), "--precision", "fp32"])
-    step("Detecting: a photo, a cat (no face), a video and a damaged file",
-         ["detect", *map(str, inputs), "--model", str(models["detector"]), "--frames", "8", "--precision", "fp32",
-          "--output", str(workdir / "detect" / "results.jsonl"), "--annotate", str(workdir / "detect")])
+    step(DETECTING, ["detect", *map(str, inputs), "--model", str(models["detector"]), "--frames", "12", "--precision",
+                     "fp32", "--output", str(workdir / "detect" / "results.jsonl"), "--annotate", str(workdir / "detect")])
+    print(people_finding(workdir / "detect" / "results.jsonl"))
     step("Localizing the manipulated pixels of a self-blended face and of the photo",
          ["localize", str(_first_fake(workdir)), str(inputs[0]), "--faces", "none", "--model",
           str(models["localizer"]), "--precision", "fp32", "--output-dir", str(workdir / "localize")])
@@ -98,13 +101,16 @@ def run(workdir: Path, clipforensics: Callable[[list[str]], int], serve: bool = 
     return 0
 
 
-_EXPECTED = {"Detecting: a photo, a cat (no face), a video and a damaged file": (1,)}
+PEOPLE_VIDEO, PEOPLE_FRAMES, PEOPLE_SEED = "two-people.mp4", 24, 7
+"""The video of two people, one of them a self-blended fake (``_two_people``)."""
+DETECTING = "Detecting: a photo, a cat (no face), two videos and a damaged file"
+_EXPECTED = {DETECTING: (1,)}
 """Steps whose status 1 is the point: the cat has no face and the damaged file cannot be decoded."""
 
 
 def write_inputs(folder: Path, scale: Scale) -> list[Path]:
     """Synthesised videos of the astronaut for training and testing, and the inputs ``detect`` is shown
-    on: the photo, a cat, a video and a damaged PNG."""
+    on: the photo, a cat, a video, a video of two people and a damaged PNG."""
     from skimage import data
 
     face = data.astronaut()
@@ -120,9 +126,11 @@ def write_inputs(folder: Path, scale: Scale) -> list[Path]:
     Image.fromarray(data.chelsea()).save(cat)
     walk = folder / "astronaut-walk.mp4"
     write_video(_scene(face, np.random.default_rng(99), 24), walk, fps=12)
+    two = folder / PEOPLE_VIDEO
+    write_video(_two_people(face, _blended(face)), two, fps=12)
     damaged = folder / "damaged.png"
     damaged.write_bytes(photo.read_bytes()[:300])
-    return [photo, cat, walk, damaged]
+    return [photo, cat, walk, two, damaged]
 
 
 def _scene(face: np.ndarray, rng: np.random.Generator, frames: int) -> list[np.ndarray]:
@@ -139,6 +147,32 @@ def _scene(face: np.ndarray, rng: np.random.Generator, frames: int) -> list[np.n
         shot = np.clip(background, 0, 255).astype(np.uint8)
         x = start + speed * index
         shot[360 - side :, x : x + side] = picture
+        shots.append(shot)
+    return shots
+
+
+def _blended(face: np.ndarray) -> np.ndarray:
+    """The photo with its face self-blended at full opacity, as the detector's training fakes are made."""
+    from .data.sbi import SelfBlendConfig, self_blend
+    from .faces.options import FaceOptions
+
+    [found] = FaceOptions().create_detector(landmarks68=True).detect(face)
+    fake, _ = self_blend(face, found.landmarks68, np.random.default_rng(PEOPLE_SEED), SelfBlendConfig(blend_ratios=(1.0,)))
+    return fake
+
+
+def _two_people(face: np.ndarray, fake: np.ndarray) -> list[np.ndarray]:
+    """Two people: the astronaut, real, near the camera all along, and for the middle third of the frames a
+    self-blended double of her further back: a fake person in a video that is mostly real."""
+    near = np.asarray(Image.fromarray(face[:360, 76:436]).resize((400, 400), Image.Resampling.BICUBIC))
+    far = np.asarray(Image.fromarray(fake[:360, 76:436]).resize((300, 300), Image.Resampling.BICUBIC))
+    backdrop = np.clip(np.random.default_rng(PEOPLE_SEED).normal(120, 12, (400, 760, 3)), 0, 255).astype(np.uint8)
+    shots = []
+    for index in range(PEOPLE_FRAMES):
+        shot = backdrop.copy()
+        shot[:, 10 + 2 * index : 410 + 2 * index] = near
+        if PEOPLE_FRAMES // 3 <= index < 2 * PEOPLE_FRAMES // 3:
+            shot[100:, 450:750] = far
         shots.append(shot)
     return shots
 
@@ -198,6 +232,32 @@ def write_configs(workdir: Path, scale: Scale) -> dict[str, Path]:
     return written
 
 
+def people_finding(rows: Path) -> str:
+    """What ``detect`` made of the video of two people, beside what the mean over all its faces and its largest face
+    (``--video-score largest``) would have said."""
+    row = next(row for row in map(json.loads, rows.read_text().splitlines()) if Path(row["path"]).name == PEOPLE_VIDEO)
+    if row["p_fake"] is None:
+        return f"\n== {PEOPLE_VIDEO}: not scored: {row['error']}"
+    faces = [face for frame in row["detail"] for face in frame["faces"] if face["p_fake"] is not None]
+    largest = [max(frame["faces"], key=lambda face: _area(face["box"]))["p_fake"] for frame in row["detail"]
+               if frame["faces"]]
+    every, biggest = float(np.mean([face["p_fake"] for face in faces])), float(np.mean(largest))
+    people = "; ".join(f"person #{person['id']}: {person['frames']} of {row['frames']} frames, p_fake "
+                       f"{person['p_fake']:.2f}, {person['label']}" for person in row["people"])
+    return (f"\n== People in {PEOPLE_VIDEO} (the astronaut, real, and for a third of the frames her self-blended double)"
+            f"\n{people}\n--video-score people (the default): {row['label']}, p_fake {row['p_fake']:.2f}, decided by "
+            f"person #{row['deciding_person']}\nthe mean over all {len(faces)} faces would say {_verdict(every)} "
+            f"(p_fake {every:.2f}); --video-score largest would say {_verdict(biggest)} (p_fake {biggest:.2f})")
+
+
+def _area(box: list[float]) -> float:
+    return (box[2] - box[0]) * (box[3] - box[1])
+
+
+def _verdict(p_fake: float) -> str:
+    return "fake" if p_fake >= THRESHOLD else "real"
+
+
 def _chosen_model(run: Path) -> Path:
     """The run's best model when validation chose one, else its last."""
     return run / "best" if (run / "best" / "config.json").is_file() else run / "last"
@@ -236,6 +296,11 @@ def write_index(workdir: Path, steps: list[tuple[str, list[str], int]], models: 
     verdicts = "".join(f"<tr><td>{html.escape(Path(r['path']).name)}</td><td>{r['label'] or '-'}</td>"
                        f"<td>{_shown(r['p_fake'])}</td><td>{html.escape(r['error'] or r['note'] or '')}</td></tr>"
                        for r in detections)
+    people = "".join(f"<tr><td>#{person['id']}{' (decides)' if person['id'] == r['deciding_person'] else ''}</td>"
+                     f"<td>{person['frames']} of {r['frames']}</td><td>{_shown(person['p_fake'])}</td>"
+                     f"<td>{person['label']}</td></tr>"
+                     for r in detections if Path(r["path"]).name == PEOPLE_VIDEO for person in r["people"])
+    finding = html.escape(people_finding(workdir / "detect" / "results.jsonl").strip("\n= ")) if detections else ""
     links = " · ".join(filter(None, [
         link(workdir / "eval" / "detector" / "report.html", "detector evaluation report"),
         link(workdir / "eval" / "localizer" / "report.html", "localizer evaluation report"),
@@ -259,6 +324,12 @@ figure{{display:inline-block;width:30em;margin:1em 1em 0 0}}code{{font-size:.85e
 every input still has its row.</p>
 <p>{links}</p>
 <h2>Verdicts</h2><table><tr><th>input</th><th>label</th><th>p_fake</th><th>error or note</th></tr>{verdicts}</table>
+<h2 id=people>People in {PEOPLE_VIDEO}</h2>
+<p>The astronaut, real, all along, and for the middle third of the frames a self-blended double of her: a fake person
+in a video that is mostly real. <code>detect</code> follows each person through the video and scores them apart; the
+video is as fake as its most fake person (<code>--video-score people</code>, the default).</p>
+<table><tr><th>person</th><th>frames seen</th><th>p_fake</th><th>label</th></tr>{people}</table>
+<pre>{finding}</pre>
 <h2>Pictures</h2>{figures}
 </body></html>
 """)

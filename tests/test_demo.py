@@ -70,9 +70,26 @@ def test_detect_gives_each_input_its_row_the_cat_and_the_damaged_file_theirs_wit
 
     rows = {Path(row["path"]).name: row for row in map(json.loads, (workdir / "detect" / "results.jsonl").open())}
 
-    assert list(rows) == ["astronaut.png", "chelsea-cat.png", "astronaut-walk.mp4", "damaged.png"]
-    assert rows["astronaut.png"]["faces"] == 1 and rows["astronaut-walk.mp4"]["frames_with_faces"] == 8
+    assert list(rows) == ["astronaut.png", "chelsea-cat.png", "astronaut-walk.mp4", "two-people.mp4", "damaged.png"]
+    assert rows["astronaut.png"]["faces"] == 1 and rows["astronaut-walk.mp4"]["frames_with_faces"] == 12
     assert rows["chelsea-cat.png"]["error"].startswith("no face found in image")
     assert "damaged" in rows["damaged.png"]["error"]
     assert (workdir / "detect" / "astronaut.png").is_file() and (workdir / "detect" / "astronaut-walk.mp4").is_file()
     assert all(json.loads(line)["mask"] for line in (workdir / "localize" / "results.jsonl").open())
+
+
+def test_the_video_of_two_people_has_a_row_per_person_and_the_tour_says_what_each_rule_makes_of_it(tour):
+    """The astronaut all along, her self-blended double for the middle third: two people, each scored apart, the
+    video's p_fake its most fake person's; the tour prints and shows that beside the mean over all faces and the
+    largest face's (what they say depends on how well the minute-trained detector separates them)."""
+    workdir, done = tour
+
+    rows = {Path(row["path"]).name: row for row in map(json.loads, (workdir / "detect" / "results.jsonl").open())}
+    row = rows["two-people.mp4"]
+    page = (workdir / "index.html").read_text()
+
+    assert [(person["id"], person["frames"]) for person in row["people"]] == [(0, 12), (1, 4)]
+    assert row["p_fake"] == max(person["p_fake"] for person in row["people"])
+    assert row["p_fake"] == row["people"][row["deciding_person"]]["p_fake"]
+    assert "== People in two-people.mp4" in done.stdout and "--video-score largest would say" in done.stdout
+    assert page.count("<td>#") == 2 and "(decides)" in page and "the mean over all 16 faces would say" in page

@@ -542,3 +542,18 @@ def test_a_report_names_the_run_and_the_model_and_tabulates_the_training_config(
     assert "## Training configuration\n\n| setting | value |" in markdown
     assert "| trainer.epochs | 3 |" in markdown and "| data.train | /d/train.csv |" in markdown
     assert "- **epochs_trained**: 2" in markdown and "{" not in markdown
+
+
+def test_the_video_rule_is_recorded_people_by_default_and_a_video_of_crops_scores_the_same_by_either(
+        evaluated, reference, sample_faces, tmp_path, capsys):
+    from clipforensics.cli.evaluate import default_video_score
+
+    largest = tmp_path / "largest"
+    assert _evaluate(reference, sample_faces, largest, "--video-score", "largest") == 0
+
+    people = json.loads((evaluated / "metrics.json").read_text())
+    assert people["video_score"] == "people" and "--video-score largest: one person each" in capsys.readouterr().err
+    assert json.loads((largest / "metrics.json").read_text())["video_score"] == "largest"
+    assert _tables(largest)["video"] == _tables(evaluated)["video"]
+    assert "video score" in (largest / "report.md").read_text()
+    assert default_video_score("gend-clip-l14") == "largest" and default_video_score(str(reference)) == "people"

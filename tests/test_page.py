@@ -1,7 +1,8 @@
 """The page of `clipforensics serve` in a real browser: Debian's chromium, driven by Playwright, against the real
 server with tiny random models. It uploads a face photo and a short video, waits for the verdicts, checks the
-cards, the boxes drawn, the video's chart, the heatmap and the CSV download, and leaves screenshots in
-tests/output/ (page.png, page-narrow.png) for a person to look at."""
+cards, the boxes drawn, the video's chart, the heatmap and the CSV download; a video of two people gets a row per
+person and a line per person, and a video with too few frames with a face is shown as such. Screenshots are left in
+tests/output/ (page.png, page-narrow.png, page-people.png) for a person to look at."""
 
 from __future__ import annotations
 
@@ -284,6 +285,55 @@ def test_page_takes_the_face_mode_and_frames_the_service_announces(server, brows
 
     assert page.locator("#faces").input_value() == faces
     assert page.locator("#frames").input_value() == str(frames)
+    page.close()
+
+
+def test_a_video_card_shows_each_person_with_their_face_and_line_and_insufficient_evidence_as_such(
+        server, browser, tmp_path):
+    from .scenes import Head, scene
+
+    two = write_video(tmp_path / "two.mp4", [scene(400, 240, [Head(80, (100 + 6 * i, 120)),
+                                                              Head(80, (300, 120), photo="camera")])
+                                             for i in range(8)])
+    glimpse = write_video(tmp_path / "glimpse.mp4", [scene(320, 200, [Head(80, (160, 100))] if i in (2, 9) else [])
+                                                     for i in range(12)])
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.goto(server)
+    page.locator("#model").get_by_text("Threshold").wait_for()
+    page.set_input_files("#files", [str(two), str(glimpse)])
+    page.fill("#frames", "12")
+    page.uncheck("#localize")
+    page.click("#submit")
+    page.wait_for_selector("#results[data-state=done]", timeout=60_000)
+
+    card, short = page.locator(".card").nth(0), page.locator(".card").nth(1)
+    people = card.locator("table.people tbody tr")
+    assert people.count() == 2 and card.get_attribute("data-verdict") in {"fake", "real"}
+    for number in range(2):
+        person = people.nth(number)
+        assert person.get_attribute("data-person") == str(number)
+        face = person.locator("img.face")
+        page.wait_for_function("img => img.complete && img.naturalWidth === 96", arg=face.element_handle(),
+                               timeout=10_000)
+        cells = person.locator("td")
+        assert cells.nth(2).inner_text().startswith("8 frames")
+        assert cells.nth(3).inner_text().startswith("0.") and cells.nth(4).inner_text().lower() in {"fake", "real"}
+    assert card.locator("tr.deciding").count() == 1 and "decides the video" in card.locator("tr.deciding").inner_text()
+    chart = card.locator("svg.timeline")
+    assert [chart.locator("g.person").nth(n).get_attribute("data-person") for n in range(2)] == ["0", "1"]
+    assert chart.locator("g.person polyline.series").count() == 2 and chart.locator("line.threshold").count() == 1
+    assert chart.locator("circle.point").count() == 16
+    assert short.get_attribute("data-verdict") == "insufficient"
+    assert short.locator(".badge").first.inner_text().lower() == "too little evidence"
+    assert "too few for a verdict" in short.inner_text()
+    assert "1 with too few frames with a face for a verdict" in page.locator("#results-summary").inner_text()
+
+    OUTPUT.mkdir(exist_ok=True)
+    _wait_for_pictures(page)
+    page.screenshot(path=str(OUTPUT / "page-people.png"), full_page=True)
+    assert not problems, problems
     page.close()
 
 

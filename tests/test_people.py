@@ -190,3 +190,22 @@ def test_annotated_frames_box_each_person_in_their_colour(predictor, videos, tmp
         x0, y0, x1, y1 = (int(round(v)) for v in face.box)
         edge = first[(y0 + y1) // 2, x0 - 1 : x0 + 2].astype(int)
         assert (np.abs(edge - of_person(face.person)).sum(axis=-1) < 60).any()
+
+
+def test_each_person_keeps_their_faces_crop_which_only_the_services_rows_carry_as_a_small_jpeg(results):
+    import base64
+    import io
+
+    from PIL import Image
+
+    from clipforensics.inference.rows import FACE_SIDE, PERSON_FACE, PERSON_FIELDS, detection_row
+
+    result = results["crossing", "people"]
+
+    assert all(person.face.dtype == np.uint8 and person.face.shape[2] == 3 for person in result.people)
+    assert not np.array_equal(result.person(0).face, result.person(1).face)
+    assert [list(person) for person in result.to_dict()["people"]] == [list(PERSON_FIELDS)] * 2
+    served = detection_row(result, faces=True)["people"][1][PERSON_FACE]
+    thumbnail = Image.open(io.BytesIO(base64.b64decode(served.removeprefix("data:image/jpeg;base64,"))))
+    assert thumbnail.size == (FACE_SIDE, FACE_SIDE)
+    assert all(person.face is None for person in result.without_arrays().people)

@@ -7,6 +7,7 @@ lists each key's own jobs, a page at a time; leaves its temporary folder empty."
 
 from __future__ import annotations
 
+import base64
 import http.client
 import io
 import json
@@ -31,7 +32,7 @@ from PIL import Image
 from skimage import data
 
 from clipforensics.cli import main
-from clipforensics.colours import FAKE, REAL
+from clipforensics.colours import FAKE, PEOPLE, REAL
 from clipforensics.faces.detectors import BACKENDS
 from clipforensics.hub.checkpoints import save_model
 from clipforensics.inference.rows import LOCALIZATION_FIELDS, MAP_FILES, schema
@@ -544,7 +545,8 @@ def test_models_say_what_is_loaded_the_drawing_colours_and_the_limits(server):
     assert answer["models"]["detector"]["kind"] == "detector" and answer["models"]["detector"]["has_head"]
     assert answer["models"]["localizer"]["has_decoder"] and not answer["models"]["localizer"]["has_head"]
     assert {"backbone", "provenance", "preprocessing", "threshold"} <= set(answer["models"]["detector"])
-    assert answer["drawing"] == {"fake": "#%02x%02x%02x" % FAKE, "real": "#%02x%02x%02x" % REAL}
+    assert answer["drawing"] == {"fake": "#%02x%02x%02x" % FAKE, "real": "#%02x%02x%02x" % REAL,
+                                 "people": ["#%02x%02x%02x" % colour for colour in PEOPLE]}
     assert answer["limits"]["max_upload_mb"] == 1 and answer["limits"]["max_queue"] == 4
 
 
@@ -783,3 +785,29 @@ def test_the_temporary_folder_holds_no_file_while_serving_and_is_gone_after(mode
         server.stop()
     assert "Application shutdown complete" in server.log.read_text()
     assert files() == [] and list(server.tmp.glob("clipforensics-serve-*")) == []
+
+
+def test_detect_gives_each_person_with_their_face_as_the_schema_says_and_keeps_insufficient_evidence_so(
+        server, tmp_path):
+    """A two-person video: each person in the row with the schema's fields, their face a small JPEG the page shows;
+    a video with a face in 2 of 32 frames stays insufficient under a request's own threshold."""
+    from .scenes import Head, scene
+
+    two = write_video(tmp_path / "two.mp4", [scene(400, 240, [Head(80, (100 + 4 * i, 120)),
+                                                               Head(80, (300, 120), photo="camera")])
+                                             for i in range(8)])
+    glimpse = write_video(tmp_path / "glimpse.mp4", [scene(320, 200, [Head(80, (160, 100))] if i in (5, 20) else [])
+                                                     for i in range(32)])
+    _, fields = server.json("GET", "/v1/schema")
+
+    status, answer = server.json("POST", "/v1/detect?frames=32&threshold=0.01", files=_upload(two, glimpse))
+
+    assert status == 200, answer
+    people, [alone] = answer["results"][0]["people"], answer["results"][1]["people"]
+    assert [person["id"] for person in people] == [0, 1] and all(person["label"] == "fake" for person in people)
+    for person in [*people, alone]:
+        assert list(person) == fields["person_fields"]
+        assert person["face"].startswith("data:image/jpeg;base64,")
+        face = Image.open(io.BytesIO(base64.b64decode(person["face"].split(",", 1)[1])))
+        assert face.format == "JPEG" and face.size == (96, 96)
+    assert answer["results"][1]["label"] == "insufficient" and answer["results"][1]["p_fake"] is not None

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from ..inference.verdicts import VIDEO_SCORES
 from . import engines, options
 from .status import EXIT_OK, status_of
 from .suggestions import Choice, Command
@@ -30,10 +31,14 @@ if TYPE_CHECKING:
               help="keep one split of Dolos folders or DeepfakeBench JSON (train, valid, test)")
 @click.option("--perturb", type=options.PerturbationSpec(), metavar="SPEC",
               help="degrade frames first: jpeg:Q, blur:K,S (kernel, sigma) or resize:P (percent)")
+@click.option("--video-score", type=Choice(VIDEO_SCORES), metavar="people|largest",
+              help="the video rule, recorded with the metrics: largest (the papers' protocol) by default for the papers' "
+                   "published weights (zoo names), people otherwise; a video of face crops is one person, scored by its "
+                   "frames' mean either way")
 @options.runtime(32, "face crops per model call")
 @options.engine(parts=False)
 def evaluate(model: str, data: tuple[str, ...], output_dir: Path, name: str | None, task: str, split: str | None,
-             perturb: Perturbation | None, device: str, precision: str, batch_size: int,
+             perturb: Perturbation | None, video_score: str | None, device: str, precision: str, batch_size: int,
              ray: RayOptions | None) -> int:
     """Score a model over datasets of face crops: predictions, frame- and video-level metrics per dataset
     and source (or, for localization, map metrics against masks), and an HTML and Markdown report."""
@@ -50,11 +55,21 @@ def evaluate(model: str, data: tuple[str, ...], output_dir: Path, name: str | No
         if task == "localization":
             predictor.config.require_decoder(f"--task localization with {model}")
         rows, provenance = predict_samples(predictor, samples, task, perturb), predictor.provenance
-    evaluation = Evaluation(task, rows, model=dict(provenance), perturbation=str(perturb) if perturb else None)
+    settings = {"video_score": video_score or default_video_score(model)} if task == "detection" else {}
+    evaluation = Evaluation(task, rows, model=dict(provenance), perturbation=str(perturb) if perturb else None,
+                            **settings)
     write_evaluation(evaluation, output_dir, name or output_dir.resolve().name)
     for line in evaluation.summary_lines(output_dir):
         click.echo(line, err=True)
     return status_of(len(evaluation.failed))
+
+
+def default_video_score(model: str) -> str:
+    """``largest`` for the papers' published weights, whose video-level numbers the presets in configs/ reproduce
+    with the papers' protocol; ``people`` for any other model, as ``detect`` scores videos."""
+    from ..hub.zoo import ZOO
+
+    return "largest" if model in ZOO else "people"
 
 
 def _report_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:

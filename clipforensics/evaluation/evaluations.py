@@ -74,8 +74,11 @@ class DetectionEvaluation(Evaluation):
     rows: list[Prediction]
 
     def __init__(self, task: str, rows: Sequence[Prediction], model: dict | None = None,
-                 perturbation: str | None = None):
+                 perturbation: str | None = None, video_score: str = "people"):
         super().__init__(task, rows, model, perturbation)
+        self.video_score = video_score
+        """The video rule the run was asked for (``inference.verdicts``). A video of face crops (one a frame, no boxes)
+        is one person, so either rule scores it by its frames' mean p_fake."""
         self.videos: list[VideoScore] = video_scores(self.rows)
         self.tables: dict[str, list[MetricRow]] = {}
         for level in ("frame", "video"):
@@ -94,13 +97,15 @@ class DetectionEvaluation(Evaluation):
                 "videos": len(self.videos)}
 
     def to_dict(self, name: str) -> dict:
-        return {"name": name, "model": self.model, "perturbation": self.perturbation, "counts": self.counts(),
+        return {"name": name, "model": self.model, "perturbation": self.perturbation, "video_score": self.video_score,
+                "counts": self.counts(),
                 "tables": {level: [row.to_dict() for row in rows] for level, rows in self.tables.items()}}
 
     def _headline(self, out: Path) -> list[str]:
         counts = self.counts()
         return [f"{counts['frames']} frames: {counts['scored']} scored, {counts['failed']} failed; "
-                f"{counts['videos']} videos -> {out / 'report.html'}",
+                f"{counts['videos']} videos (--video-score {self.video_score}: one person each, its frames' mean) -> "
+                f"{out / 'report.html'}",
                 *(f"  {row.dataset}: video AUROC {row.metrics['auroc']:.4f}, AP {row.metrics['ap']:.4f}, "
                   f"EER {row.metrics['eer']:.4f}"
                   for row in self.tables["video"] if row.source is None and row.dataset is not None)]

@@ -199,7 +199,8 @@ def _provenance(evaluation: Evaluation) -> list[tuple[str, str]]:
     model = evaluation.model
     return [("model", str(model.get("source", "unknown"))),
             *((key, _readable(value)) for key, value in model.items() if key not in ("source", TRAIN_CONFIG)),
-            ("perturbation", evaluation.perturbation or "none")]
+            ("perturbation", evaluation.perturbation or "none"),
+            *((("video score", evaluation.video_score),) if hasattr(evaluation, "video_score") else ())]
 
 
 def _training_tables(evaluation: Evaluation) -> list[Table]:

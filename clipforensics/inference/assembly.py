@@ -16,7 +16,7 @@ from .outputs import OutputNames
 from .prepare import Prepared
 from .results import FaceResult, FrameResult, Result
 from .rows import MAP_FILES
-from .verdicts import VideoRule, judge, people_of
+from .verdicts import VideoRule, box_area, judge, people_of
 from .writers import InputFiles
 
 
@@ -54,6 +54,8 @@ class ResultBuilder:
         """Each scored frame's own p_fake, before calibration."""
         self.raw_people: dict[int, list[float]] = defaultdict(list)
         """Each person's faces' own p_fake, before calibration."""
+        self.faces: dict[int, tuple[float, np.ndarray]] = {}
+        """Each person's largest face so far: its box's area and aligned crop (their representative face's)."""
 
     def add(self, piece: Prepared, scores: list[float], face_maps: list[np.ndarray]) -> None:
         calibration = self.outputs.calibration
@@ -69,6 +71,10 @@ class ResultBuilder:
                            face.person)
                 for face in frame.faces])
             self.result.frames.append(scored)
+            for face, shown in zip(frame.faces, scored.faces):
+                if face.person is not None and (face.person not in self.faces
+                                                or box_area(shown.box) > self.faces[face.person][0]):
+                    self.faces[face.person] = (box_area(shown.box), face.crop)
             own = [(face.person, score) for face, score in ((face, next(raw, None)) for face in frame.faces)
                    if score is not None]
             for person, score in own:
@@ -89,7 +95,8 @@ class ResultBuilder:
         result.kind, result.notes, result.error = last.kind, last.notes, last.error
         if result.ok:
             outputs = self.outputs
-            result.people = people_of(result.frames, self.raw_people, outputs.aggregate_by, outputs.decision)
+            result.people = people_of(result.frames, self.raw_people, outputs.aggregate_by, outputs.decision,
+                                      {person: crop for person, (_, crop) in self.faces.items()})
             judge(result, self.raw_frames, outputs.rule, outputs.aggregate_by, outputs.decision)
         if result.error is not None:
             result.images, result.maps = [], []

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .rows import detection_row, summary_row
+from .rows import detection_row, person_row, summary_row
 
 
 @dataclass
@@ -54,11 +54,12 @@ class Person:
     """The index of the frame their representative face is in."""
     faces: list[FaceResult] = field(default_factory=list, repr=False)
     p_fake_raw: float | None = None
+    face: np.ndarray | None = field(default=None, repr=False)
+    """Their representative face's aligned crop, RGB uint8 (``without_arrays`` drops it)."""
 
     def to_dict(self) -> dict:
-        """What the row's ``people`` holds for them."""
-        return {"id": self.id, "frames": self.frames, "first": self.first, "last": self.last, "p_fake": self.p_fake,
-                "label": self.label, "box": self.box, "frame": self.frame}
+        """What the row's ``people`` holds for them (``rows.PERSON_FIELDS``)."""
+        return person_row(self)
 
 
 @dataclass
@@ -130,8 +131,9 @@ class Result:
         return json.dumps(self.to_dict())
 
     def without_arrays(self) -> Result:
-        """The row alone, its maps and frames dropped: what travels between processes or is kept in bulk."""
-        return replace(self, maps=[], images=[])
+        """The row alone, its maps, frames and people's faces dropped: what travels between processes or is kept in
+        bulk."""
+        return replace(self, maps=[], images=[], people=[replace(person, face=None) for person in self.people])
 
     def plot(self, threshold: float = 0.5) -> np.ndarray:
         """A picture of the verdict, RGB uint8: for an image, the image with each face's box and p_fake

@@ -1,16 +1,20 @@
 """The row: what an input's ``Result`` becomes in every output, defined here once. ``detect`` writes the detection
 row (JSONL, Ray parts, the service's answers) and its summary (the CSV columns); ``localize`` writes the
 localization row (results.jsonl, the service's answers with the map files as URLs). The service serves
-``schema()`` to its page, which builds its CSV download from it."""
+``schema()`` to its page, which builds its CSV download from it and shows each person of a row."""
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .results import FrameResult, Result
+    import numpy as np
+
+    from .results import FrameResult, Person, Result
 
 SUMMARY: dict[str, Callable[[Result], Any]] = {
     "path": lambda result: result.path,
@@ -33,7 +37,13 @@ CSV_COLUMNS = tuple(SUMMARY)
 MAP_FILES = ("mask", "overlay")
 """The files a localizer writes for an input."""
 PEOPLE = "people"
-"""The detection row's people (``Person.to_dict``), after the summary (and the map files, when written)."""
+"""The detection row's people (``PERSON_FIELDS`` each), after the summary (and the map files, when written)."""
+PERSON_FIELDS = ("id", "frames", "first", "last", "p_fake", "label", "box", "frame")
+"""A person's fields in the row's ``people`` (``results.Person``)."""
+PERSON_FACE = "face"
+"""In the service's rows, each person's representative face (the largest, as its ``box``): its aligned crop as a
+JPEG data URL ``FACE_SIDE`` pixels a side, the page's thumbnail; None where the crop was not kept."""
+FACE_SIDE, FACE_QUALITY = 96, 85
 DETAIL = "detail"
 """The detection row's per-frame and per-face detail (each face with its person), after the people."""
 LOCALIZATION_FIELDS = ("path", "p_fake", "label", "kind", *MAP_FILES, "error", "note", "p_fake_raw", "decided_by")
@@ -45,12 +55,30 @@ def summary_row(result: Result) -> dict:
     return {column: read(result) for column, read in SUMMARY.items()}
 
 
-def detection_row(result: Result) -> dict:
-    """The summary, the map files written for the input, its people, and per-frame and per-face detail: a JSONL
-    row."""
+def detection_row(result: Result, faces: bool = False) -> dict:
+    """The summary, the map files written for the input, its people (with ``faces``, each with their
+    ``PERSON_FACE``, as the service answers), and per-frame and per-face detail: a JSONL row."""
     return {**summary_row(result), **{key: result.files[key] for key in MAP_FILES if key in result.files},
-            PEOPLE: [person.to_dict() for person in result.people],
+            PEOPLE: [{**person_row(person), **({PERSON_FACE: face_url(person.face)} if faces else {})}
+                     for person in result.people],
             DETAIL: [_frame_dict(frame) for frame in result.frames]}
+
+
+def person_row(person: Person) -> dict:
+    """What the row's ``people`` holds for a person."""
+    return {name: getattr(person, name) for name in PERSON_FIELDS}
+
+
+def face_url(face: np.ndarray | None) -> str | None:
+    """A face crop (RGB uint8) as a small JPEG data URL: a thumbnail that travels inside the row."""
+    if face is None:
+        return None
+    from PIL import Image
+
+    encoded = io.BytesIO()
+    Image.fromarray(face).resize((FACE_SIDE, FACE_SIDE), Image.Resampling.LANCZOS).save(
+        encoded, "JPEG", quality=FACE_QUALITY)
+    return "data:image/jpeg;base64," + base64.b64encode(encoded.getvalue()).decode("ascii")
 
 
 def localization_row(result: Result, url: Callable[[str], str] = str) -> dict:
@@ -61,9 +89,11 @@ def localization_row(result: Result, url: Callable[[str], str] = str) -> dict:
 
 
 def schema() -> dict[str, list[str]]:
-    """The rows' fields and the CSV columns, as the service gives them to its page."""
+    """The rows' fields (a person's as the service gives them, with their face) and the CSV columns, as the
+    service gives them to its page."""
     return {"csv_columns": list(CSV_COLUMNS), "detection_fields": [*CSV_COLUMNS, *MAP_FILES, PEOPLE, DETAIL],
-            "localization_fields": list(LOCALIZATION_FIELDS), "map_files": list(MAP_FILES)}
+            "person_fields": [*PERSON_FIELDS, PERSON_FACE], "localization_fields": list(LOCALIZATION_FIELDS),
+            "map_files": list(MAP_FILES)}
 
 
 def _frame_dict(frame: FrameResult) -> dict:

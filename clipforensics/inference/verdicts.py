@@ -14,6 +14,8 @@ import math
 from collections import defaultdict
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..errors import OptionError
 from ..metrics import aggregate
 from .calibration import Decision
@@ -56,10 +58,10 @@ class VideoRule:
         return max(1, min(PERSON_FRAMES, math.ceil(PERSON_SHARE * frames_with_faces)))
 
 
-def people_of(frames: list[FrameResult], raw: dict[int, list[float]], aggregate_by: str,
-              decision: Decision) -> list[Person]:
+def people_of(frames: list[FrameResult], raw: dict[int, list[float]], aggregate_by: str, decision: Decision,
+              crops: dict[int, np.ndarray] | None = None) -> list[Person]:
     """The people of an input's scored frames (faces without a person are nobody's), with ``raw``: each person's
-    faces' p_fake before calibration."""
+    faces' p_fake before calibration, and ``crops``: each person's representative face's aligned crop, where kept."""
     faces: dict[int, list[tuple[FrameResult, FaceResult]]] = defaultdict(list)
     for frame in frames:
         for face in frame.faces:
@@ -69,11 +71,11 @@ def people_of(frames: list[FrameResult], raw: dict[int, list[float]], aggregate_
     for id, seen in sorted(faces.items()):
         scores = [face.p_fake for _, face in seen if face.p_fake is not None]
         p_fake = aggregate(scores, aggregate_by) if scores else None
-        best_frame, best = max(seen, key=lambda pair: _area(pair[1].box))
+        best_frame, best = max(seen, key=lambda pair: box_area(pair[1].box))
         people.append(Person(id, len({frame.index for frame, _ in seen}), seen[0][0].timestamp, seen[-1][0].timestamp,
                              p_fake, None if p_fake is None else decision.label(p_fake), best.box, best_frame.index,
                              [face for _, face in seen],
-                             aggregate(raw[id], aggregate_by) if raw.get(id) else None))
+                             aggregate(raw[id], aggregate_by) if raw.get(id) else None, (crops or {}).get(id)))
     return people
 
 
@@ -104,5 +106,6 @@ def judge(result: Result, raw_frames: list[float], rule: VideoRule, aggregate_by
                             f"the most seen in {max(person.frames for person in scored)}")
 
 
-def _area(box: list[float] | None) -> float:
+def box_area(box: list[float] | None) -> float:
+    """A face's size, by which a person's representative face is chosen (none: 0, a crop given as the face)."""
     return 0.0 if box is None else (box[2] - box[0]) * (box[3] - box[1])

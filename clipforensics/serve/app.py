@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from .. import __version__
-from ..colours import FAKE, REAL
+from ..colours import FAKE, PEOPLE, REAL
 from ..inference.rows import schema
 from .auth import caller_of
 from .errors import ApiError, install_error_handlers
@@ -51,6 +51,9 @@ class RowSchema(BaseModel):
     """The columns of a CSV of results (`detect --output x.csv`), in order."""
     detection_fields: list[str]
     """A detect row's fields, in order (`mask` and `overlay` only where maps were made)."""
+    person_fields: list[str]
+    """The fields of each person in a detect row's `people`, in order (`face`: their face, a small JPEG as a data
+    URL)."""
     localization_fields: list[str]
     """A localize row's fields, in order."""
     map_files: list[str]
@@ -140,9 +143,9 @@ def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
     @api.get("/models", tags=["service"])
     def models() -> dict[str, Any]:
         """The loaded models by role (detector, localizer), the face detectors a request may ask for, the colours
-        boxes are drawn in, and the limits."""
+        boxes are drawn in (fake, real, and each person's by id, the palette repeating), and the limits."""
         return {"models": runners.describe(), "face_detectors": list(runners.face_detectors),
-                "drawing": {"fake": _hex(FAKE), "real": _hex(REAL)},
+                "drawing": {"fake": _hex(FAKE), "real": _hex(REAL), "people": [_hex(colour) for colour in PEOPLE]},
                 "limits": {"max_upload_mb": settings.max_upload_mb, "max_queue": settings.max_queue,
                            "max_files": MAX_FILES}}
 

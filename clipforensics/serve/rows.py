@@ -1,6 +1,7 @@
 """Results as the service answers them: the rows ``clipforensics detect`` and ``localize`` write (built by
 ``inference.rows``), with each input's path (and any mention of it in an error or a note) shown as the client's
-file name, never as a path on the server, options named as the service takes them, and map files as URLs."""
+file name, never as a path on the server, options named as the service takes them, map files as URLs, and each
+person of a detection row with their face (``rows.PERSON_FACE``), for the page to show."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from ..inference.calibration import Decision
 from ..inference.predictor import Predictor
 from ..inference.results import Result
 from ..inference.rows import detection_row, localization_row
+from ..inference.verdicts import INSUFFICIENT
 from .options import RequestOptions
 
 
@@ -27,15 +29,18 @@ def predict_rows(predictor: Predictor, task: str, inputs: list[tuple[str, Path]]
     decision = options.decision(predictor)
     results = predictor.iter_predict([path for _, path in inputs], **settings)
     for (name, path), result in zip(inputs, results):
-        shown = _as_uploaded(result.without_arrays(), name, path, decision)
-        yield detection_row(shown) if task == "detect" else localization_row(shown, url or str)
+        shown = _as_uploaded(result, name, path, decision)
+        yield detection_row(shown, faces=True) if task == "detect" else localization_row(shown, url or str)
 
 
 def _as_uploaded(result: Result, name: str, stored: Path, decision: Decision) -> Result:
-    """The result under the client's name, labelled as ``decision`` says."""
-    label = result.label if result.p_fake is None else decision.label(result.p_fake)
+    """The result under the client's name, it and its people labelled as ``decision`` says (a video with too little
+    evidence stays ``insufficient``)."""
+    label = result.label if result.p_fake is None or result.label == INSUFFICIENT else decision.label(result.p_fake)
     decided_by = result.decided_by if result.p_fake is None else decision.name
-    return replace(result, path=name, label=label, decided_by=decided_by,
+    people = [person if person.p_fake is None else replace(person, label=decision.label(person.p_fake))
+              for person in result.people]
+    return replace(result, path=name, label=label, decided_by=decided_by, people=people,
                    error=None if result.error is None else as_uploaded(result.error, name, stored, result.path),
                    notes=[as_uploaded(note, name, stored, result.path) for note in result.notes])
 

@@ -5,6 +5,7 @@ import { timeline } from "./chart.js";
 import { drawFaces, nearestFrame } from "./faces.js";
 import { colourName, csvText, formatBytes, formatNumber, formatValue, isScore, plural } from "./format.js";
 import { jobEntries } from "./joblist.js";
+import { peopleTable, verdictOf } from "./people.js";
 
 const DEFAULT_DRAWING = { fake: "#e62828", real: "#28c83c" };
 const DEFAULT_THRESHOLD = 0.5;
@@ -329,13 +330,10 @@ function resetResults() {
 }
 
 function renderResults(rows, files) {
-  const counts = { fake: 0, real: 0, failed: 0 };
-  for (const row of rows) {
-    if (row.error || row.p_fake === null || row.p_fake === undefined) counts.failed += 1;
-    else if (row.label === "fake") counts.fake += 1;
-    else counts.real += 1;
-  }
-  $("results-summary").textContent = `${rows.length} ${plural(rows.length, "file")}: ${counts.fake} fake, ${counts.real} real, ${counts.failed} could not be scored (threshold ${formatNumber(threshold())}).`;
+  const counts = { fake: 0, real: 0, insufficient: 0, error: 0 };
+  for (const row of rows) counts[verdictOf(row)] += 1;
+  const insufficient = counts.insufficient ? `${counts.insufficient} with too few frames with a face for a verdict, ` : "";
+  $("results-summary").textContent = `${rows.length} ${plural(rows.length, "file")}: ${counts.fake} fake, ${counts.real} real, ${insufficient}${counts.error} could not be scored (threshold ${formatNumber(threshold())}).`;
   $("cards").replaceChildren(...rows.map((row, index) => card(row, fileFor(row, index, files))));
   $("results").hidden = false;
   $("results").dataset.state = "done";
@@ -351,10 +349,10 @@ function card(row, file) {
   const item = document.createElement("li");
   item.className = "card";
   item.dataset.path = row.path ?? "";
-  const failed = Boolean(row.error) || row.p_fake === null || row.p_fake === undefined;
-  const verdict = failed ? "error" : row.label === "fake" ? "fake" : "real";
+  const verdict = verdictOf(row);
+  const failed = verdict === "error";
   item.dataset.verdict = verdict;
-  item.style.setProperty("--verdict", verdict === "error" ? "var(--muted)" : drawing()[verdict]);
+  item.style.setProperty("--verdict", verdict === "fake" || verdict === "real" ? drawing()[verdict] : "var(--muted)");
 
   const head = document.createElement("div");
   head.className = "card-head";
@@ -363,7 +361,7 @@ function card(row, file) {
   title.textContent = row.path ?? file?.name ?? "(no name)";
   const badge = document.createElement("span");
   badge.className = `badge ${verdict}`;
-  badge.textContent = verdict === "error" ? "not scored" : verdict;
+  badge.textContent = verdict === "error" ? "not scored" : verdict === "insufficient" ? "too little evidence" : verdict;
   head.append(title, badge);
   item.append(head);
 
@@ -377,6 +375,7 @@ function card(row, file) {
     addFact(facts, "Frames", `${row.frames ?? 0} sampled, ${row.frames_with_faces ?? 0} with a face, ${row.frames_without_faces ?? 0} without`);
   }
   item.append(facts);
+  if (row.kind === "video" && row.people?.length) item.append(peopleTable(row, drawing()));
 
   if (row.error) item.append(paragraph(`Could not score this file: ${row.error}`, "error-text"));
   const notes = splitNotes(row.note);
@@ -528,7 +527,7 @@ function chartFigure(row, seek) {
   new ResizeObserver(draw).observe(figure);
   const caption = document.createElement("figcaption");
   const faceless = row.detail.filter((frame) => !isScore(frame.p_fake)).length;
-  caption.textContent = `p_fake of each sampled frame over time; the dashed line is the threshold (${formatNumber(threshold())}).`
+  caption.textContent = `p_fake of each person over time, a line each in the colour of their row above; the dashed line is the threshold (${formatNumber(threshold())}).`
     + (faceless ? ` × marks ${faceless} ${plural(faceless, "frame")} where no face was found.` : "")
     + (seek ? " Click a point to see that frame above." : "");
   figure.append(caption);

@@ -1,11 +1,13 @@
-// A video's p_fake over time, as an inline SVG chart.
+// A video's p_fake over time, as an inline SVG chart: a line per person.
 
 import { formatNumber, isScore } from "./format.js";
+import { personColour } from "./people.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
-/** An inline SVG of each sampled frame's p_fake against its time (or index when a frame has no time): the
- * scored frames as points joined by a line, the threshold as a dashed line, frames without a face as × on the
+/** An inline SVG of each person's p_fake against the time of the sampled frames they are seen in (or the frame's
+ * index when a frame has no time): a line each, in their colour (faces of no person: one line of their own), the
+ * points filled in the fake or real colour, the threshold as a dashed line, frames without a face as × on the
  * axis. `seek(frame)`, when given, is called when a point is clicked. `width`: in CSS pixels, so that text keeps
  * its size (draw it again when the space changes). */
 export function timeline(frames, { threshold, colours, seek = null, width = 480 }) {
@@ -20,9 +22,11 @@ export function timeline(frames, { threshold, colours, seek = null, width = 480 
   const limit = threshold;
 
   const svg = svgElement("svg", { viewBox: `0 0 ${width} ${height}`, class: "timeline", role: "img" });
-  const summary = frames.flatMap((frame, i) => (isScore(frame.p_fake) ? [`${formatX(xs[i], timed)}: ${formatNumber(frame.p_fake)}`] : []));
-  svg.append(svgElement("title", {}, `p_fake per sampled frame (${summary.length} scored of ${frames.length})`));
-  svg.setAttribute("aria-label", `Chart of p_fake per sampled frame against ${timed ? "time" : "frame number"}. ${summary.join("; ")}.`);
+  const series = peopleSeries(frames, xs);
+  const summary = [...series].map(([person, points]) => `${who(person)}: ${points.map((point) =>
+    `${formatX(point.at, timed)} ${formatNumber(point.face.p_fake)}`).join(", ")}`);
+  svg.append(svgElement("title", {}, `p_fake per person over the sampled frames (${series.size} ${series.size === 1 ? "line" : "lines"})`));
+  svg.setAttribute("aria-label", `Chart of each person's p_fake against ${timed ? "time" : "frame number"}. ${summary.join("; ")}.`);
 
   const axes = svgElement("g", { class: "axes" });
   axes.append(svgElement("line", { x1: margin.left, y1: y(0), x2: width - margin.right, y2: y(0) }));
@@ -46,31 +50,54 @@ export function timeline(frames, { threshold, colours, seek = null, width = 480 
   svg.append(svgElement("text", { class: "threshold-label", x: width - margin.right, y: y(limit) - 5, "text-anchor": "end" },
     `threshold ${formatNumber(limit)}`));
 
-  const points = frames.map((frame, i) => ({ frame, x: x(xs[i]), at: xs[i] }));
-  const withScore = points.filter((point) => isScore(point.frame.p_fake));
-  if (withScore.length > 1) {
-    svg.append(svgElement("polyline", { class: "series",
-      points: withScore.map((point) => `${point.x},${y(point.frame.p_fake)}`).join(" ") }));
-  }
-  for (const point of points) {
-    const label = `${timed ? "time" : "frame"} ${formatX(point.at, timed)}${timed ? ` (frame ${point.frame.index})` : ""}: `;
-    let mark;
-    if (isScore(point.frame.p_fake)) {
-      mark = svgElement("circle", { class: "point", cx: point.x, cy: y(point.frame.p_fake), r: 4.5,
-        fill: point.frame.p_fake >= limit ? colours.fake : colours.real });
-      mark.append(svgElement("title", {}, `${label}p_fake ${formatNumber(point.frame.p_fake)}`));
-    } else {
-      const cx = point.x, cy = y(0);
-      mark = svgElement("path", { class: "no-face", d: `M${cx - 4},${cy - 4}L${cx + 4},${cy + 4}M${cx - 4},${cy + 4}L${cx + 4},${cy - 4}` });
-      mark.append(svgElement("title", {}, `${label}no face found`));
+  const clickable = (mark, frame) => {
+    if (!seek) return mark;
+    mark.classList.add("seekable");
+    mark.addEventListener("click", () => seek(frame));
+    return mark;
+  };
+  const at = (point) => `${timed ? "time" : "frame"} ${formatX(point.at, timed)}${timed ? ` (frame ${point.frame.index})` : ""}`;
+  for (const [person, points] of series) {
+    const group = svgElement("g", { class: "person", "data-person": person ?? "none" });
+    const line = person === null ? {} : { style: `stroke: ${personColour(person, colours)}` };
+    if (points.length > 1) {
+      group.append(svgElement("polyline", { class: "series", ...line,
+        points: points.map((point) => `${x(point.at)},${y(point.face.p_fake)}`).join(" ") }));
     }
-    if (seek) {
-      mark.classList.add("seekable");
-      mark.addEventListener("click", () => seek(point.frame));
+    for (const point of points) {
+      const mark = svgElement("circle", { class: "point", cx: x(point.at), cy: y(point.face.p_fake), r: 4.5,
+        fill: point.face.p_fake >= limit ? colours.fake : colours.real, ...line });
+      mark.append(svgElement("title", {}, `${who(person)}, ${at(point)}: p_fake ${formatNumber(point.face.p_fake)}`));
+      group.append(clickable(mark, point.frame));
     }
-    svg.append(mark);
+    svg.append(group);
   }
+  frames.forEach((frame, i) => {
+    if ((frame.faces ?? []).some((face) => isScore(face.p_fake))) return;
+    const cx = x(xs[i]), cy = y(0);
+    const mark = svgElement("path", { class: "no-face", d: `M${cx - 4},${cy - 4}L${cx + 4},${cy + 4}M${cx - 4},${cy + 4}L${cx + 4},${cy - 4}` });
+    mark.append(svgElement("title", {}, `${at({ frame, at: xs[i] })}: no face found`));
+    svg.append(clickable(mark, frame));
+  });
   return svg;
+}
+
+/** Person id (null: faces of no person) -> their scored faces in frame order, each with its frame and x value. */
+function peopleSeries(frames, xs) {
+  const series = new Map();
+  frames.forEach((frame, i) => {
+    for (const face of frame.faces ?? []) {
+      if (!isScore(face.p_fake)) continue;
+      const person = Number.isInteger(face.person) ? face.person : null;
+      if (!series.has(person)) series.set(person, []);
+      series.get(person).push({ frame, face, at: xs[i] });
+    }
+  });
+  return new Map([...series].sort(([a], [b]) => (a ?? -1) - (b ?? -1)));
+}
+
+function who(person) {
+  return person === null ? "faces" : `person #${person}`;
 }
 
 function xTicks(low, high, timed) {
