@@ -211,13 +211,17 @@ def _as_named(row: dict, path: Path) -> dict:
 
 
 def _without_scores(row: dict) -> dict:
+    """The row without its scores, and without the faces the service adds to its people (thumbnails)."""
     frames = [{**frame, "p_fake": None, "faces": [{**face, "p_fake": None} for face in frame["faces"]]}
               for frame in row["detail"]]
-    return {**row, "p_fake": None, "detail": frames}
+    people = [{key: value for key, value in {**person, "p_fake": None}.items() if key != "face"}
+              for person in row["people"]]
+    return {**row, "p_fake": None, "detail": frames, "people": people}
 
 
 def _scores(row: dict) -> list[float]:
-    return [face["p_fake"] for frame in row["detail"] for face in frame["faces"]]
+    return [face["p_fake"] for frame in row["detail"] for face in frame["faces"]] + \
+        [person["p_fake"] for person in row["people"]]
 
 
 def test_detect_answers_the_rows_the_cli_writes_under_the_uploaded_names(server, models, media, tmp_path):

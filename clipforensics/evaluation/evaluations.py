@@ -103,9 +103,9 @@ class DetectionEvaluation(Evaluation):
 
     def _headline(self, out: Path) -> list[str]:
         counts = self.counts()
+        rule = f" (--video-score {self.video_score}: one person each, its frames' mean)" if counts["videos"] else ""
         return [f"{counts['frames']} frames: {counts['scored']} scored, {counts['failed']} failed; "
-                f"{counts['videos']} videos (--video-score {self.video_score}: one person each, its frames' mean) -> "
-                f"{out / 'report.html'}",
+                f"{counts['videos']} videos{rule} -> {out / 'report.html'}",
                 *(f"  {row.dataset}: video AUROC {row.metrics['auroc']:.4f}, AP {row.metrics['ap']:.4f}, "
                   f"EER {row.metrics['eer']:.4f}"
                   for row in self.tables["video"] if row.source is None and row.dataset is not None)]
