@@ -36,6 +36,11 @@ if TYPE_CHECKING:
               help="write each input here with its faces' boxes and p_fake drawn")
 @click.option("--localize", type=options.OUTPUT_DIR, metavar="DIR",
               help="also write manipulation maps here, from the same forward pass (needs a model with a decoder)")
+@click.option("--explain", type=options.OUTPUT_DIR, metavar="DIR",
+              help="write each face's explanation here (where the model looked for its score; the row's detail "
+                   "names the file), and draw it under the boxes with --annotate")
+@click.option("--explain-method", type=click.Choice(["rollout", "gradcam"]), default="rollout", show_default=True,
+              help="gradient-weighted attention rollout, or Grad-CAM on the last block's input")
 @options.max_pixels
 @options.runtime(32, "face crops per model call")
 @click.option("--workers", type=options.POSITIVE, metavar="N",
@@ -43,14 +48,15 @@ if TYPE_CHECKING:
 @options.engine(parts=True)
 def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceOptions, frames: Sampler,
            aggregate: str, video: dict, decide: dict, save_crops: Path | None, annotate: Path | None,
-           localize: Path | None, max_pixels: int, device: str, precision: str, batch_size: int, workers: int | None,
-           ray: RayOptions | None) -> int:
+           localize: Path | None, explain: Path | None, explain_method: str, max_pixels: int, device: str,
+           precision: str, batch_size: int, workers: int | None, ray: RayOptions | None) -> int:
     """Score images and videos: one row per input with path, p_fake, label, faces, frames and error, as JSON
     lines on standard output or into --output.
     """
     sources = options.expand_inputs(inputs, [output, save_crops, annotate, localize])
     predict = {"faces": faces, "frames": frames, "aggregate_by": aggregate, **video, "save_crops": save_crops,
-               "annotate": annotate, "workers": workers, "save_maps": localize, "max_pixels": max_pixels}
+               "annotate": annotate, "workers": workers, "save_maps": localize, "max_pixels": max_pixels,
+               "explain": explain_method if explain else False, "save_explanations": explain}
     if ray is not None:
         from ..inference.ray_engine import predict_to_file
 
@@ -61,6 +67,8 @@ def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceO
     predictor = engines.load_here(model, device, precision, batch_size, decide)
     if localize:
         predictor.config.require_decoder(f"--localize with {model}")
+    if explain:
+        predictor.config.require_head(f"--explain with {model}")
     results = predictor.iter_predict(sources, progress_label="detect", **predict)
     return _write_detections((result.without_arrays() for result in results), output)
 

@@ -20,9 +20,29 @@ from .verdicts import VideoRule, box_area, judge, people_of
 from .writers import InputFiles
 
 
+@dataclass
+class Scored:
+    """Faces' p_fake and, when asked for, their maps and explanations, in face order."""
+
+    scores: list[float] = field(default_factory=list)
+    maps: list[np.ndarray] = field(default_factory=list)
+    explanations: list[np.ndarray] = field(default_factory=list)
+
+    def extend(self, other: Scored) -> None:
+        self.scores += other.scores
+        self.maps += other.maps
+        self.explanations += other.explanations
+
+    def part(self, start: int, count: int) -> Scored:
+        """The faces ``start`` to ``start + count``."""
+        end = start + count
+        return Scored(self.scores[start:end], self.maps[start:end], self.explanations[start:end])
+
+
 @dataclass(frozen=True)
 class Outputs:
-    """What a run makes of each input besides its row."""
+    """What a run makes of each input besides its row. ``explain``: the explanation method (None: no
+    explanations); ``save_explanations``: the folder for each face's explanation file."""
 
     annotate: Path | None
     save_maps: Path | None
@@ -31,6 +51,8 @@ class Outputs:
     maps: bool
     calibration: Calibration | None = None
     rule: VideoRule = field(default_factory=VideoRule)
+    explain: str | None = None
+    save_explanations: Path | None = None
 
     @property
     def threshold(self) -> float:
@@ -40,6 +62,11 @@ class Outputs:
     def draws(self) -> bool:
         """Whether frames are drawn on (annotated copies, overlays): their images must be kept."""
         return self.annotate is not None or self.save_maps is not None
+
+    @property
+    def writes(self) -> bool:
+        """Whether files are written for each input (drawings, or explanation files)."""
+        return self.draws or self.save_explanations is not None
 
 
 class ResultBuilder:
@@ -57,18 +84,21 @@ class ResultBuilder:
         self.faces: dict[int, tuple[float, np.ndarray]] = {}
         """Each person's largest face so far: its box's area and aligned crop (their representative face's)."""
 
-    def add(self, piece: Prepared, scores: list[float], face_maps: list[np.ndarray]) -> None:
-        calibration = self.outputs.calibration
+    def add(self, piece: Prepared, scored_faces: Scored) -> None:
+        calibration, scores = self.outputs.calibration, scored_faces.scores
         remaining = iter(calibration.apply(score) for score in scores) if calibration else iter(scores)
         raw = iter(scores)
-        maps = frame_maps(piece, iter(face_maps), self.preprocessing) if self.outputs.maps else [None] * len(
-            piece.frames)
+        nothing = [None] * len(piece.frames)
+        maps = frame_maps(piece, iter(scored_faces.maps), self.preprocessing) if self.outputs.maps else nothing
+        explained = self.outputs.explain is not None and all(frame.image is not None for frame in piece.frames)
+        placed = frame_maps(piece, iter(scored_faces.explanations), self.preprocessing) if explained else nothing
+        explanations = iter(scored_faces.explanations)
         image_input = piece.kind == "image"
-        for frame, values in zip(piece.frames, maps):
+        for frame, values, relevance in zip(piece.frames, maps, placed):
             scored = FrameResult(frame.index, frame.timestamp, [
                 FaceResult(None if face.face is None else [round(float(v), 1) for v in face.face.box],
                            None if face.face is None else round(face.face.score, 4), next(remaining, None),
-                           face.person)
+                           face.person, next(explanations, None))
                 for face in frame.faces])
             self.result.frames.append(scored)
             for face, shown in zip(frame.faces, scored.faces):
@@ -82,12 +112,17 @@ class ResultBuilder:
                     self.raw_people[person].append(score)
             if own:
                 self.raw_frames.append(max(score for _, score in own))
-            if self.outputs.draws:
-                self._files(piece).add(scored, frame.image, values)
+            if self.outputs.writes:
+                files = self._files(piece)
+                files.add(scored, frame.image, values, relevance)
+                for number, face in enumerate(scored.faces):
+                    face.explanation_file = files.explanation_file(frame.index, number, face.explanation)
             if image_input and frame.image is not None:
                 self.result.images.append(frame.image)
             if values is not None and (image_input or self.outputs.save_maps is None):
                 self.result.maps.append(values)
+            if relevance is not None and image_input:
+                self.result.explanations.append(relevance)
 
     def finish(self, last: Prepared) -> Result:
         """The verdict, once the input's last piece is in; files renamed into place (or removed on failure)."""
@@ -99,7 +134,7 @@ class ResultBuilder:
                                       {person: crop for person, (_, crop) in self.faces.items()})
             judge(result, self.raw_frames, outputs.rule, outputs.aggregate_by, outputs.decision)
         if result.error is not None:
-            result.images, result.maps = [], []
+            result.images, result.maps, result.explanations = [], [], []
         if self.files is not None:
             written = self.files.finish(result.ok)
             result.files.update({key: path for key, path in written.items() if key in MAP_FILES})
@@ -108,5 +143,6 @@ class ResultBuilder:
     def _files(self, piece: Prepared) -> InputFiles:
         if self.files is None:
             self.files = InputFiles(piece.kind, piece.number, self.names, self.outputs.annotate,
-                                    self.outputs.save_maps, self.outputs.threshold)
+                                    self.outputs.save_maps, self.outputs.threshold, self.outputs.save_explanations,
+                                    self.preprocessing.size)
         return self.files

@@ -23,10 +23,11 @@ from ..faces.options import DEFAULT_FACE_MODES, FaceOptions
 from ..hub import zoo
 from ..hub.checkpoints import load_model, save_model
 from ..media import DEFAULT_FRAMES, Sampler, expand_sources, kind_of
+from ..models.explanation import METHODS, explain
 from ..models.model import ForensicsModel, ModelConfig
 from ..progress import progress_bar
 from ..transforms import Preprocessing, normalize
-from .assembly import Outputs, ResultBuilder
+from .assembly import Outputs, ResultBuilder, Scored
 from .calibration import Band, Calibration, decision, operating_point_of, read_calibration
 from .outputs import OutputNames, output_folder
 from .prepare import Prepared, prepare
@@ -130,6 +131,14 @@ class Predictor:
         p_fake = self.model.p_fake(output).float().cpu()
         return p_fake, torch.sigmoid(output.maps.float())[:, 0].cpu() if maps else None
 
+    def explain_batch(self, pixels: torch.Tensor, method: str = "rollout") -> tuple[torch.Tensor, torch.Tensor]:
+        """p_fake [B] (as ``forward_batch`` gives it) and each crop's explanation [B, grid, grid] (CPU, float32)
+        from one forward and one backward pass (``models.explanation``)."""
+        with autocast(self.device, self.precision):
+            explained = explain(self.model, pixels.to(self.device), method)
+        p_fake = explained.logits.float().softmax(dim=1)[:, self.config.fake_index].cpu()
+        return p_fake, explained.maps.cpu()
+
     def predict(self, sources: Source | Iterable[Source], **options) -> list[Result]:
         """See ``iter_predict`` for the options."""
         return list(self.iter_predict(sources, **options))
@@ -152,6 +161,8 @@ class Predictor:
         maps: bool | None = None,
         save_maps: str | Path | None = None,
         max_pixels: int | None = None,
+        explain: bool | str = False,
+        save_explanations: str | Path | None = None,
     ) -> Iterator[Result]:
         """Yields one result per input, in input order, as soon as its crops are scored.
 
@@ -171,7 +182,10 @@ class Predictor:
         output paths are those of the whole run). ``maps``: results carry manipulation maps (default: whenever the
         model has a decoder); ``save_maps``: a folder for each input's ``.mask.png`` and ``.overlay.png``
         (``.mask/`` and ``.overlay.mp4`` for a video). ``max_pixels``: the largest image accepted
-        (default 100 million pixels).
+        (default 100 million pixels). ``explain``: each face gets ``explanation``, where the model looked for its
+        score (``True``: gradient-weighted attention rollout; or a method's name, ``rollout`` or ``gradcam``), drawn
+        under the boxes by ``annotate`` and ``Result.plot(explain=True)``; ``save_explanations``: a folder for each
+        face's explanation file (``<name>.explain/<frame>_<face>.png``, implies ``explain``).
 
         A video is decoded, searched and scored a piece at a time and its files are written as the
         pieces come, so memory does not grow with its length; its result keeps per-frame maps only when
@@ -185,8 +199,12 @@ class Predictor:
         sampler = frames if isinstance(frames, Sampler) else Sampler("uniform", frames)
         crops_folder = output_folder(save_crops, "--save-crops")
         rule = VideoRule(video_score, min_person_frames, min_face_frames)
+        method = explanation_method(explain or save_explanations is not None)
+        if method is not None:
+            self.config.require_head("explanations")
         outputs = Outputs(output_folder(annotate, "--annotate"), output_folder(save_maps, "--localize"),
-                          self.decision, aggregate_by, maps, self.calibration, rule)
+                          self.decision, aggregate_by, maps, self.calibration, rule, method,
+                          output_folder(save_explanations, "--explain"))
         inputs = Inputs.of(sources)
         names = inputs.names
         numbers = list(range(len(inputs.items))) if only is None else list(only)
@@ -196,7 +214,7 @@ class Predictor:
             if not hasattr(detectors, "face"):
                 detectors.face = options.create_detector()
             source = inputs.items[number]
-            keep = outputs.draws or maps or not isinstance(source, (str, Path))
+            keep = outputs.draws or maps or method is not None or not isinstance(source, (str, Path))
             piece_frames = min(KEPT_FRAMES, self.batch_size) if keep else self.batch_size
             for piece in prepare(source, self.preprocessing, options, detectors.face, sampler, keep, number,
                                  piece_frames, max_pixels, rule.face_policy(options.policy)):
@@ -211,37 +229,51 @@ class Predictor:
         with progress_bar(None if by_frames else len(numbers), progress, progress_label,
                           "frame" if by_frames else "input") as bar:
             for group in _batches(_pieces_in_order(numbers, pieces, workers), self.batch_size):
-                for piece, (scores, face_maps) in zip(group, self._score(group, maps)):
+                for piece, scored in zip(group, self._score(group, maps, method)):
                     if by_frames and bar.total is None and piece.sampled is not None:
                         bar.total = piece.sampled
                         bar.refresh()
                     builder = building.setdefault(piece.number, ResultBuilder(piece, names, outputs,
                                                                               self.preprocessing))
-                    builder.add(piece, scores, face_maps)
+                    builder.add(piece, scored)
                     bar.update(len(piece.frames) if by_frames else piece.last)
                     if piece.last:
                         yield building.pop(piece.number).finish(piece)
 
-    def _score(self, group: list[Prepared], maps: bool) -> list[tuple[list[float], list[np.ndarray]]]:
-        """Per piece, its faces' p_fake and (with ``maps``) maps, from one forward over the whole group."""
+    def _score(self, group: list[Prepared], maps: bool, method: str | None) -> list[Scored]:
+        """Per piece, its faces' p_fake, (with ``maps``) maps and (with a ``method``) explanations, from one pass
+        over the whole group."""
         faces = [face for piece in group if piece.error is None for frame in piece.frames for face in frame.faces]
-        scores, face_maps = self._infer(np.stack([face.pixels for face in faces]), maps) if faces else ([], [])
+        scored = self._infer(np.stack([face.pixels for face in faces]), maps, method) if faces else Scored()
         parts, start = [], 0
         for piece in group:
             count = piece.crops if piece.error is None else 0
-            parts.append((scores[start : start + count], face_maps[start : start + count]))
+            parts.append(scored.part(start, count))
             start += count
         return parts
 
-    def _infer(self, pixels: np.ndarray, maps: bool) -> tuple[list[float], list[np.ndarray]]:
-        scores: list[float] = []
-        face_maps: list[np.ndarray] = []
+    def _infer(self, pixels: np.ndarray, maps: bool, method: str | None) -> Scored:
+        scored = Scored()
         for start in range(0, len(pixels), self.batch_size):
-            p_fake, probabilities = self.forward_batch(normalize(pixels[start : start + self.batch_size],
-                                                                 self.preprocessing), maps)
-            scores += p_fake.tolist()
-            face_maps += list(probabilities.numpy()) if probabilities is not None else []
-        return scores, face_maps
+            batch = normalize(pixels[start : start + self.batch_size], self.preprocessing)
+            explanations = None
+            if method is not None:
+                p_fake, explanations = self.explain_batch(batch, method)
+            if maps or method is None:
+                p_fake, probabilities = self.forward_batch(batch, maps)
+            scored.extend(Scored(p_fake.tolist(), list(probabilities.numpy()) if maps else [],
+                                 list(explanations.numpy()) if explanations is not None else []))
+        return scored
+
+
+def explanation_method(explain: bool | str) -> str | None:
+    """The method ``explain`` asks for: None for no explanations, ``rollout`` for ``True``, else its name."""
+    if explain is False or explain is None:
+        return None
+    method = "rollout" if explain is True else explain
+    if method not in METHODS:
+        raise ValueError(f"explain must be True, False or one of {', '.join(METHODS)}, not {explain!r}")
+    return method
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,11 @@ class FaceResult:
     p_fake: float | None = None
     person: int | None = None
     """The id of the person the face shows (``Result.people``)."""
+    explanation: np.ndarray | None = field(default=None, repr=False)
+    """With ``explain``: where the model looked for this score, float32 [grid, grid] over the model's input crop
+    (one value per patch), non-negative, the largest 1 (``models.explanation``)."""
+    explanation_file: str | None = None
+    """The explanation's file (8-bit grey over the model's input crop), when written."""
 
 
 @dataclass
@@ -92,6 +97,9 @@ class Result:
     the frame's size (outside the faces 0 when faces were found)."""
     images: list[np.ndarray] = field(default_factory=list, repr=False)
     """The sampled frames, RGB uint8, when kept: for in-memory inputs, and when annotating or mapping."""
+    explanations: list[np.ndarray] = field(default_factory=list, repr=False)
+    """For an image predicted with ``explain``: its faces' explanations placed back through their alignments,
+    float32 [H, W] at the image's size (0 away from faces)."""
 
     @property
     def map(self) -> np.ndarray | None:
@@ -131,14 +139,16 @@ class Result:
         return json.dumps(self.to_dict())
 
     def without_arrays(self) -> Result:
-        """The row alone, its maps, frames and people's faces dropped: what travels between processes or is kept in
-        bulk."""
-        return replace(self, maps=[], images=[], people=[replace(person, face=None) for person in self.people])
+        """The row alone, its maps, frames, explanations and people's faces dropped: what travels between processes
+        or is kept in bulk."""
+        return replace(self, maps=[], images=[], explanations=[],
+                       people=[replace(person, face=None) for person in self.people])
 
-    def plot(self, threshold: float = 0.5) -> np.ndarray:
+    def plot(self, threshold: float = 0.5, explain: bool = False) -> np.ndarray:
         """A picture of the verdict, RGB uint8: for an image, the image with each face's box and p_fake
-        (over the map's heatmap when there is a map), or why no face was scored; for a video, each person's p_fake
-        over time, a line each in their colour, and the threshold."""
+        (over the map's heatmap when there is a map; with ``explain``, over the faces' explanations instead), or
+        why no face was scored; for a video, each person's p_fake over time, a line each in their colour, and the
+        threshold."""
         from .drawing import draw_faces, overlay, timeline
 
         if self.kind == "video":
@@ -146,19 +156,23 @@ class Result:
             return timeline(self.frames, threshold, f"{self.path or 'video'}: p_fake {_shown(self.p_fake)}{who}, "
                                                     f"{self.label or 'no verdict'}")
         image = self.images[0] if self.images else self._reread()
-        if self.maps:
+        if explain and not self.explanations and self.faces:
+            raise ValueError("this result has no explanations: predict with explain=True")
+        if explain and self.explanations:
+            image = overlay(image, self.explanations[0])
+        elif self.maps:
             image = overlay(image, self.maps[0])
         return draw_faces(image, self.frames[0].faces if self.frames else [], threshold,
                           self.error or "no face scored")
 
-    def save(self, path: str | Path, threshold: float = 0.5) -> Path:
+    def save(self, path: str | Path, threshold: float = 0.5, explain: bool = False) -> Path:
         """Writes ``plot()`` as an image file (PNG, JPEG, ... by the suffix) and returns its path."""
         from PIL import Image
 
         path = Path(path)
         if self.path is not None and path.resolve() == Path(self.path).resolve():
             raise ValueError(f"{path} is the input itself: choose another file to save the plot to")
-        Image.fromarray(self.plot(threshold)).save(path)
+        Image.fromarray(self.plot(threshold, explain)).save(path)
         return path
 
     def _reread(self) -> np.ndarray:

@@ -8,13 +8,12 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Callable
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from .results import FrameResult, Person, Result
+    from .results import FaceResult, FrameResult, Person, Result
 
 SUMMARY: dict[str, Callable[[Result], Any]] = {
     "path": lambda result: result.path,
@@ -45,7 +44,10 @@ PERSON_FACE = "face"
 JPEG data URL ``FACE_SIDE`` pixels a side, the page's thumbnail; None where the crop was not kept."""
 FACE_SIDE, FACE_QUALITY = 96, 85
 DETAIL = "detail"
-"""The detection row's per-frame and per-face detail (each face with its person), after the people."""
+"""The detection row's per-frame and per-face detail (each face with its person, and its explanation's file when
+one was written), after the people."""
+FACE_FIELDS = ("box", "score", "p_fake", "person")
+"""A face's fields in the detail; ``explanation`` (its file) follows when written."""
 LOCALIZATION_FIELDS = ("path", "p_fake", "label", "kind", *MAP_FILES, "error", "note", "p_fake_raw", "decided_by")
 """A localization row's fields, in order: the map files among the summary's fields that judge a map."""
 
@@ -98,4 +100,9 @@ def schema() -> dict[str, list[str]]:
 
 def _frame_dict(frame: FrameResult) -> dict:
     return {"index": frame.index, "timestamp": frame.timestamp, "p_fake": frame.p_fake,
-            "faces": [asdict(face) for face in frame.faces]}
+            "faces": [_face_dict(face) for face in frame.faces]}
+
+
+def _face_dict(face: FaceResult) -> dict:
+    row = {name: getattr(face, name) for name in FACE_FIELDS}
+    return row if face.explanation_file is None else {**row, "explanation": face.explanation_file}

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import IO
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -35,36 +36,58 @@ def save_crops(prepared: Prepared, folder: Path, names: OutputNames) -> None:
 class InputFiles:
     """The files one input gets, written frame by frame as its pieces are scored, so that a long video is
     never held whole: the input drawn with boxes and p_fake (``<name>.png``, or ``<name>.mp4`` of the sampled
-    frames), and its map (``<name>.mask.png`` and ``<name>.overlay.png``; a video's ``<name>.mask/<frame>.png``
-    and ``<name>.overlay.mp4``). Each is written under a ``.part`` name and renamed when the input is done,
-    or removed when it failed."""
+    frames; over its faces' explanations when there are), its map (``<name>.mask.png`` and ``<name>.overlay.png``;
+    a video's ``<name>.mask/<frame>.png`` and ``<name>.overlay.mp4``) and its faces' explanations
+    (``<name>.explain/<frame>_<face>.png``, 8-bit grey over the model's ``crop_size`` input). Each is written under
+    a ``.part`` name and renamed when the input is done, or removed when it failed."""
 
     def __init__(self, kind: str, number: int, names: OutputNames, annotate: Path | None, maps: Path | None,
-                 threshold: float):
+                 threshold: float, explanations: Path | None = None, crop_size: int = 224):
         video = kind == "video"
-        self.threshold = threshold
+        self.threshold, self.crop_size = threshold, crop_size
         self.targets: dict[str, Path] = {}
         if annotate is not None:
             self.targets["annotated"] = names.file(annotate, number, ".mp4" if video else ".png")
         if maps is not None:
             self.targets["mask"] = names.file(maps, number, ".mask" if video else ".mask.png")
             self.targets["overlay"] = names.file(maps, number, ".overlay.mp4" if video else ".overlay.png")
+        if explanations is not None:
+            self.targets["explanations"] = names.file(explanations, number, ".explain")
         for target in self.targets.values():
             target.parent.mkdir(parents=True, exist_ok=True)
         self.videos = {key: VideoWriter(_part(path), VIDEO_FPS) for key, path in self.targets.items()
                        if path.suffix == ".mp4"}
         if video and "mask" in self.targets:
             _part(self.targets["mask"]).mkdir(exist_ok=True)
+        if "explanations" in self.targets:
+            _part(self.targets["explanations"]).mkdir(exist_ok=True)
 
-    def add(self, frame: FrameResult, image: np.ndarray, values: np.ndarray | None) -> None:
-        """One scored frame: its image and, with a decoder, its map at the image's size."""
+    def add(self, frame: FrameResult, image: np.ndarray | None, values: np.ndarray | None,
+            relevance: np.ndarray | None = None) -> None:
+        """One scored frame: its image and, with a decoder, its map at the image's size; with explanations, its
+        faces' explanations placed on the image (``relevance``) and each face's own."""
         if "annotated" in self.targets:
-            self._write("annotated", draw_faces(image, frame.faces, self.threshold))
+            drawn = image if relevance is None else overlay(image, relevance)
+            self._write("annotated", draw_faces(drawn, frame.faces, self.threshold))
+        if "explanations" in self.targets:
+            for number, face in enumerate(frame.faces):
+                if face.explanation is not None:
+                    side = (self.crop_size, self.crop_size)
+                    on_crop = cv2.resize(face.explanation, side, interpolation=cv2.INTER_LINEAR)
+                    Image.fromarray(levels(on_crop)).save(
+                        _part(self.targets["explanations"]) / _explanation_name(frame.index, number), format="PNG")
         if values is not None and "mask" in self.targets:
             mask = self.targets["mask"]
             Image.fromarray(levels(values)).save(
                 _part(mask) / f"{frame.index:06d}.png" if mask.suffix == ".mask" else _part(mask), format="PNG")
             self._write("overlay", overlay(image, values))
+
+    def explanation_file(self, index: int, number: int, explanation: np.ndarray | None) -> str | None:
+        """Where face ``number`` of frame ``index`` has its explanation once the input is done (None: not
+        written)."""
+        if explanation is None or "explanations" not in self.targets:
+            return None
+        return str(self.targets["explanations"] / _explanation_name(index, number))
 
     def finish(self, ok: bool) -> dict[str, str]:
         """Renames the files into place (or removes them when the input failed); returns what was written."""
@@ -89,6 +112,10 @@ class InputFiles:
             self.videos[key].write(picture)
         else:
             Image.fromarray(picture).save(_part(self.targets[key]), format="PNG")
+
+
+def _explanation_name(index: int, number: int) -> str:
+    return f"{index:06d}_{number}.png"
 
 
 def _part(path: Path) -> Path:

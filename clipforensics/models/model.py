@@ -78,9 +78,21 @@ class ModelConfig:
                              "localizer such as declip-l14-lama, see: clipforensics zoo, or a detector trained with "
                              "a decoder)")
 
+    def require_head(self, purpose: str) -> None:
+        """Refuses ``purpose`` unless there is a head (whose score it needs)."""
+        if not self.has_head:
+            raise UsageError(f"{purpose}: this {self.kind} has no head, so it has no score to explain (use a "
+                             "detector, see: clipforensics zoo)")
+
     @property
     def fake_index(self) -> int:
         return self.labels.index("fake")
+
+    @property
+    def real_index(self) -> int:
+        """The class an explanation's score ``z_fake - z_real`` weighs fake against: ``real``, else the first other."""
+        return self.labels.index("real") if "real" in self.labels else next(
+            index for index, label in enumerate(self.labels) if label != "fake")
 
     @property
     def map_size(self) -> int:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+from .attention import RECORDED, AttentionRecorder, register_with_transformers
 
 if TYPE_CHECKING:
     from ..backbones import BackboneConfig
@@ -28,7 +31,14 @@ class Tower(nn.Module, ABC):
     ``layer``'s output, class token first and nothing but the patch grid after it, [B, 1 + grid^2, width];
     later blocks are not run) and ``pooled_and_tokens(pixels, layer)`` (both from one pass). A family gives
     its ``blocks``, how the tokens entering them are made and a block is run (``embed``), and the pooled
-    feature of the last block's output (``pool``); the pass that taps block ``layer`` is this class's."""
+    feature of the last block's output (``pool``); the pass that taps block ``layer`` is this class's.
+
+    For explanations a tower names its ``attentions`` on the path to the pooled feature (a pooling attention
+    last, when ``attention_pooled``) and records them while ``recording``; ``grid_tokens`` says which tokens are
+    the patch grid."""
+
+    attention_pooled = False
+    """Whether the pooled feature is an attention pooling's, whose one query's attention is recorded last."""
 
     def __init__(self, config: BackboneConfig, vision: nn.Module):
         super().__init__()
@@ -56,6 +66,30 @@ class Tower(nn.Module, ABC):
     def pool(self, hidden: torch.Tensor) -> torch.Tensor:
         """The pooled feature [B, width] of the last block's output."""
 
+    @property
+    @abstractmethod
+    def attentions(self) -> list[nn.Module]:
+        """The attention modules on the path to the pooled feature, in the order they run."""
+
+    @contextmanager
+    def recording(self, recorder: AttentionRecorder) -> Iterator[None]:
+        """While open, every one of ``attentions`` records its probabilities into ``recorder``."""
+        for module in self.attentions:
+            module.recorder = recorder
+        try:
+            yield
+        finally:
+            for module in self.attentions:
+                module.recorder = None
+
+    def pooled_and_last_input(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The pooled feature and the tokens entering the last block (every token, as the block takes them)."""
+        hidden, run = self.embed(pixels)
+        for block in self.blocks:
+            entering = hidden
+            hidden = run(block, hidden)
+        return self.pool(hidden), entering
+
     def grid_tokens(self, hidden: torch.Tensor) -> torch.Tensor:
         """A block's output as ``tokens`` gives it: class token first, then the patch grid."""
         return hidden
@@ -79,3 +113,19 @@ class Tower(nn.Module, ABC):
             if index == layer:
                 tapped = hidden
         return (self.pool(hidden) if pooled else None), self.grid_tokens(tapped)
+
+
+class TransformersTower(Tower):
+    """A tower built on a transformers model, whose attentions are recorded by switching the model's attention
+    implementation to a recording SDPA."""
+
+    @contextmanager
+    def recording(self, recorder: AttentionRecorder) -> Iterator[None]:
+        register_with_transformers()
+        config = self.vision.config
+        implementation, config._attn_implementation = config._attn_implementation, RECORDED
+        try:
+            with super().recording(recorder):
+                yield
+        finally:
+            config._attn_implementation = implementation

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
-from .base import Tower, transformers_sizes
+from .base import TransformersTower, transformers_sizes
 
 if TYPE_CHECKING:
     from ..backbones import BackboneConfig
@@ -20,7 +20,7 @@ def clip_vision_config(config: BackboneConfig) -> CLIPVisionConfig:
     return CLIPVisionConfig(**transformers_sizes(config), hidden_act="quick_gelu")
 
 
-class ClipBackbone(Tower):
+class ClipBackbone(TransformersTower):
     """CLIP vision tower: pooled or per-block features."""
 
     def __init__(self, config: BackboneConfig):
@@ -33,6 +33,10 @@ class ClipBackbone(Tower):
     @property
     def blocks(self) -> nn.ModuleList:
         return self.vision.encoder.layers
+
+    @property
+    def attentions(self) -> list[nn.Module]:
+        return [layer.self_attn for layer in self.blocks]
 
     def embed(self, pixels: torch.Tensor) -> tuple[torch.Tensor, Callable[[nn.Module, torch.Tensor], torch.Tensor]]:
         return self.vision.pre_layrnorm(self.vision.embeddings(pixels)), lambda block, hidden: block(hidden, None)

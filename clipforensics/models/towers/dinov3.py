@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from transformers import DINOv3ViTConfig, DINOv3ViTModel
 
-from .base import Tower, transformers_sizes
+from .base import TransformersTower, transformers_sizes
 
 if TYPE_CHECKING:
     from ..backbones import BackboneConfig
@@ -21,7 +21,7 @@ def dinov3_vit_config(config: BackboneConfig) -> DINOv3ViTConfig:
                            rope_theta=100.0, key_bias=False, use_gated_mlp=False)
 
 
-class Dinov3Backbone(Tower):
+class Dinov3Backbone(TransformersTower):
     """DINOv3 ViT: pooled or per-block features; the register tokens are dropped from the per-block tokens,
     so that they read as a CLIP tower's (class token, then the grid)."""
 
@@ -35,6 +35,10 @@ class Dinov3Backbone(Tower):
     @property
     def blocks(self) -> nn.ModuleList:
         return self.vision.model.layer
+
+    @property
+    def attentions(self) -> list[nn.Module]:
+        return [layer.attention for layer in self.blocks]
 
     def embed(self, pixels: torch.Tensor) -> tuple[torch.Tensor, Callable[[nn.Module, torch.Tensor], torch.Tensor]]:
         pixels = pixels.to(self.vision.embeddings.patch_embeddings.weight.dtype)

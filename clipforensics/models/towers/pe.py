@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .attention import AttentionRecorder
 from .base import Tower
 
 if TYPE_CHECKING:
@@ -88,6 +89,8 @@ class Mlp(nn.Module):
 class Attention(nn.Module):
     """Self-attention whose queries and keys of the patch tokens (not the class token) are rotated."""
 
+    recorder: AttentionRecorder | None = None
+
     def __init__(self, width: int, heads: int):
         super().__init__()
         self.heads = heads
@@ -100,6 +103,8 @@ class Attention(nn.Module):
         q = torch.cat([q[:, :, :1], rotate(q[:, :, 1:], rope)], dim=2).type_as(v)
         k = torch.cat([k[:, :, :1], rotate(k[:, :, 1:], rope)], dim=2).type_as(v)
         x = F.scaled_dot_product_attention(q, k, v)
+        if self.recorder is not None:
+            x = self.recorder.joined(q, k, v, x, None)
         return self.proj(x.transpose(1, 2).reshape(batch, tokens, width))
 
 
@@ -119,6 +124,8 @@ class Block(nn.Module):
 class AttentionPool(nn.Module):
     """One learnt query attends over every token; then a residual MLP (timm's ``AttentionPoolLatent``)."""
 
+    recorder: AttentionRecorder | None = None
+
     def __init__(self, width: int):
         super().__init__()
         self.heads = POOL_HEADS
@@ -133,7 +140,10 @@ class AttentionPool(nn.Module):
         batch, tokens, width = x.shape
         q = self.q(self.latent.expand(batch, -1, -1)).reshape(batch, 1, self.heads, -1).transpose(1, 2)
         k, v = self.kv(x).reshape(batch, tokens, 2, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
-        pooled = self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(batch, 1, width))
+        attended = F.scaled_dot_product_attention(q, k, v)
+        if self.recorder is not None:
+            attended = self.recorder.joined(q, k, v, attended, None)
+        pooled = self.proj(attended.transpose(1, 2).reshape(batch, 1, width))
         pooled = pooled + self.mlp(self.norm(pooled))
         return pooled[:, 0]
 
@@ -177,7 +187,9 @@ class PerceptionEncoder(nn.Module):
 
 
 class PeBackbone(Tower):
-    """Perception Encoder: pooled or per-block features."""
+    """Perception Encoder: pooled or per-block features; its attention pooling is on the explained path."""
+
+    attention_pooled = True
 
     def __init__(self, config: BackboneConfig):
         super().__init__(config, PerceptionEncoder(config.width, config.layers, config.heads, config.mlp_width,
@@ -189,6 +201,10 @@ class PeBackbone(Tower):
     @property
     def blocks(self) -> nn.ModuleList:
         return self.vision.blocks
+
+    @property
+    def attentions(self) -> list[nn.Module]:
+        return [block.attn for block in self.blocks] + [self.vision.attn_pool]
 
     def embed(self, pixels: torch.Tensor) -> tuple[torch.Tensor, Callable[[nn.Module, torch.Tensor], torch.Tensor]]:
         hidden, rope = self.vision.embed(pixels)
