@@ -33,9 +33,10 @@ Why: a detector that takes 32 frames of each video spends much of its time outsi
 shows where, and checks the targets: project decoding >= 3x the baseline's speed, face detection
 <= 60 ms per 720p frame on a 2-core CPU, linking people < 10 % of the model's time. Every stage runs
 ``--repeats`` times and the median is reported; face detection, linking and the model get one untimed warm-up call
-first (loading dlib's landmark and descriptor models, the first forward pass's allocations). End to end gets none: each ``predict`` call builds its
-own face detector, a cost every call pays. The script exits 1 when a correctness check fails (frame indices, pixels,
-a frame without a face, end-to-end scores against the staged ones); missed speed targets are reported.
+first (loading dlib's landmark and descriptor models, the first forward pass's allocations). End to end gets none:
+each ``predict`` call builds its own face detector, a cost every call pays. The script exits 1 when a correctness
+check fails (frame indices, pixels, a frame without a face, end-to-end scores against the staged ones); missed speed
+targets are reported.
 
     python bench/video_pipeline.py [--frames-total 300] [--repeats 3] [--json results.json]
 """

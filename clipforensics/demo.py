@@ -84,7 +84,8 @@ def run(workdir: Path, clipforensics: Callable[[list[str]], int], serve: bool = 
                                       "--data", str(workdir / "data" / "test"), "--output-dir",
                                       str(workdir / "eval" / "localizer"), "--precision", "fp32"])
     step(DETECTING, ["detect", *map(str, inputs), "--model", str(models["detector"]), "--frames", "12", "--precision",
-                     "fp32", "--output", str(workdir / "detect" / "results.jsonl"), "--annotate", str(workdir / "detect")])
+                     "fp32", "--output", str(workdir / "detect" / "results.jsonl"),
+                     "--annotate", str(workdir / "detect")])
     print(people_finding(workdir / "detect" / "results.jsonl"))
     step("Localizing the manipulated pixels of a self-blended face and of the photo",
          ["localize", str(_first_fake(workdir)), str(inputs[0]), "--faces", "none", "--model",
@@ -157,7 +158,8 @@ def _blended(face: np.ndarray) -> np.ndarray:
     from .faces.options import FaceOptions
 
     [found] = FaceOptions().create_detector(landmarks68=True).detect(face)
-    fake, _ = self_blend(face, found.landmarks68, np.random.default_rng(PEOPLE_SEED), SelfBlendConfig(blend_ratios=(1.0,)))
+    fake, _ = self_blend(face, found.landmarks68, np.random.default_rng(PEOPLE_SEED),
+                         SelfBlendConfig(blend_ratios=(1.0,)))
     return fake
 
 
@@ -244,7 +246,8 @@ def people_finding(rows: Path) -> str:
     every, biggest = float(np.mean([face["p_fake"] for face in faces])), float(np.mean(largest))
     people = "; ".join(f"person #{person['id']}: {person['frames']} of {row['frames']} frames, p_fake "
                        f"{person['p_fake']:.2f}, {person['label']}" for person in row["people"])
-    return (f"\n== People in {PEOPLE_VIDEO} (the astronaut, real, and for a third of the frames her self-blended double)"
+    return (f"\n== People in {PEOPLE_VIDEO} (the astronaut, real, and for a third of the frames her self-blended "
+            "double)"
             f"\n{people}\n--video-score people (the default): {row['label']}, p_fake {row['p_fake']:.2f}, decided by "
             f"person #{row['deciding_person']}\nthe mean over all {len(faces)} faces would say {_verdict(every)} "
             f"(p_fake {every:.2f}); --video-score largest would say {_verdict(biggest)} (p_fake {biggest:.2f})")
@@ -282,7 +285,9 @@ def _shown(p_fake: float | None) -> str:
 def write_index(workdir: Path, steps: list[tuple[str, list[str], int]], models: dict[str, Path]) -> Path:
     """``index.html``: the warning, every command run and its status, and links to what each wrote."""
     def link(path: Path, text: str) -> str:
-        return f'<a href="{html.escape(str(path.relative_to(workdir)))}">{html.escape(text)}</a>' if path.exists() else ""
+        if not path.exists():
+            return ""
+        return f'<a href="{html.escape(str(path.relative_to(workdir)))}">{html.escape(text)}</a>'
 
     rows = "".join(f"<tr><td>{html.escape(title)}</td><td><code>clipforensics {html.escape(' '.join(arguments))}"
                    f"</code></td><td>{status}</td></tr>" for title, arguments, status in steps)

@@ -32,9 +32,9 @@ if TYPE_CHECKING:
 @click.option("--perturb", type=options.PerturbationSpec(), metavar="SPEC",
               help="degrade frames first: jpeg:Q, blur:K,S (kernel, sigma) or resize:P (percent)")
 @click.option("--video-score", type=Choice(VIDEO_SCORES), metavar="people|largest",
-              help="the video rule, recorded with the metrics: largest (the papers' protocol) by default for the papers' "
-                   "published weights (zoo names), people otherwise; a video of face crops is one person, scored by its "
-                   "frames' mean either way")
+              help="the video rule, recorded with the metrics: largest (the papers' protocol) by default for the "
+                   "papers' published weights (zoo names), people otherwise; a video of face crops is one person, "
+                   "scored by its frames' mean either way")
 @options.runtime(32, "face crops per model call")
 @options.engine(parts=False)
 def evaluate(model: str, data: tuple[str, ...], output_dir: Path, name: str | None, task: str, split: str | None,

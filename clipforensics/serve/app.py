@@ -2,8 +2,8 @@
 
 Routes: ``GET /healthz``; under /v1 (behind the key when one is set) ``GET /models``, ``GET /schema`` (the
 rows' fields and CSV columns), ``POST /detect`` and ``POST /localize`` (answered when done), ``POST`` / ``GET
-/jobs`` (the caller's, newest first), ``GET`` / ``DELETE /jobs/{id}``, ``GET /files/{id}/{path}``; the web page at ``/`` and ``/static``; the OpenAPI
-schema at ``/docs``.
+/jobs`` (the caller's, newest first), ``GET`` / ``DELETE /jobs/{id}``, ``GET /files/{id}/{path}``; the web page at
+``/`` and ``/static``; the OpenAPI schema at ``/docs``.
 """
 
 from __future__ import annotations
