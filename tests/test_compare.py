@@ -1,5 +1,5 @@
-"""`clipforensics compare`: warns when the runs saw different data, shows the operating points and calibration
-beside AUROC, AP and EER, writes the table as Markdown or HTML."""
+"""`clipforensics compare`: warns when the runs saw different data or scored videos by different rules, shows the
+operating points and calibration beside AUROC, AP and EER, writes the table as Markdown or HTML."""
 
 import json
 from pathlib import Path
@@ -9,7 +9,7 @@ import pytest
 from clipforensics.cli import main
 
 
-def _run(folder: Path, name: str, fakes: int, auroc: float, **metrics: float) -> Path:
+def _run(folder: Path, name: str, fakes: int, auroc: float, video_score: str | None = None, **metrics: float) -> Path:
     """A metrics.json with AUROC, AP and EER (as runs wrote before the other metrics existed), plus ``metrics``."""
     rows = [{"dataset": None, "source": None, "against": [], "real": 4, "fake": fakes, "auroc": auroc, "ap": auroc,
              "eer": 1 - auroc, **metrics},
@@ -17,7 +17,8 @@ def _run(folder: Path, name: str, fakes: int, auroc: float, **metrics: float) ->
              "ap": auroc, "eer": 1 - auroc, **metrics}]
     folder.mkdir()
     counts = {"frames": 2 * (4 + fakes), "scored": 2 * (4 + fakes), "failed": 0, "videos": 4 + fakes}
-    (folder / "metrics.json").write_text(json.dumps({"name": name, "counts": counts,
+    rule = {"video_score": video_score} if video_score else {}
+    (folder / "metrics.json").write_text(json.dumps({"name": name, "counts": counts, **rule,
                                                      "tables": {"video": rows, "frame": rows}}))
     return folder
 
@@ -37,6 +38,18 @@ def test_runs_on_the_same_data_are_compared_without_a_warning(tmp_path, capsys):
     status = main(["compare", str(_run(tmp_path / "a", "base", 4, 0.9)), str(_run(tmp_path / "b", "other", 4, 0.8))])
 
     assert status == 0 and "warning" not in capsys.readouterr().err
+
+
+def test_runs_whose_videos_were_scored_by_different_rules_are_compared_with_a_warning(tmp_path, capsys):
+    people = _run(tmp_path / "a", "base", 4, 0.9, video_score="people")
+    before = _run(tmp_path / "b", "old", 4, 0.8)  # written before the rule was recorded: the frames' mean
+
+    main(["compare", str(people), str(before)])
+    at_video = capsys.readouterr().err
+    main(["compare", str(people), str(before), "--level", "frame"])
+
+    assert "warning: old scored its videos by --video-score largest, base by people" in at_video
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_compare_writes_html_for_an_html_output(tmp_path):

@@ -86,11 +86,13 @@ def _report_file(ctx: click.Context, param: click.Parameter, value: Path | None)
               help="also write the table as Markdown (.md) or HTML (.html)")
 def compare(runs: tuple[str, ...], level: str, output: Path | None) -> int:
     """Put runs side by side: their metrics.json files, or the folders holding them (what evaluate wrote). A
-    warning goes to standard error when the runs were not evaluated on the same data."""
-    from ..evaluation.compare import comparison, data_differences, html_page, load_runs, markdown_table, text_table
+    warning goes to standard error when the runs were not evaluated on the same data, or (video level) their
+    videos were scored by different rules."""
+    from ..evaluation.compare import (comparison, data_differences, html_page, load_runs, markdown_table,
+                                      rule_differences, text_table)
 
     loaded = load_runs(list(runs))
-    for line in data_differences(loaded, level):
+    for line in data_differences(loaded, level) + rule_differences(loaded, level):
         click.echo(f"clipforensics: warning: {line}; the differences are not like for like", err=True)
     table = comparison(loaded, level)
     click.echo(text_table(*table))

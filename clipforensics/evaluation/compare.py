@@ -79,6 +79,17 @@ def data_differences(runs: Sequence[tuple[str, dict]], level: str = "video") -> 
     return lines
 
 
+def rule_differences(runs: Sequence[tuple[str, dict]], level: str = "video") -> list[str]:
+    """At video level, one line per run whose video rule (``video_score`` in metrics.json) is not the first's;
+    a run written before the rule was recorded scored videos by their frames' mean (``largest``)."""
+    if level != "video":
+        return []
+    (first, first_data), *others = runs
+    base = first_data.get("video_score", "largest")
+    return [f"{name} scored its videos by --video-score {data.get('video_score', 'largest')}, {first} by {base}"
+            for name, data in others if data.get("video_score", "largest") != base]
+
+
 def html_page(title: str, header: list[str], body: list[list[str]]) -> str:
     """A self-contained HTML page holding the table (text escaped, numbers right-aligned)."""
     def row(cells: list[str], tag: str) -> str:
