@@ -237,11 +237,13 @@ def write_configs(workdir: Path, scale: Scale) -> dict[str, Path]:
 def people_finding(rows: Path) -> str:
     """What ``detect`` made of the video of two people, beside what the mean over all its faces and its largest face
     (``--video-score largest``) would have said."""
+    from .inference.verdicts import box_area
+
     row = next(row for row in map(json.loads, rows.read_text().splitlines()) if Path(row["path"]).name == PEOPLE_VIDEO)
     if row["p_fake"] is None:
         return f"\n== {PEOPLE_VIDEO}: not scored: {row['error']}"
     faces = [face for frame in row["detail"] for face in frame["faces"] if face["p_fake"] is not None]
-    largest = [max(frame["faces"], key=lambda face: _area(face["box"]))["p_fake"] for frame in row["detail"]
+    largest = [max(frame["faces"], key=lambda face: box_area(face["box"]))["p_fake"] for frame in row["detail"]
                if frame["faces"]]
     every, biggest = float(np.mean([face["p_fake"] for face in faces])), float(np.mean(largest))
     people = "; ".join(f"person #{person['id']}: {person['frames']} of {row['frames']} frames, p_fake "
@@ -251,10 +253,6 @@ def people_finding(rows: Path) -> str:
             f"\n{people}\n--video-score people (the default): {row['label']}, p_fake {row['p_fake']:.2f}, decided by "
             f"person #{row['deciding_person']}\nthe mean over all {len(faces)} faces would say {_verdict(every)} "
             f"(p_fake {every:.2f}); --video-score largest would say {_verdict(biggest)} (p_fake {biggest:.2f})")
-
-
-def _area(box: list[float]) -> float:
-    return (box[2] - box[0]) * (box[3] - box[1])
 
 
 def _verdict(p_fake: float) -> str:

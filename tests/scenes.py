@@ -11,6 +11,8 @@ import numpy as np
 from skimage import data
 from skimage.util import img_as_ubyte
 
+from clipforensics.faces.detection import box_iou
+
 
 @dataclass(frozen=True)
 class Photo:
@@ -129,17 +131,10 @@ def random_heads(rng: np.random.Generator, width: int, height: int, sizes: list[
     return heads
 
 
-def iou(a, b) -> float:
-    """Of two boxes (x0, y0, x1, y1; arrays or lists)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    inter = np.prod(np.maximum(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0))
-    return float(inter / (np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter))
-
-
 def matched(truth: list[np.ndarray], found: list[np.ndarray], threshold: float = 0.4) -> tuple[list[bool], int]:
     """Which true boxes a found box overlaps with IoU >= ``threshold`` (each found box matches one true box at
     most, best pairs first), and how many found boxes match none."""
-    pairs = sorted(((iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)
+    pairs = sorted(((box_iou(t, f), i, j) for i, t in enumerate(truth) for j, f in enumerate(found)), reverse=True)
     hit, used = [False] * len(truth), set()
     for overlap, i, j in pairs:
         if overlap >= threshold and not hit[i] and j not in used:

@@ -33,7 +33,7 @@ from ..errors import ClipForensicsError, UsageError
 from ..faces.align import align_face, warp_mask
 from ..faces.detection import Face, choose_faces
 from ..faces.options import FaceOptions
-from ..faces.search import VideoFaceSearch
+from ..faces.search import searching
 from ..media import MEDIA_SUFFIXES, VIDEO_SUFFIXES, Media, Sampler, expand_sources, kind_of, read_media
 from ..words import counted
 from .manifest import REAL, label_of
@@ -233,7 +233,7 @@ def process_job(job: PreprocessJob, options: FaceOptions, sampler: Sampler, over
         media = read_media(job.media, sampler)
         masks = _mask_frames(job, sampler)
         detector = options.create_detector(landmarks68=True)
-        search = VideoFaceSearch(detector) if detector is not None and media.kind == "video" else detector
+        search = searching(detector, media.kind)
         digits = max(MIN_FRAME_DIGITS, len(str(max(media.total_frames - 1, 0))))
         rows, sampled, faceless, shape = [], 0, 0, (0, 0)
         for frame in media.frames:

@@ -141,8 +141,9 @@ def networks() -> tuple[PNet, RefineNet, RefineNet]:
     return nets
 
 
-def _normalised(image: np.ndarray) -> torch.Tensor:
-    return (torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() - 127.5) * 0.0078125
+def _normalised(images: np.ndarray) -> torch.Tensor:
+    """RGB uint8 [..., H, W, 3] as the nets read it: [..., 3, H, W], (x - 127.5) / 128."""
+    return (torch.from_numpy(np.ascontiguousarray(images)).movedim(-1, -3).float() - 127.5) * 0.0078125
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, by_min: bool = False) -> np.ndarray:
@@ -211,7 +212,7 @@ class Halvings:
                 canvas[cy0 - y0 : cy1 - y0 + 1, cx0 - x0 : cx1 - x0 + 1] = cut
                 cut = canvas
             patches[i] = cv2.resize(cut, (size, size), interpolation=cv2.INTER_AREA)
-        return (torch.from_numpy(patches).permute(0, 3, 1, 2).float() - 127.5) * 0.0078125
+        return _normalised(patches)
 
 
 def pyramid(height: int, width: int, min_face: float) -> list[float]:

@@ -30,6 +30,14 @@ class Face:
         return float(max(self.box[2] - self.box[0], 0) * max(self.box[3] - self.box[1], 0))
 
 
+def box_iou(a, b) -> float:
+    """The overlap of two boxes (x0, y0, x1, y1; arrays or lists) over their union; 0 for empty boxes."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    inter = float(np.prod(np.maximum(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0)))
+    union = float(np.prod(np.maximum(a[2:] - a[:2], 0)) + np.prod(np.maximum(b[2:] - b[:2], 0))) - inter
+    return inter / union if union > 0 else 0.0
+
+
 class FaceDetector(Protocol):
     def detect(self, frame: np.ndarray) -> list[Face]:
         """Faces in an RGB uint8 frame, most confident first."""

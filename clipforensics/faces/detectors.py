@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .detection import DlibCnnDetector, DlibHogDetector, Face, FaceDetector, dlib_box, landmarks68
-from .mtcnn import MtcnnDetector, automatic_min_face
+from .mtcnn import MtcnnDetector
 from .retinaface import RetinaFaceDetector
 
 DLIB_SMALLEST = 64
@@ -46,8 +46,7 @@ class DetectorBackend:
 
 
 def _mtcnn_smallest(height: int, width: int, search: Search) -> float:
-    scale = search.scale(height, width)
-    return (search.min_face or automatic_min_face(round(height * scale), round(width * scale))) / scale
+    return MtcnnDetector(search.min_face, search.max_side).min_face_in(height, width)
 
 
 DETECTORS: dict[str, DetectorBackend] = {

@@ -18,7 +18,7 @@ from functools import cache
 
 import numpy as np
 
-from .detection import Face, dlib_box, face_models_folder
+from .detection import Face, box_iou, dlib_box, face_models_folder
 
 SAME_BOX = 0.3
 """The overlap (IoU) of a face with a person's predicted box from which it may be that person."""
@@ -130,7 +130,7 @@ class PeopleLinker:
         """Faces continuing the people of the last sampled frame: by overlap with where each should be, or, where a
         face overlaps several people (or a person several faces), by appearance among those."""
         pairs = [(person, index, overlap) for person in active for index, face in enumerate(faces)
-                 if (overlap := _iou(person.predicted, face.box)) >= SAME_BOX]
+                 if (overlap := box_iou(person.predicted, face.box)) >= SAME_BOX]
         people_of = {index: sum(1 for _, other, _ in pairs if other == index) for index in range(len(faces))}
         faces_of = {id(person): sum(1 for other, _, _ in pairs if other is person) for person in active}
         costs = []
@@ -167,9 +167,3 @@ def _greedy(costs: list[tuple[float, _Person, int]]) -> dict[int, _Person]:
         if index not in chosen and all(other is not person for other in chosen.values()):
             chosen[index] = person
     return chosen
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    inter = float(np.prod(np.maximum(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0)))
-    union = float(np.prod(np.maximum(a[2:] - a[:2], 0)) + np.prod(np.maximum(b[2:] - b[:2], 0))) - inter
-    return inter / union if union > 0 else 0.0

@@ -13,7 +13,7 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
-from .detection import Face, FaceDetector
+from .detection import Face, FaceDetector, box_iou
 
 FULL_SEARCH_EVERY = 4
 REGION_REACH = 1.0
@@ -21,6 +21,12 @@ REGION_REACH = 1.0
 REGION_FACE = 128
 """A region is scaled so the face's last box is this many pixels a side (so a detector that finds faces of
 64 px and more finds it again when it has shrunk to half)."""
+
+
+def searching(detector: FaceDetector | None, kind: str) -> FaceDetector | None:
+    """How one input's frames are searched: a video's through a ``VideoFaceSearch`` (its own, following its faces),
+    an image's by the detector itself (None: no search)."""
+    return VideoFaceSearch(detector) if detector is not None and kind == "video" else detector
 
 
 class VideoFaceSearch:
@@ -45,7 +51,7 @@ class VideoFaceSearch:
         found: list[Face] = []
         for known in self.known:
             for face in self._around(frame, known.box):
-                if all(_iou(face.box, other.box) < 0.5 for other in found):
+                if all(box_iou(face.box, other.box) < 0.5 for other in found):
                     found.append(face)
         return sorted(found, key=lambda face: -face.score)
 
@@ -73,9 +79,3 @@ def _moved(face: Face, scale: float, offset: np.ndarray) -> Face:
 
     return replace(face, box=back(face.box.reshape(2, 2)).reshape(4), landmarks=back(face.landmarks),
                    landmarks68=None if face.landmarks68 is None else back(face.landmarks68))
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    inter = np.prod(np.maximum(np.minimum(a[2:], b[2:]) - np.maximum(a[:2], b[:2]), 0))
-    union = np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter
-    return float(inter / union) if union > 0 else 0.0

@@ -19,7 +19,7 @@ from ..faces.align import align_face
 from ..faces.detection import Face, FaceDetector, choose_faces
 from ..faces.options import FaceOptions
 from ..faces.people import PeopleLinker
-from ..faces.search import VideoFaceSearch
+from ..faces.search import searching
 from ..media import Frame, Media, Sampler, open_media, to_rgb
 from ..transforms import Preprocessing, resize_and_crop
 from ..urls import readable
@@ -94,7 +94,7 @@ def prepare(
             piece.kind = media.kind
             piece.sampled = len(sampler.pick(media.total_frames)) if media.kind == "video" else 1
             video = detector is not None and media.kind == "video"
-            search = VideoFaceSearch(detector) if video else detector
+            search = searching(detector, media.kind)
             policy = (video_policy or faces.policy) if media.kind == "video" else faces.policy
             linker = PeopleLinker() if video else None
             for frame in media.frames:
