@@ -6,18 +6,34 @@ from pathlib import Path
 
 import click
 
-from .status import EXIT_OK
+from ..errors import UsageError
+from .status import EXIT_FAILED, EXIT_OK
 from .suggestions import Command
 
 
-@click.command(cls=Command, short_help="List the named published weights.")
-def zoo() -> int:
-    """List the named published weights: each name works as --model, downloaded on first use."""
-    from ..hub.zoo import ZOO
+@click.command(cls=Command, short_help="List the named published weights; --verify checks the cached files.")
+@click.argument("name", required=False)
+@click.option("--verify", is_flag=True,
+              help="check the cached files of NAME (default: of every entry) against their pinned sha256; a file "
+                   "that does not match is deleted, and the exit status is 1")
+def zoo(name: str | None, verify: bool) -> int:
+    """List the named published weights: each name works as --model, downloaded on first use and checked against
+    the sha256 pinned for each of its files (where one is known: an unpinned file is reported as such)."""
+    from ..hub import zoo as hub
 
-    for entry in ZOO.values():
-        click.echo(f"{entry.name:<24} {entry.summary}\n{'':<24} {entry.address}")
-    return EXIT_OK
+    if name is not None and name not in hub.ZOO:
+        near = hub.closest_names(name)
+        raise UsageError(f"{name!r} is not a zoo name" + (f"; did you mean {' or '.join(near)}?" if near else
+                                                           f" (known: {', '.join(hub.ZOO)})"))
+    entries = [hub.ZOO[name]] if name else list(hub.ZOO.values())
+    if not verify:
+        for entry in entries:
+            click.echo(f"{entry.name:<24} {entry.summary}\n{'':<24} {entry.address}")
+        return EXIT_OK
+    checks = [check for entry in entries for check in hub.verify(entry)]
+    for check in checks:
+        click.echo(check.line())
+    return EXIT_FAILED if any(check.status == "mismatch" for check in checks) else EXIT_OK
 
 
 @click.command(cls=Command, short_help="The offline tour: data, training, evaluation, detection, localization.")
