@@ -1,5 +1,6 @@
 """`clipforensics compare`: warns when the runs saw different data or scored videos by different rules, shows the
-operating points and calibration beside AUROC, AP and EER, writes the table as Markdown or HTML."""
+operating points and calibration beside AUROC, AP and EER, each with the interval its run drew and the direction
+that is better, writes the table as Markdown or HTML."""
 
 import json
 from pathlib import Path
@@ -80,7 +81,21 @@ def test_operating_points_and_calibration_are_compared_and_n_a_for_a_run_written
     assert status == 0
     assert [row[2] for row in rows if row[:2] == ["A", "swap"]] == [
         "AUROC", "AP", "EER", "TPR@0.1%", "TPR@1%", "TPR@5%", "ECE", "Brier", "W1"]
-    assert ["all", "all", "AUROC", "90.00", "80.00", "-10.00"] in rows
-    assert ["all", "all", "TPR@1%", "n/a", "50.00", "n/a"] in rows
-    assert ["all", "all", "W1", "n/a", "60.00", "n/a"] in rows
+    assert ["all", "all", "AUROC", "higher", "90.00", "80.00", "-10.00"] in rows
+    assert ["all", "all", "TPR@1%", "higher", "n/a", "50.00", "n/a"] in rows
+    assert ["all", "all", "W1", "higher", "n/a", "60.00", "n/a"] in rows
     assert not any(row[2].startswith("thr") for row in rows)
+
+
+def test_each_figure_shows_its_runs_interval_and_which_direction_is_better(tmp_path, capsys):
+    drawn = {"intervals": {"auroc": [0.85, 0.95], "eer": [0.05, 0.15], "tpr@1%": [None, None]}, "tpr@1%": 0.5}
+    runs = [_run(tmp_path / "a", "old", 4, 0.9), _run(tmp_path / "b", "new", 4, 0.9, **drawn)]
+
+    assert main(["compare", *map(str, runs)]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["dataset", "source", "metric", "better"]
+    rows = [line.split() for line in lines[1:] if line.startswith("all")]
+    assert ["all", "all", "AUROC", "higher", "90.00", "90.00", "[85.00,", "95.00]", "+0.00"] in rows
+    assert ["all", "all", "EER", "lower", "10.00", "10.00", "[5.00,", "15.00]", "+0.00"] in rows
+    assert ["all", "all", "TPR@1%", "higher", "n/a", "50.00", "n/a"] in rows  # an undefined interval: not shown

@@ -265,8 +265,8 @@ def test_compare_prints_one_column_per_run_and_their_difference(tmp_path, capsys
     lines = capsys.readouterr().out.splitlines()
     rows = [line.split() for line in lines[1:]]
     assert status == 0
-    assert lines[0].split() == ["dataset", "source", "metric", "baseline", "shifted", "difference"]
-    assert lines[1].split() == ["all", "all", "AUROC", "100.00", "100.00", "+0.00"]
+    assert lines[0].split() == ["dataset", "source", "metric", "better", "baseline", "shifted", "difference"]
+    assert lines[1].split() == ["all", "all", "AUROC", "higher", *["100.00", "[100.00,", "100.00]"] * 2, "+0.00"]
     assert [row[:3] for row in rows if row[2] in ("AUROC", "AP", "EER")] == [
         [dataset, source, metric] for dataset, source in (("all", "all"), ("A", "all"), ("A", "swap"))
         for metric in ("AUROC", "AP", "EER")
@@ -279,9 +279,9 @@ def test_compare_prints_one_column_per_run_and_their_difference(tmp_path, capsys
                        if (dataset, source) in both_classes else ("ECE", "Brier"))
     ]
     # A's reals score 0.2 and 0.25 (baseline), 0 (shifted): Brier 100 (0.2^2 + 0.25^2) / 2 -> 0, in %
-    assert ["A", "real", "Brier", "5.12", "0.00", "-5.12"] in rows
+    assert ["A", "real", "Brier", "lower", "5.12", "0.00", "-5.12"] in rows
     markdown = (tmp_path / "compare.md").read_text()
-    assert "| dataset | source | metric | baseline | shifted | difference |" in markdown
+    assert "| dataset | source | metric | better | baseline | shifted | difference |" in markdown
 
 
 def test_predict_samples_scores_face_crops_exactly_as_predict_does(reference, sample_faces):

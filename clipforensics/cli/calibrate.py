@@ -8,7 +8,7 @@ import click
 
 from ..metrics import AGGREGATES
 from . import options
-from .status import EXIT_OK
+from .status import EXIT_OK, PREFIX
 from .suggestions import Choice, Command
 
 
@@ -36,11 +36,15 @@ def calibrate(model: str, data: tuple[str, ...], output: Path, level: str, targe
     sigmoid(logit(p_fake) / T) best predict the labels (negative log-likelihood at --level), and the
     thresholds eer, fpr@X% and f1 on the calibrated scores. Writes a new model folder with the same weights
     and the calibration in its config.json (the model given is left as it is; a calibrated one is refitted
-    from its raw scores); load it to get calibrated p_fake, labelled at its eer threshold."""
+    from its raw scores); load it to get calibrated p_fake, labelled at its eer threshold. A warning goes to
+    standard error when the fpr@ threshold or the ECE rests on too few samples (fewer than 3 / rate reals; fewer
+    than 15 a bin on average), and calibration.json records those counts."""
     from ..evaluation.calibration import calibrate as run_calibration
 
     result = run_calibration(model, data, output, level, target_fpr, aggregate, split, device, precision, batch_size)
     for line in result.summary_lines():
         click.echo(line)
+    for line in result.warnings:
+        click.echo(f"{PREFIX}warning: {line}", err=True)
     click.echo(f"calibrated model -> {output}", err=True)
     return EXIT_OK

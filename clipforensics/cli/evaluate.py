@@ -35,14 +35,18 @@ if TYPE_CHECKING:
               help="the video rule, recorded with the metrics: largest (the papers' protocol) by default for the "
                    "papers' published weights (zoo names), people otherwise; a video of face crops is one person, "
                    "scored by its frames' mean either way")
+@click.option("--bootstrap", type=click.IntRange(min=0), default=1000, show_default=True, metavar="N",
+              help="replicates of the 95% intervals of AUROC, AP, EER and TPR@FPR (resampling videos at video level, "
+                   "frames at frame level, stratified by label, fixed seed); 0 for none")
 @options.runtime(32, "face crops per model call")
 @options.engine(parts=False)
 def evaluate(model: str, data: tuple[str, ...], output_dir: Path, name: str | None, task: str, split: str | None,
-             perturb: Perturbation | None, video_score: str | None, device: str, precision: str, batch_size: int,
-             ray: RayOptions | None) -> int:
+             perturb: Perturbation | None, video_score: str | None, bootstrap: int, device: str, precision: str,
+             batch_size: int, ray: RayOptions | None) -> int:
     """Score a model over datasets of face crops: predictions, frame- and video-level metrics per dataset
     and source (or, for localization, map metrics against masks), and an HTML and Markdown report."""
     from ..evaluation import Evaluation, load_samples, predict_samples, write_evaluation
+    from ..uncertainty import Bootstrap
 
     samples = load_samples(data, split)
     if ray is not None:
@@ -55,7 +59,8 @@ def evaluate(model: str, data: tuple[str, ...], output_dir: Path, name: str | No
         if task == "localization":
             predictor.config.require_decoder(f"--task localization with {model}")
         rows, provenance = predict_samples(predictor, samples, task, perturb), predictor.provenance
-    settings = {"video_score": video_score or default_video_score(model)} if task == "detection" else {}
+    settings = {"video_score": video_score or default_video_score(model),
+                "bootstrap": Bootstrap(bootstrap)} if task == "detection" else {}
     evaluation = Evaluation(task, rows, model=dict(provenance), perturbation=str(perturb) if perturb else None,
                             **settings)
     write_evaluation(evaluation, output_dir, name or output_dir.resolve().name)

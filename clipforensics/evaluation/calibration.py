@@ -27,6 +27,7 @@ import numpy as np
 from ..errors import UsageError
 from ..inference.calibration import CONFIG_KEY, EPSILON, Calibration
 from ..metrics import AGGREGATES, Videos, brier, expected_calibration_error, log_loss, reliability, tpr_at_fpr
+from ..uncertainty import SampleSize, sample_sizes
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -177,11 +178,23 @@ class CalibrationFit:
         return {name: {"threshold": value, **rates(self.labels, self.after, value)}
                 for name, value in self.calibration.thresholds.items()}
 
+    @property
+    def sample_sizes(self) -> list[SampleSize]:
+        """What the fpr@ threshold (its real samples) and ECE (all samples) rest on, against what they need."""
+        return sample_sizes(int(np.sum(self.labels == 0)), len(self.labels),
+                            {threshold_name(self.target_fpr): self.target_fpr})
+
+    @property
+    def warnings(self) -> list[str]:
+        """The figures that rest on too few samples, one line each."""
+        return [size.warning(self.calibration.level + "s") for size in self.sample_sizes if not size.enough]
+
     def to_dict(self) -> dict:
         """What ``calibration.json`` holds."""
         return {**self.calibration.to_dict(), "target_fpr": self.target_fpr,
                 "counts": {"frames": self.frames, "failed": self.failed, self.calibration.level + "s": len(self.labels),
                            "real": int(np.sum(self.labels == 0)), "fake": int(np.sum(self.labels == 1))},
+                "sample_sizes": {size.figure: size.to_dict() for size in self.sample_sizes}, "warnings": self.warnings,
                 **self.figures, "thresholds": self.thresholds}
 
     def summary_lines(self) -> list[str]:

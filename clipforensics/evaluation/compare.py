@@ -1,5 +1,5 @@
 """Detection runs side by side: the AUROC, AP, EER, TPR at 0.1/1/5 % FPR, ECE, Brier and W1 of several
-``metrics.json``, one column per run."""
+``metrics.json``, one column per run, each figure with the interval its run drew, and which direction is better."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..errors import UsageError
-from .reports import METRIC_LABELS, numeric, percent
+from ..uncertainty import better
+from .reports import METRIC_LABELS, numeric, with_interval
 
 COMPARED = ("auroc", "ap", "eer", "tpr@0.1%", "tpr@1%", "tpr@5%", "ece", "brier", "wasserstein")
 Table = tuple[list[str], list[list[str]]]
@@ -34,20 +35,23 @@ def load_runs(paths: Sequence[str | Path]) -> list[tuple[str, dict]]:
 
 
 def comparison(runs: Sequence[tuple[str, dict]], level: str = "video") -> Table:
-    """One row per dataset, source and metric (``COMPARED``, in %), one column per run, and the difference
-    (second minus first) when there are two runs; n/a where a run lacks the row or the metric (a run written
-    before it existed) or the metric is undefined. Rows undefined in every run (AUROC of a real source alone)
-    are left out."""
+    """One row per dataset, source and metric (``COMPARED``, in %), which direction of it is better, one column per
+    run (the figure, and its interval [low, high] where the run drew one), and the difference (second minus first)
+    when there are two runs; n/a where a run lacks the row or the metric (a run written before it existed) or the
+    metric is undefined. Rows undefined in every run (AUROC of a real source alone) are left out."""
     tables = [{(row["dataset"], row["source"]): row for row in data["tables"][level]} for _, data in runs]
     keys = dict.fromkeys(key for table in tables for key in table)
-    header = ["dataset", "source", "metric", *(name for name, _ in runs)] + (["difference"] if len(runs) == 2 else [])
+    header = ["dataset", "source", "metric", "better", *(name for name, _ in runs)] + (
+        ["difference"] if len(runs) == 2 else [])
     body = []
     for dataset, source in keys:
         for metric in COMPARED:
-            values = [table.get((dataset, source), {}).get(metric) for table in tables]
+            rows = [table.get((dataset, source), {}) for table in tables]
+            values = [row.get(metric) for row in rows]
             if all(value is None or math.isnan(value) for value in values):
                 continue
-            cells = [dataset or "all", source or "all", METRIC_LABELS[metric], *map(percent, values)]
+            cells = [dataset or "all", source or "all", METRIC_LABELS[metric], better(metric),
+                     *(with_interval(row, metric) for row in rows)]
             if len(runs) == 2:
                 known = all(v is not None and not math.isnan(v) for v in values)
                 cells.append(f"{100 * (values[1] - values[0]):+.2f}" if known else "n/a")

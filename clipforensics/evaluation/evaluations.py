@@ -3,6 +3,7 @@ video tables) or a ``LocalizationEvaluation`` (image and pixel table, example ma
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,11 +11,15 @@ from typing import ClassVar
 
 from ..data.manifest import Sample
 from ..errors import UsageError
+from ..metrics import FPR_TARGETS
+from ..uncertainty import Bootstrap, sample_sizes
 from .perturbations import Perturbation
 from .predictions import EXAMPLES, Example, MapPrediction, Model, Prediction, check_task, predict_samples
 from .tables import MetricRow, VideoScore, json_ready, localization_table, metric_table, video_scores
 
 LEVELS = ("frame", "video")
+HEADLINE = {"auroc": "AUROC", "ap": "AP", "eer": "EER"}
+"""The video-level figures a detection run prints per dataset."""
 SHOWN_FAILURES = 10
 
 
@@ -67,23 +72,43 @@ class Evaluation(ABC):
 
 
 class DetectionEvaluation(Evaluation):
-    """Frames (``Prediction``), the videos they make, and the frame- and video-level metric tables."""
+    """Frames (``Prediction``), the videos they make, and the frame- and video-level metric tables, each row with
+    the bootstrap intervals of its ranking metrics (drawn over the level's items: frames or videos)."""
 
     task = "detection"
     unit = "frame"
     rows: list[Prediction]
 
     def __init__(self, task: str, rows: Sequence[Prediction], model: dict | None = None,
-                 perturbation: str | None = None, video_score: str = "people"):
+                 perturbation: str | None = None, video_score: str = "people", bootstrap: Bootstrap = Bootstrap()):
         super().__init__(task, rows, model, perturbation)
         self.video_score = video_score
         """The video rule the run was asked for (``inference.verdicts``). A video of face crops (one a frame, no boxes)
         is one person, so either rule scores it by its frames' mean p_fake."""
+        self.bootstrap = bootstrap
         self.videos: list[VideoScore] = video_scores(self.rows)
         self.tables: dict[str, list[MetricRow]] = {}
         for level in ("frame", "video"):
             items = self.scored(level)
-            self.tables[level] = metric_table(items, [item.p_fake for item in items])
+            self.tables[level] = metric_table(items, [item.p_fake for item in items], bootstrap)
+
+    @property
+    def warnings(self) -> list[str]:
+        """The figures that rest on too few samples (``uncertainty.sample_sizes``): per level and figure, the
+        first row that falls short (the largest group, as rows go from all to each source) and how many more do.
+        TPR at a false positive rate counts where both classes were scored, ECE everywhere."""
+        fprs = {f"TPR@{name}": rate for name, rate in FPR_TARGETS.items()}
+        lines = []
+        for level, rows in self.tables.items():
+            short: dict[str, list[str]] = {}
+            for row in rows:
+                for size in sample_sizes(row.real, row.real + row.fake, fprs):
+                    if not size.enough and (size.what != "real" or row.fake and row.real):
+                        group = "/".join(part for part in (row.dataset, row.source) if part) or "all"
+                        short.setdefault(size.figure, []).append(f"{group}: {size.warning(level + 's')}")
+            lines += [f"{level} level, {found[0]}" + (f" ({len(found) - 1} more rows fall short)" if found[1:] else "")
+                      for found in short.values()]
+        return lines
 
     def scored(self, level: str) -> list[Prediction] | list[VideoScore]:
         """What the ``level`` ("frame" or "video") table scores: scored frames, or videos."""
@@ -98,7 +123,8 @@ class DetectionEvaluation(Evaluation):
 
     def to_dict(self, name: str) -> dict:
         return {"name": name, "model": self.model, "perturbation": self.perturbation, "video_score": self.video_score,
-                "counts": self.counts(),
+                "counts": self.counts(), "bootstrap": self.bootstrap.to_dict() if self.bootstrap.replicates else None,
+                "warnings": self.warnings,
                 "tables": {level: [row.to_dict() for row in rows] for level, rows in self.tables.items()}}
 
     def _headline(self, out: Path) -> list[str]:
@@ -106,9 +132,16 @@ class DetectionEvaluation(Evaluation):
         rule = f" (--video-score {self.video_score}: one person each, its frames' mean)" if counts["videos"] else ""
         return [f"{counts['frames']} frames: {counts['scored']} scored, {counts['failed']} failed; "
                 f"{counts['videos']} videos{rule} -> {out / 'report.html'}",
-                *(f"  {row.dataset}: video AUROC {row.metrics['auroc']:.4f}, AP {row.metrics['ap']:.4f}, "
-                  f"EER {row.metrics['eer']:.4f}"
-                  for row in self.tables["video"] if row.source is None and row.dataset is not None)]
+                *(f"  {row.dataset}: video " + ", ".join(f"{label} {row.metrics[key]:.4f}{_interval(row, key)}"
+                                                        for key, label in HEADLINE.items())
+                  for row in self.tables["video"] if row.source is None and row.dataset is not None),
+                *(f"  warning: {line}" for line in self.warnings)]
+
+
+def _interval(row: MetricRow, key: str) -> str:
+    """`` [low, high]`` of ``row``'s ``key``, where drawn and defined."""
+    low, high = row.intervals.get(key, (math.nan, math.nan))
+    return f" [{low:.4f}, {high:.4f}]" if math.isfinite(low) and math.isfinite(high) else ""
 
 
 class LocalizationEvaluation(Evaluation):

@@ -21,6 +21,7 @@ from ..metrics import CALIBRATION_BINS
 from .plots import detection_figures, localization_figures, png
 
 if TYPE_CHECKING:
+    from ..uncertainty import Bootstrap
     from .evaluations import DetectionEvaluation, Evaluation, LocalizationEvaluation
 
 DETECTION_METRICS = {"auroc": "AUROC", "ap": "AP", "eer": "EER", "accuracy": "Acc@0.5",
@@ -50,7 +51,9 @@ DETECTION_NOTE = (
     "rate is at most x%; thr is n/a where calling only the top-scored items fake already exceeds that FPR (TPR 0). "
     f"ECE: expected calibration error over {CALIBRATION_BINS} equal-width bins of p_fake; Brier: mean "
     "(p_fake - label)^2; W1: Wasserstein-1 distance between the real and the fake p_fake distributions. Thresholds "
-    "are p_fake values, not %.")
+    "are p_fake values, not %. [low, high] after AUROC, AP, EER and TPR: the 95% bootstrap interval, resampling "
+    "the row's videos (video level) or frames (frame level), reals among reals and fakes among fakes; a figure "
+    "with a wide interval, or named in a warning above, rests on too few samples to compare.")
 LOCALIZATION_NOTE = (
     "Metrics in %. Pixel metrics (IoU, F1 at 0.5 and at each image's best threshold, pixel AP) are means over the "
     "fake images that have a mask (column 'masked'), on the model's maps, each mask taken through the image's "
@@ -163,7 +166,8 @@ def _detection_report(evaluation: DetectionEvaluation, name: str) -> Report:
     plots = _plots(detection_figures(evaluation))
     summary = [*_provenance(evaluation),
                ("frames", f"{counts['frames']} ({counts['scored']} scored, {counts['failed']} failed)"),
-               ("videos", str(counts["videos"]))]
+               ("videos", str(counts["videos"])), ("intervals", _intervals(evaluation.bootstrap)),
+               *(("warning", line) for line in evaluation.warnings)]
     tables = []
     for level in ("video", "frame"):
         rows = [row.to_dict() for row in evaluation.tables[level]]
@@ -184,6 +188,13 @@ def _localization_report(evaluation: LocalizationEvaluation, name: str) -> Repor
     return Report(_title(evaluation, name), summary + missing, LOCALIZATION_NOTE,
                   [Table("Image and pixel metrics", *localization_cells(evaluation.table)),
                    *_training_tables(evaluation)], "Examples", plots, "Failed images", _failed(evaluation))
+
+
+def _intervals(bootstrap: Bootstrap) -> str:
+    if not bootstrap.replicates:
+        return "none (--bootstrap 0)"
+    return (f"{100 * bootstrap.confidence:g}% bootstrap, {bootstrap.replicates} replicates stratified by label, "
+            f"seed {bootstrap.seed}")
 
 
 def _title(evaluation: Evaluation, name: str) -> str:
@@ -246,7 +257,7 @@ def metric_cells(rows: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
     """Header and cells of detection rows (as in ``metrics.json``), metrics in %."""
     header = ["dataset", "source", "against", "real", "fake", *DETECTION_METRICS.values()]
     body = [[row["dataset"] or "all", row["source"] or "all", ", ".join(row["against"]), str(row["real"]),
-             str(row["fake"]), *(percent(row[key]) for key in DETECTION_METRICS)] for row in rows]
+             str(row["fake"]), *(with_interval(row, key) for key in DETECTION_METRICS)] for row in rows]
     return header, body
 
 
@@ -255,7 +266,8 @@ def operating_cells(rows: Sequence[dict]) -> tuple[list[str], list[list[str]]]:
     %, thresholds as p_fake values."""
     header = ["dataset", "source", "real", "fake", *OPERATING_METRICS.values()]
     body = [[row["dataset"] or "all", row["source"] or "all", str(row["real"]), str(row["fake"]),
-             *(threshold(row[key]) if key.startswith("threshold@") else percent(row[key]) for key in OPERATING_METRICS)]
+             *(threshold(row[key]) if key.startswith("threshold@") else with_interval(row, key)
+               for key in OPERATING_METRICS)]
             for row in rows]
     return header, body
 
@@ -272,11 +284,20 @@ def percent(value: float | None) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{100 * value:.2f}"
 
 
+def with_interval(row: dict, key: str) -> str:
+    """A metric of a row (as in ``metrics.json``) in %, followed by its interval where one was drawn and defined:
+    ``97.12 [95.30, 98.41]``."""
+    low, high = row.get("intervals", {}).get(key, (None, None))
+    shown = percent(row.get(key))
+    return shown if low is None or high is None else f"{shown} [{percent(low)}, {percent(high)}]"
+
+
 def threshold(value: float | None) -> str:
     """A threshold on p_fake, to six decimals (a confident detector's thresholds crowd towards 0 or 1)."""
     return "n/a" if value is None or not math.isfinite(value) else f"{value:.6f}"
 
 
 def numeric(cell: str) -> bool:
-    """A number as the tables print it (or n/a, an undefined one)."""
-    return cell.lstrip("+-").replace(".", "", 1).isdigit() or cell == "n/a"
+    """A number as the tables print it (or n/a, an undefined one), with its interval or without."""
+    number = cell.split(" [", 1)[0]
+    return number.lstrip("+-").replace(".", "", 1).isdigit() or number == "n/a"

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..data.manifest import REAL
 from ..metrics import PIXEL_METRICS, Videos, detection_metrics
+from ..uncertainty import Bootstrap
 from .predictions import MapPrediction, Prediction
 
 
@@ -38,7 +39,8 @@ class VideoScore:
 @dataclass(frozen=True)
 class MetricRow:
     """Metrics of one group: all (``dataset`` None), a dataset (``source`` None) or a source, the
-    latter with the real sources it is scored ``against``. ``real`` and ``fake`` count what was scored."""
+    latter with the real sources it is scored ``against``. ``real`` and ``fake`` count what was scored;
+    ``intervals``: the bootstrap interval (low, high) of each of ``uncertainty.INTERVAL_METRICS``, if drawn."""
 
     dataset: str | None
     source: str | None
@@ -46,11 +48,17 @@ class MetricRow:
     real: int
     fake: int
     metrics: dict[str, float]
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        """JSON-ready: NaN (undefined metric) and an infinite threshold become None (``json_ready``)."""
-        return json_ready({"dataset": self.dataset, "source": self.source, "against": list(self.against),
-                           "real": self.real, "fake": self.fake, **self.metrics})
+        """JSON-ready: NaN (undefined metric) and an infinite threshold become None (``json_ready``); the intervals,
+        where drawn, as ``intervals``: {metric: [low, high]}."""
+        row = json_ready({"dataset": self.dataset, "source": self.source, "against": list(self.against),
+                          "real": self.real, "fake": self.fake, **self.metrics})
+        if self.intervals:
+            row["intervals"] = {metric: [end if math.isfinite(end) else None for end in ends]
+                                for metric, ends in self.intervals.items()}
+        return row
 
 
 def json_ready(row: dict) -> dict:
@@ -72,9 +80,10 @@ def video_scores(predictions: Sequence[Prediction]) -> list[VideoScore]:
                                                           videos.counts)]
 
 
-def metric_table(items: Sequence, scores: Sequence[float]) -> list[MetricRow]:
+def metric_table(items: Sequence, scores: Sequence[float], bootstrap: Bootstrap | None = None) -> list[MetricRow]:
     """Rows for all ``items`` (each with a ``dataset``, ``source`` and ``label``) ranked by ``scores``,
-    then per dataset: the dataset, then each of its sources (in order of appearance)."""
+    then per dataset: the dataset, then each of its sources (in order of appearance); with ``bootstrap``, each
+    row's intervals, drawn over its items."""
     if not items:
         return []
     datasets = np.array([item.dataset for item in items], dtype=object)
@@ -84,8 +93,9 @@ def metric_table(items: Sequence, scores: Sequence[float]) -> list[MetricRow]:
 
     def row(dataset: str | None, source: str | None, members: np.ndarray, against: tuple[str, ...] = ()):
         fake = int(labels[members].sum())
+        intervals = bootstrap.intervals(labels[members], values[members]) if bootstrap else {}
         return MetricRow(dataset, source, against, int(members.sum()) - fake, fake,
-                         detection_metrics(labels[members], values[members]))
+                         detection_metrics(labels[members], values[members]), intervals)
 
     rows = [row(None, None, np.ones(len(items), dtype=bool))]
     for dataset in dict.fromkeys(datasets):
