@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python bench/localize.py
 	$(BIN)/python bench/backbones.py
 	$(BIN)/python bench/ray_engine.py
+	$(BIN)/python bench/evaluate_tables.py
 
 clean:
 	rm -rf $(VENV) .demo demo-output .pytest_cache

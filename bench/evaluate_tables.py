@@ -3,10 +3,12 @@ intervals, where the version has them) and the written outputs (predictions.csv,
 their figures), on synthetic predictions.
 
 The predictions: ``--videos`` videos of ``--frames`` frames each, in two datasets of one real and two fake
-sources, a fake's p_fake drawn a little higher than a real's. Each step is timed ``--runs`` times; the median is
-printed. Run it against two checkouts (``PYTHONPATH=...``) to compare them on one machine.
+sources, a fake's p_fake drawn a little higher than a real's. Each step is timed ``--runs`` times; the median wall
+time is printed, with the median CPU time of the process (less moved by other work on a shared machine). Run it
+against two checkouts (``PYTHONPATH=...``) to compare them on one machine; ``--bootstrap N`` sets the replicates
+(where the version draws intervals; its default otherwise).
 
-    python bench/evaluate_tables.py [--videos 1000] [--frames 10] [--runs 3]
+    python bench/evaluate_tables.py [--videos 1000] [--frames 10] [--runs 3] [--bootstrap N]
 """
 
 from __future__ import annotations
@@ -37,13 +39,15 @@ def predictions(videos: int, frames: int, seed: int = 0) -> list[Prediction]:
     return rows
 
 
-def median_seconds(step, runs: int) -> float:
-    times = []
+def median_seconds(step, runs: int) -> str:
+    """The median wall time of ``runs`` calls of ``step``, and their median CPU time."""
+    wall, cpu = [], []
     for _ in range(runs):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - start)
+        cpu.append(time.process_time() - start_cpu)
+    return f"{statistics.median(wall):.2f} s (CPU {statistics.median(cpu):.2f} s)"
 
 
 def main() -> None:
@@ -51,13 +55,20 @@ def main() -> None:
     parser.add_argument("--videos", type=int, default=1000)
     parser.add_argument("--frames", type=int, default=10)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--bootstrap", type=int, metavar="N")
     args = parser.parse_args()
     rows = predictions(args.videos, args.frames)
-    tables = median_seconds(lambda: Evaluation("detection", rows), args.runs)
-    evaluation = Evaluation("detection", rows)
+    settings = {}
+    if args.bootstrap is not None:
+        from clipforensics.uncertainty import Bootstrap
+
+        settings["bootstrap"] = Bootstrap(args.bootstrap)
+    tables = median_seconds(lambda: Evaluation("detection", rows, **settings), args.runs)
+    evaluation = Evaluation("detection", rows, **settings)
     with tempfile.TemporaryDirectory() as folder:
         written = median_seconds(lambda: write_evaluation(evaluation, folder, "bench"), args.runs)
-    print(f"{len(rows)} frames, {args.videos} videos: tables {tables:.2f} s, outputs {written:.2f} s "
+    replicates = "" if args.bootstrap is None else f", --bootstrap {args.bootstrap}"
+    print(f"{len(rows)} frames, {args.videos} videos{replicates}: tables {tables}, outputs {written} "
           f"(median of {args.runs})")
 
 

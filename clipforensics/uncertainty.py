@@ -4,8 +4,8 @@ figure rests on too little to mean anything.
 Intervals are percentile bootstrap intervals, stratified by label (the reals are resampled among the reals and the
 fakes among the fakes, so every replicate has both classes in the data's numbers) with a fixed seed. AUROC, AP,
 EER and TPR at each of ``metrics.FPR_TARGETS`` are computed for all replicates at once from one ranking of the
-scores: a replicate is a count of draws per sample, and its ROC curve the counts' running sums down the ranking,
-so each replicate's figures are exactly ``metrics``' figures of the resampled data, ties included.
+scores (``Ranking``): a replicate is a count of draws per sample, and its ROC curve the counts' running sums down
+the ranking, so each replicate's figures are exactly ``metrics``' figures of the resampled data, ties included.
 """
 
 from __future__ import annotations
@@ -33,85 +33,113 @@ def better(metric: str) -> str:
     return "lower" if metric in LOWER_IS_BETTER else "higher"
 
 
-def replicate_counts(labels: np.ndarray, replicates: int, rng: np.random.Generator) -> np.ndarray:
-    """[replicates, samples]: how often each sample is drawn in each replicate, the reals drawn (with
-    replacement) among the reals as often as there are reals, the fakes among the fakes."""
-    labels = np.asarray(labels).astype(bool)
-    size = labels.size
-    rows = np.arange(replicates)[:, None] * size
-    draws = [members[rng.integers(0, members.size, (replicates, members.size))]
-             for members in (np.flatnonzero(~labels), np.flatnonzero(labels)) if members.size]
-    drawn = np.concatenate([rows + part for part in draws], axis=1)
-    return np.bincount(drawn.ravel(), minlength=replicates * size).reshape(replicates, size).astype(np.int32)
+def draw_counts(size: int, replicates: int, rng: np.random.Generator) -> np.ndarray:
+    """[replicates, size]: how often each of ``size`` samples is drawn when ``size`` are drawn with replacement."""
+    picks = rng.integers(0, size, (replicates, size), dtype=np.int32)
+    counts = np.empty((replicates, size), dtype=np.int64)
+    for row, drawn in zip(counts, picks):  # a row at a time: counted in cache, faster than one long bincount
+        row[:] = np.bincount(drawn, minlength=size)
+    return counts
 
 
-def weighted_figures(labels: np.ndarray, scores: np.ndarray, counts: np.ndarray) -> dict[str, np.ndarray]:
-    """AUROC, AP, EER and TPR at ``FPR_TARGETS`` (``INTERVAL_METRICS``) of each row of ``counts`` (the times each
-    sample is taken, as ``replicate_counts``), as ``metrics`` defines them; every row must take both classes."""
-    labels, scores = np.asarray(labels).astype(bool), np.asarray(scores, dtype=np.float64)
-    order = np.argsort(-scores, kind="stable")
-    return _ranked_figures(labels[order], scores[order], counts[:, order].astype(np.int32))
+class Ranking:
+    """Scored samples ranked by score, highest first, ready to score many weightings of them at once: ``reals``
+    and ``fakes`` are the samples of each class in rank order, and ``figures`` takes how often each is taken.
+
+    A weighting's ROC curve has a vertex at each distinct score (tied samples move together): its false positives
+    there are the reals taken down to that score, its true positives the fakes. Both are read from the running
+    sums of each class's counts (one pass per class), the ranking-wide sums (AUROC, AP) at the fakes' own scores,
+    and the crossings (EER, TPR@FPR) by bisection over the vertices, all rows at once and in integers."""
+
+    def __init__(self, labels: np.ndarray, scores: np.ndarray):
+        labels, scores = np.asarray(labels).astype(bool), np.asarray(scores, dtype=np.float64)
+        order = np.argsort(-scores, kind="stable")
+        fake, ranked = labels[order], scores[order]
+        self.reals, self.fakes = order[~fake], order[fake]
+        group = np.r_[0, np.cumsum(np.diff(ranked) != 0)]  # each ranked sample's distinct score, 0 the highest
+        ends = np.r_[np.flatnonzero(np.diff(group)), ranked.size - 1]
+        self.reals_to_vertex = np.r_[0, np.cumsum(~fake)[ends]]
+        """Per vertex (0: before the highest score), how many reals score at or above it; so for fakes."""
+        self.fakes_to_vertex = np.r_[0, np.cumsum(fake)[ends]]
+        fake_vertex = group[fake] + 1
+        self.reals_through = self.reals_to_vertex[fake_vertex]
+        """Per fake, the reals scoring at or above it, and (``reals_above``) strictly above it."""
+        self.reals_above = self.reals_to_vertex[fake_vertex - 1]
+        self.fakes_through = self.fakes_to_vertex[fake_vertex]
+        self.ties = bool(ends.size < ranked.size)
+        """Whether samples share a score: without, a fake's vertex is its own and no real ties with it."""
+
+    def figures(self, real_counts: np.ndarray, fake_counts: np.ndarray) -> dict[str, np.ndarray]:
+        """AUROC, AP, EER and TPR at ``FPR_TARGETS`` (``INTERVAL_METRICS``) per row of the counts (each
+        [weightings, reals] and [weightings, fakes], in the order of ``reals`` and ``fakes``), as ``metrics``
+        defines them; every row must take both classes."""
+        false_pos, true_pos = _running(real_counts), _running(fake_counts)
+        n_real, n_fake = false_pos[:, -1], true_pos[:, -1]
+        through = false_pos[:, self.reals_through]
+        tied = _row_dot(fake_counts, through - false_pos[:, self.reals_above]) if self.ties else 0
+        hits = true_pos[:, self.fakes_through] if self.ties else true_pos[:, 1:]
+        # twice the pairs (real, fake) ranked right, a tie counting half: the area under the curve, doubled
+        doubled_area = 2 * (n_real * n_fake - _row_dot(fake_counts, through)) + tied
+        precision = hits / np.maximum(hits + through, 1)  # at each fake's score
+        curve = _Curve(false_pos, true_pos, self.reals_to_vertex, self.fakes_to_vertex)
+        return {"auroc": doubled_area / (2 * n_real * n_fake),
+                "ap": _row_dot(fake_counts, precision) / n_fake,
+                "eer": curve.equal_error_rates(),
+                **{f"tpr@{name}": curve.tpr_within(rate) for name, rate in FPR_TARGETS.items()}}
 
 
-def _ranked_figures(fake: np.ndarray, ranked: np.ndarray, taken: np.ndarray) -> dict[str, np.ndarray]:
-    """``weighted_figures`` of samples ranked by score, highest first (``taken``: int32 counts): each row's ROC
-    curve is the running sums of its reals and fakes taken down the distinct scores (tied samples move
-    together), in integers; the points where a row's curve crosses a false positive rate or FPR + TPR = 1 are
-    found by bisection, all rows at once."""
-    fakes = taken * fake
-    starts = np.r_[0, np.flatnonzero(np.diff(ranked)) + 1]
-    if starts.size < ranked.size:
-        taken, fakes = np.add.reduceat(taken, starts, axis=1), np.add.reduceat(fakes, starts, axis=1)
-    true_pos = np.cumsum(fakes, axis=1, dtype=np.int32)
-    called = np.cumsum(taken, axis=1, dtype=np.int32)
-    n_real, n_fake = (called[:, -1] - true_pos[:, -1]).astype(np.int64), true_pos[:, -1].astype(np.int64)
-    area = np.sum((taken - fakes) * (2 * true_pos - fakes), axis=1, dtype=np.int64)  # the trapezoids, doubled
-    curve = _Curve(called - true_pos, true_pos, n_real, n_fake)
-    figures = {"auroc": area / (2 * n_real * n_fake),
-               "ap": np.sum(fakes * (true_pos / np.maximum(called, 1)), axis=1) / n_fake,
-               "eer": curve.equal_error_rates()}
-    for name, rate in FPR_TARGETS.items():
-        figures[f"tpr@{name}"] = curve.tpr_within(rate)
-    return figures
+def _running(counts: np.ndarray) -> np.ndarray:
+    """Running sums of each row, after a leading 0: [rows, 1 + columns]."""
+    sums = np.zeros((len(counts), counts.shape[1] + 1), dtype=np.int64)
+    np.cumsum(counts, axis=1, out=sums[:, 1:])
+    return sums
+
+
+def _row_dot(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    return np.einsum("ij,ij->i", left, right)
 
 
 @dataclass(frozen=True)
 class _Curve:
-    """Rows of ROC curves as running counts at each distinct score (the vertex (0, 0) before the first)."""
+    """Rows of ROC curves: the running counts of reals and fakes (``_running``) and, per vertex, how far down each
+    class it reaches."""
 
     false_pos: np.ndarray
     true_pos: np.ndarray
-    n_real: np.ndarray
-    n_fake: np.ndarray
+    reals_to_vertex: np.ndarray
+    fakes_to_vertex: np.ndarray
 
-    def at(self, counts: np.ndarray, vertices: np.ndarray) -> np.ndarray:
-        """``counts`` (false_pos or true_pos) at each row's vertex, vertex 0 being (0, 0)."""
-        rows = np.arange(len(counts))
-        return np.where(vertices > 0, counts[rows, np.maximum(vertices - 1, 0)], 0).astype(np.int64)
+    def at(self, vertices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each row's false and true positives at its vertex (0: (0, 0))."""
+        rows = np.arange(len(vertices))
+        return (self.false_pos[rows, self.reals_to_vertex[vertices]],
+                self.true_pos[rows, self.fakes_to_vertex[vertices]])
 
     def leading(self, holds) -> np.ndarray:
-        """Per row, how many of its vertices after (0, 0) satisfy ``holds`` (false_pos, true_pos), a condition
-        that holds on a prefix of each row: bisection over all rows at once."""
-        low = np.zeros(len(self.n_real), dtype=np.int64)
-        high = np.full(len(self.n_real), self.false_pos.shape[1])
+        """Per row, how many of its vertices after (0, 0) satisfy ``holds`` (false positives, true positives), a
+        condition that holds on a prefix of each row: bisection over all rows at once."""
+        rows = len(self.false_pos)
+        low, high = np.zeros(rows, dtype=np.int64), np.full(rows, self.reals_to_vertex.size - 1)
         while (open_ := low < high).any():
             middle = (low + high) // 2
-            yes = holds(self.at(self.false_pos, middle + 1), self.at(self.true_pos, middle + 1))
+            yes = holds(*self.at(middle + 1))
             low, high = np.where(open_ & yes, middle + 1, low), np.where(open_ & ~yes, middle, high)
         return low
 
     def tpr_within(self, rate: float) -> np.ndarray:
         """``metrics.tpr_at_fpr``: the TPR at the last vertex whose FPR (compared as a float) is at most ``rate``."""
-        reached = self.leading(lambda false_pos, _: false_pos / self.n_real <= rate)
-        return self.at(self.true_pos, reached) / self.n_fake
+        n_real, n_fake = self.false_pos[:, -1], self.true_pos[:, -1]
+        reached = self.leading(lambda false_pos, _: false_pos / n_real <= rate)
+        return self.at(reached)[1] / n_fake
 
     def equal_error_rates(self) -> np.ndarray:
         """``metrics.eer``: where FPR + TPR = 1 along the linearly interpolated curve (the first vertex at or past
         it found in integers: FP * fakes + TP * reals >= reals * fakes)."""
-        end = self.leading(lambda fp, tp: fp * self.n_fake + tp * self.n_real < self.n_real * self.n_fake) + 1
-        low, high = self.at(self.false_pos, end - 1) / self.n_real, self.at(self.false_pos, end) / self.n_real
-        gap_low = low + self.at(self.true_pos, end - 1) / self.n_fake - 1
-        gap_high = high + self.at(self.true_pos, end) / self.n_fake - 1
+        n_real, n_fake = self.false_pos[:, -1], self.true_pos[:, -1]
+        end = self.leading(lambda false_pos, true_pos: false_pos * n_fake + true_pos * n_real < n_real * n_fake) + 1
+        (fp_low, tp_low), (fp_high, tp_high) = self.at(end - 1), self.at(end)
+        low, high = fp_low / n_real, fp_high / n_real
+        gap_low, gap_high = low + tp_low / n_fake - 1, high + tp_high / n_fake - 1
         return low - gap_low / (gap_high - gap_low) * (high - low)
 
 
@@ -136,12 +164,13 @@ class Bootstrap:
             return {}
         if labels.all() or not labels.any():
             return {metric: (math.nan, math.nan) for metric in INTERVAL_METRICS}
-        order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
-        fake, ranked = labels[order], np.asarray(scores, dtype=np.float64)[order]
-        rng = np.random.default_rng(self.seed)
+        ranking, rng = Ranking(labels, scores), np.random.default_rng(self.seed)
         chunk = max(1, CHUNK_CELLS // labels.size)
-        parts = [_ranked_figures(fake, ranked, replicate_counts(fake, min(chunk, self.replicates - start), rng))
-                 for start in range(0, self.replicates, chunk)]
+        parts = []
+        for start in range(0, self.replicates, chunk):
+            replicates = min(chunk, self.replicates - start)
+            parts.append(ranking.figures(draw_counts(ranking.reals.size, replicates, rng),
+                                         draw_counts(ranking.fakes.size, replicates, rng)))
         tail = (1 - self.confidence) / 2
         return {metric: tuple(float(end) for end in np.quantile(np.concatenate([part[metric] for part in parts]),
                                                                  (tail, 1 - tail)))

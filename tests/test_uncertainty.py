@@ -14,8 +14,7 @@ from clipforensics.cli import main
 from clipforensics.evaluation import Evaluation, Prediction, write_evaluation
 from clipforensics.evaluation.calibration import fit_calibration
 from clipforensics.metrics import detection_metrics
-from clipforensics.uncertainty import (INTERVAL_METRICS, Bootstrap, reals_needed, replicate_counts, sample_sizes,
-                                       weighted_figures)
+from clipforensics.uncertainty import INTERVAL_METRICS, Bootstrap, Ranking, draw_counts, reals_needed, sample_sizes
 
 
 def separated(reals: int, fakes: int, seed: int, shift: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
@@ -26,26 +25,31 @@ def separated(reals: int, fakes: int, seed: int, shift: float = 1.0) -> tuple[np
     return labels, norm.cdf(rng.normal(shift * labels, 1.0))
 
 
-def test_each_replicate_is_the_metrics_of_its_resampled_data_ties_included():
+@pytest.mark.parametrize("weighting", ["bootstrap", "any"])
+def test_each_weighting_scores_as_the_metrics_of_its_repeated_samples_ties_included(weighting):
     labels, scores = separated(23, 17, seed=0)
-    scores = np.round(scores, 1)  # many ties
-    counts = replicate_counts(labels, 25, np.random.default_rng(1))
+    scores = np.round(scores, 1)  # many ties, within and across the classes
+    ranking, rng = Ranking(labels, scores), np.random.default_rng(1)
+    if weighting == "bootstrap":
+        real_counts, fake_counts = (draw_counts(members.size, 25, rng) for members in (ranking.reals, ranking.fakes))
+    else:  # 0 to 3 times each, the first of each class at least once
+        real_counts, fake_counts = (rng.integers(0, 4, (25, size)) for size in (ranking.reals.size, ranking.fakes.size))
+        real_counts[:, 0] += 1
+        fake_counts[:, 0] += 1
 
-    figures = weighted_figures(labels, scores, counts)
+    figures = ranking.figures(real_counts, fake_counts)
 
-    for replicate, taken in enumerate(counts):
-        drawn = np.repeat(np.arange(labels.size), taken)
-        expected = detection_metrics(labels[drawn], scores[drawn])
-        assert {metric: figures[metric][replicate] for metric in INTERVAL_METRICS} == pytest.approx(
+    for row in range(25):
+        taken = np.r_[np.repeat(ranking.reals, real_counts[row]), np.repeat(ranking.fakes, fake_counts[row])]
+        expected = detection_metrics(labels[taken], scores[taken])
+        assert {metric: figures[metric][row] for metric in INTERVAL_METRICS} == pytest.approx(
             {metric: expected[metric] for metric in INTERVAL_METRICS}, abs=1e-12)
 
 
-def test_a_replicate_draws_as_many_reals_and_fakes_as_the_data_has():
-    labels = np.array([0, 1, 1, 0, 1, 1, 1])
+def test_a_replicate_draws_as_many_of_a_class_as_the_class_has():
+    counts = draw_counts(7, 50, np.random.default_rng(0))
 
-    counts = replicate_counts(labels, 50, np.random.default_rng(0))
-
-    assert (counts[:, labels == 0].sum(axis=1) == 2).all() and (counts[:, labels == 1].sum(axis=1) == 5).all()
+    assert counts.shape == (50, 7) and (counts.sum(axis=1) == 7).all() and (counts >= 0).all()
 
 
 def test_intervals_contain_the_point_estimate_and_are_reproducible_with_the_seed():
