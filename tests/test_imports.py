@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "clipforensics"
 
 LAYERS = (
     ("errors", "urls", "progress", "words", "colours"),
-    ("media", "transforms", "metrics", "faces"),
+    ("media", "transforms", "metrics", "uncertainty", "faces"),
     ("data",),
     ("models",),
     ("hub",),
