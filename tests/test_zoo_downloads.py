@@ -195,3 +195,16 @@ def test_a_hub_download_with_a_wrong_hash_is_refused_and_leaves_no_file(cache, t
     files = [path.name for path in (tmp_path / "hf").rglob("*") if path.is_file() or path.is_symlink()]
     assert hashlib.sha256(CORRUPTED).hexdigest() not in files and "model.safetensors" not in files
     assert "config.json" in files
+
+
+def test_the_listing_says_whether_each_entrys_files_are_pinned(monkeypatch, capsys):
+    monkeypatch.setitem(ZOO, "pinned", entry("pinned", "http://127.0.0.1/pinned.pth"))
+    monkeypatch.setitem(ZOO, "half", ZooEntry("half", "owner/weights", {"config.json": PIN, "model.safetensors": None},
+                                              "gend-hf", "a test entry"))
+
+    assert main(["zoo"]) == 0
+
+    listing = capsys.readouterr().out
+    assert "http://127.0.0.1/pinned.pth (sha256 pinned)" in listing
+    assert "hf:owner/weights (sha256 pinned for 1 of 2 files)" in listing
+    assert "hf:yermandy/deepfake-detection (sha256 unpinned)" in listing

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..errors import UsageError
 from .status import EXIT_FAILED, EXIT_OK
 from .suggestions import Command
+
+if TYPE_CHECKING:
+    from ..hub.zoo import ZooEntry
 
 
 @click.command(cls=Command, short_help="List the named published weights; --verify checks the cached files.")
@@ -17,8 +21,9 @@ from .suggestions import Command
               help="check the cached files of NAME (default: of every entry) against their pinned sha256; a file "
                    "that does not match is deleted, and the exit status is 1")
 def zoo(name: str | None, verify: bool) -> int:
-    """List the named published weights: each name works as --model, downloaded on first use and checked against
-    the sha256 pinned for each of its files (where one is known: an unpinned file is reported as such)."""
+    """List the named published weights (NAME: that one only): each name works as --model, downloaded on first use
+    and checked against the sha256 pinned for each of its files (a download that does not match is deleted; a
+    file with no known hash is used with a warning that prints its sha256)."""
     from ..hub import zoo as hub
 
     if name is not None and name not in hub.ZOO:
@@ -28,12 +33,19 @@ def zoo(name: str | None, verify: bool) -> int:
     entries = [hub.ZOO[name]] if name else list(hub.ZOO.values())
     if not verify:
         for entry in entries:
-            click.echo(f"{entry.name:<24} {entry.summary}\n{'':<24} {entry.address}")
+            click.echo(f"{entry.name:<24} {entry.summary}\n{'':<24} {entry.address} ({_pinned(entry)})")
         return EXIT_OK
     checks = [check for entry in entries for check in hub.verify(entry)]
     for check in checks:
         click.echo(check.line())
     return EXIT_FAILED if any(check.status == "mismatch" for check in checks) else EXIT_OK
+
+
+def _pinned(entry: ZooEntry) -> str:
+    """How many of an entry's files have a pinned sha256."""
+    known, files = len(entry.pinned), len(entry.files)
+    return "sha256 pinned" if known == files else "sha256 unpinned" if not known else (
+        f"sha256 pinned for {known} of {files} files")
 
 
 @click.command(cls=Command, short_help="The offline tour: data, training, evaluation, detection, localization.")

@@ -32,6 +32,11 @@ class ZooEntry:
         return tuple(self.pins)
 
     @property
+    def pinned(self) -> tuple[str, ...]:
+        """The files with a pinned sha256."""
+        return tuple(file for file, pin in self.pins.items() if pin is not UNPINNED)
+
+    @property
     def is_url(self) -> bool:
         """Fetched from a download address, not from the Hugging Face hub."""
         return "://" in self.repo_id
