@@ -145,7 +145,8 @@ class _Curve:
 
 @dataclass(frozen=True)
 class Bootstrap:
-    """How intervals are drawn: ``replicates`` resamples (0: no intervals), ``seed``, ``confidence``."""
+    """How intervals are drawn: ``replicates`` resamples (0: no intervals), ``seed``, ``confidence``. Each call
+    starts its own generator from ``seed``, so a table row's interval does not depend on the rows before it."""
 
     replicates: int = 1000
     seed: int = 0
