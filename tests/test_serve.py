@@ -39,6 +39,7 @@ from clipforensics.inference.rows import LOCALIZATION_FIELDS, MAP_FILES, schema
 from clipforensics.models.backbones import TINY_BACKBONE
 from clipforensics.models.factory import create_model
 from clipforensics.models.model import ModelConfig
+from clipforensics.inference.provenance import read_rows
 
 from .det10g import BOX, CENTRE, write_det_10g_like
 from .videos import moving_frames, write_sound, write_video
@@ -202,7 +203,7 @@ def _upload(*paths: Path) -> list[tuple[str, bytes]]:
 def _cli_rows(arguments: list[str], tmp_path: Path) -> list[dict]:
     out = tmp_path / f"{uuid.uuid4().hex}.jsonl"
     main(["detect", *arguments, "--precision", "fp32", "--device", "cpu", "--output", str(out)])
-    return [json.loads(line) for line in out.read_text().splitlines()]
+    return list(read_rows(out))
 
 
 def _as_named(row: dict, path: Path) -> dict:
@@ -516,7 +517,7 @@ def test_localize_answers_the_row_the_cli_writes_under_the_uploaded_name(server,
     main(["localize", str(media["photo.jpg"]), "--model", str(models[1]), "--output-dir", str(tmp_path),
           "--precision", "fp32", "--device", "cpu"])
 
-    [cli] = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    [cli] = read_rows(tmp_path / "results.jsonl")
     [row] = answer["results"]
     assert status == 200 and list(row) == list(cli) == list(LOCALIZATION_FIELDS)
     assert row["path"] == "photo.jpg" and row["decided_by"] == cli["decided_by"] is not None

@@ -69,15 +69,21 @@ def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceO
         predictor.config.require_decoder(f"--localize with {model}")
     if explain:
         predictor.config.require_head(f"--explain with {model}")
+    header = predictor.run_header(**predict)
     results = predictor.iter_predict(sources, progress_label="detect", **predict)
-    return _write_detections((result.without_arrays() for result in results), output)
+    return _write_detections((result.without_arrays() for result in results), output, header)
 
 
-def _write_detections(results: Iterable[Result], output: str | None) -> int:
-    """Writes results (to ``output``, or standard output) as they come; the status says whether any failed."""
+def _write_detections(results: Iterable[Result], output: str | None, header: dict) -> int:
+    """Writes the run's header, then results (to ``output``, or standard output) as they come; the status says
+    whether any failed."""
+    import json
+
     from ..inference.writers import ResultWriter
 
-    writer = ResultWriter(output) if output else None
+    writer = ResultWriter(output, header=header) if output else None
+    if writer is None:
+        click.echo(json.dumps(header))
     try:
         return _summarize((_emit(result, writer) for result in results), output)
     finally:
@@ -136,11 +142,12 @@ def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceO
     predictor = engines.load_here(model, device, precision, batch_size, decide)
     predictor.config.require_decoder(f"localize with {model}")
     output_dir.mkdir(parents=True, exist_ok=True)
+    header = predictor.run_header(**predict)
     return _write_localizations(predictor.iter_predict(sources, progress_label="localize", **predict),
-                                results_path)
+                                results_path, header)
 
 
-def _write_localizations(results: Iterable[Result], path: Path) -> int:
+def _write_localizations(results: Iterable[Result], path: Path, header: dict) -> int:
     from ..inference.rows import localization_row
     from ..inference.writers import ResultWriter
 
@@ -150,7 +157,7 @@ def _write_localizations(results: Iterable[Result], path: Path) -> int:
             writer.write_row(row)
             yield row
 
-    with ResultWriter(path) as writer:
+    with ResultWriter(path, header=header) as writer:
         return _summarize_maps(written(), path)
 
 

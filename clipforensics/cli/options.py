@@ -137,10 +137,13 @@ def _without_own(item: str | Path, own: list[Path]) -> list[str | Path]:
 
 def _within(path: Path, output: Path) -> bool:
     """Whether ``path`` is ``output``, lies under it, or is one of its working names (``out.csv.part``,
-    ``out.csv.parts/``)."""
+    ``out.csv.parts/``) or its header (``out.run.json``)."""
+    from ..inference.provenance import run_file
+
     resolved = path.resolve()
     return any(resolved == place or place in resolved.parents
-               for place in (output, output.with_name(output.name + ".part"), output.with_name(output.name + ".parts")))
+               for place in (output, output.with_name(output.name + ".part"), output.with_name(output.name + ".parts"),
+                             run_file(output)))
 
 
 def model(command: Command) -> Command:
