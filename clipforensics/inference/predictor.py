@@ -29,7 +29,7 @@ from ..models.model import ForensicsModel, ModelConfig
 from ..progress import progress_bar
 from ..transforms import Preprocessing, normalize
 from .assembly import Outputs, ResultBuilder, Scored
-from .calibration import Band, Calibration, decision, operating_point_of, read_calibration
+from .calibration import Band, Calibration, Decision, decision, operating_point_of, read_calibration
 from .outputs import OutputNames, output_folder
 from .prepare import Prepared, prepare
 from .provenance import checkpoint_identity, run_header, scoring_options
@@ -104,12 +104,14 @@ class Predictor:
                 "kind": self.config.kind, "family": backbone.family, "backbone": backbone.name,
                 "parameters": sum(parameter.numel() for parameter in self.model.parameters())}
 
-    def run_header(self, **options: Any) -> dict:
+    def run_header(self, decision: Decision | None = None, **options: Any) -> dict:
         """The header of the run ``iter_predict(sources, **options)`` makes (``provenance.run_header``): the model,
-        device, precision and every option that changes a score."""
+        device, precision and every option that changes a score; labels decided as ``decision`` says (default:
+        as this predictor decides them)."""
         task = "detect" if self.has_head else "localize"
         settings = ScoreSettings.of(task, **{key: options[key] for key in SCORE_KEYWORDS if key in options})
-        return run_header(self.identity, str(self.device), self.precision, scoring_options(settings, self.decision))
+        return run_header(self.identity, str(self.device), self.precision,
+                          scoring_options(settings, decision or self.decision))
 
     @property
     def threshold(self) -> float:

@@ -35,11 +35,16 @@ IDENTITY = ("name", "weights_sha256", "calibration")
 def run_header(model: dict, device: str, precision: str, options: dict, started: str | None = None) -> dict:
     """The header of a run: the ``model``'s identity (``Predictor.identity``), where and in which precision it ran,
     the ``options`` that change a score, and when it ``started`` (ISO 8601; default: now)."""
-    from .. import __version__
-
-    return {RUN: {"tool": {"name": "clipforensics", "version": __version__}, "model": model, "device": device,
+    return {RUN: {"tool": tool(), "model": model, "device": device,
                   "precision": precision, "machine": machine(), "options": options,
                   "started": started or datetime.now(timezone.utc).isoformat(timespec="seconds")}}
+
+
+def tool() -> dict:
+    """The tool that wrote a run: its name and version."""
+    from .. import __version__
+
+    return {"name": "clipforensics", "version": __version__}
 
 
 def scoring_options(settings: ScoreSettings, decision: Decision | dict) -> dict:
