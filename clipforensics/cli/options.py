@@ -334,6 +334,20 @@ def results_file(ctx: click.Context, param: click.Parameter, value: Path | None)
     return None if value is None else str(value)
 
 
+def report_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Callback of a --report: an HTML file."""
+    if value is not None and value.suffix.lower() not in (".html", ".htm"):
+        raise click.BadParameter(f"must end in .html, not {str(value)!r}", ctx, param)
+    return value
+
+
+def refuse_input_as_output(sources: Iterable[str | Path], output: Path | None, option: str) -> None:
+    """A ``UsageError`` when ``output`` is one of the inputs: no command writes over a user's file it reads."""
+    if output is not None and any(not is_url(str(source)) and Path(source).resolve() == output.resolve()
+                                  for source in sources):
+        raise UsageError(f"{option} {output}: is one of the inputs; name another file to write")
+
+
 def _options(*decorators: Callable[[Command], Command]) -> Callable[[Command], Command]:
     """One decorator from several; options show in --help in the order given."""
 
