@@ -85,7 +85,7 @@ def run(workdir: Path, clipforensics: Callable[[list[str]], int], serve: bool = 
                                       str(workdir / "eval" / "localizer"), "--precision", "fp32"])
     step(DETECTING, ["detect", *map(str, inputs), "--model", str(models["detector"]), "--frames", "12", "--precision",
                      "fp32", "--output", str(workdir / "detect" / "results.jsonl"),
-                     "--annotate", str(workdir / "detect")])
+                     "--annotate", str(workdir / "detect"), "--report", str(workdir / "detect" / "case.html")])
     print(people_finding(workdir / "detect" / "results.jsonl"))
     step("Localizing the manipulated pixels of a self-blended face and of the photo",
          ["localize", str(_first_fake(workdir)), str(inputs[0]), "--faces", "none", "--model",
@@ -307,6 +307,7 @@ def write_index(workdir: Path, steps: list[tuple[str, list[str], int]], models: 
     links = " · ".join(filter(None, [
         link(workdir / "eval" / "detector" / "report.html", "detector evaluation report"),
         link(workdir / "eval" / "localizer" / "report.html", "localizer evaluation report"),
+        link(workdir / "detect" / "case.html", "detect case report"),
         link(workdir / "detect" / "results.jsonl", "detect rows (JSONL)"),
         link(workdir / "localize" / "results.jsonl", "localize rows (JSONL)"),
         link(workdir / "data" / "train" / "manifest.csv", "training manifest"),

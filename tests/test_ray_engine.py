@@ -212,7 +212,8 @@ def test_a_stopped_run_resumes_scoring_only_what_was_missing(model_dir, tmp_path
     for changed, said in ((["--frames", "16"], "frames: 3 -> 16"),
                           (["--aggregate", "median"], "aggregate: mean -> median"),
                           (["--model", str(other_model)], f"model.name: {model_dir} -> {other_model}")):
-        assert _detect(*common, "--output", str(distributed), *RAY, "--resume", *changed) == 2
+        assert main(["detect", *common, "--output", str(distributed), *RAY, "--resume", "--frames", "3",
+                     "--precision", "fp32", "--device", "cpu", *changed]) == 2  # the changed option given last
         assert said in capsys.readouterr().err
         assert _contents(tmp_path / "ray.jsonl.parts") == kept and not distributed.exists()
     assert _detect(*common, "--output", str(distributed), *RAY, "--resume") == 0
