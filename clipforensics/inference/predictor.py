@@ -91,9 +91,13 @@ class Predictor:
         self.provenance = provenance or {}
         self.calibration = calibration
         self.decision = decision(calibration, operating_point_of(threshold, operating_point), uncertain)
-        self.checkpoint = checkpoint or checkpoint_identity(None, None)
-        """What names the weights (``provenance.checkpoint_identity``): given by ``load``."""
+        self.checkpoint = checkpoint or checkpoint_identity(None, None)  # load's: the weights' name and sha256
         return_large_buffers()
+
+    @property
+    def task(self) -> str:
+        """detect for a model with a head, else localize: what its face mode defaults to (``ScoreSettings``)."""
+        return "detect" if self.has_head else "localize"
 
     @property
     def identity(self) -> dict:
@@ -108,8 +112,7 @@ class Predictor:
         """The header of the run ``iter_predict(sources, **options)`` makes (``provenance.run_header``): the model,
         device, precision and every option that changes a score; labels decided as ``decision`` says (default:
         as this predictor decides them)."""
-        task = "detect" if self.has_head else "localize"
-        settings = ScoreSettings.of(task, **{key: options[key] for key in SCORE_KEYWORDS if key in options})
+        settings = ScoreSettings.of(self.task, **{key: options[key] for key in SCORE_KEYWORDS if key in options})
         return run_header(self.identity, str(self.device), self.precision,
                           scoring_options(settings, decision or self.decision))
 
@@ -217,8 +220,8 @@ class Predictor:
         maps = (self.has_decoder if maps is None else maps) or save_maps is not None
         if maps:
             self.config.require_decoder("maps")
-        settings = ScoreSettings.of("detect" if self.has_head else "localize", faces, frames, aggregate_by,
-                                    video_score, min_person_frames, min_face_frames)
+        settings = ScoreSettings.of(self.task, faces, frames, aggregate_by, video_score, min_person_frames,
+                                    min_face_frames)
         options, sampler, rule = settings.faces, settings.sampler, settings.rule
         crops_folder = output_folder(save_crops, "--save-crops")
         method = explanation_method(explain or save_explanations is not None)
