@@ -261,8 +261,9 @@ def test_localize_on_ray_writes_the_local_rows_and_maps(mixed, tmp_path, same_ar
     assert main([*common, "--output-dir", str(tmp_path / "local")]) == 1  # the damaged file
     assert main([*common, "--output-dir", str(tmp_path / "ray"), *RAY]) == 1
 
-    rows = [(tmp_path / run / "results.jsonl").read_text() for run in ("local", "ray")]
+    rows = [_rows_text((tmp_path / run / "results.jsonl").read_text()) for run in ("local", "ray")]
     assert rows[1] == rows[0].replace(str(tmp_path / "local"), str(tmp_path / "ray"))
+    assert _header(tmp_path / "ray" / "results.jsonl") == _header(tmp_path / "local" / "results.jsonl")
     files = [sorted(p.relative_to(tmp_path / run) for p in (tmp_path / run).rglob("*")) for run in ("local", "ray")]
     assert files[1] == files[0] and Path("photos/cat.mask.png") in files[1]
 
