@@ -22,10 +22,12 @@ import numpy as np
 from PIL import Image
 
 from ..errors import ClipForensicsError
+from ..words import counted
 from .reports import flattened, readable, render_template
 
 if TYPE_CHECKING:
-    from ..inference.results import FrameResult, Result
+    from ..inference.results import FrameResult, Person, Result
+    from ..media import Frame
 
 SHA256_SHOWN = 12
 """The hex digits of an input's sha256 the summary shows (the section shows all)."""
@@ -77,7 +79,7 @@ class CaseReport:
 
     @property
     def title(self) -> str:
-        return f"Case report: {len(self.sections)} input{'' if len(self.sections) == 1 else 's'}"
+        return f"Case report: {counted(len(self.sections), 'input')}"
 
     @property
     def provenance(self) -> list[tuple[str, str]]:
@@ -127,7 +129,7 @@ class CaseReport:
         return pictures
 
 
-def _key_frames(result: Result, frames: dict[int, FrameResult]) -> list:
+def _key_frames(result: Result, frames: dict[int, FrameResult]) -> list[Frame]:
     """The frames a reader checks first: the deciding person's largest face's, the highest-scored, the first with a
     face (at most ``KEY_FRAMES``, in order), decoded again from the file."""
     from ..media import read_frames
@@ -153,7 +155,7 @@ def _facts(result: Result) -> list[tuple[str, str]]:
     return facts
 
 
-def _person_row(person) -> list[str]:
+def _person_row(person: Person) -> list[str]:
     return [str(person.id), str(person.frames), _number(person.first), _number(person.last), _number(person.p_fake),
             person.label or "none", ", ".join(f"{value:.0f}" for value in person.box) if person.box else "none"]
 
