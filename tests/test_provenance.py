@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from skimage import data
 
@@ -19,6 +20,7 @@ from clipforensics.cli import main
 from clipforensics.hashing import HashingFile
 from clipforensics.hub.checkpoints import save_model
 from clipforensics.inference.provenance import read_header, read_rows, run_file
+from clipforensics.inference.runtime import resolve_precision
 from clipforensics.media import Sampler, open_media
 
 from .videos import moving_frames, write_video
@@ -69,7 +71,7 @@ def test_the_header_record_holds_the_resolved_precision_the_weights_hash_and_the
     run = first["run"]
     assert list(first) == ["run"] and row["path"] == str(inputs["crop.png"])
     assert run["tool"] == {"name": "clipforensics", "version": __version__}
-    assert run["precision"] in ("fp32", "bf16") and run["device"] == "cpu"
+    assert run["precision"] == resolve_precision("auto", torch.device("cpu")) and run["device"] == "cpu"
     assert run["model"]["name"] == str(model_dir)
     assert run["model"]["weights_sha256"] == {"model.safetensors": _sha256(model_dir / "model.safetensors")}
     assert run["model"]["family"] == "clip" and run["model"]["parameters"] > 0
