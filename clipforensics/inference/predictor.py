@@ -114,7 +114,7 @@ class Predictor:
         as this predictor decides them)."""
         settings = ScoreSettings.of(self.task, **{key: options[key] for key in SCORE_KEYWORDS if key in options})
         return run_header(self.identity, str(self.device), self.precision,
-                          scoring_options(settings, decision or self.decision))
+                          scoring_options(settings, (decision or self.decision).settings()))
 
     @property
     def threshold(self) -> float:

@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 from ..words import changes
 
 if TYPE_CHECKING:
-    from .calibration import Decision
     from .settings import ScoreSettings
 
 RUN = "run"
@@ -47,10 +46,10 @@ def tool() -> dict:
     return {"name": "clipforensics", "version": __version__}
 
 
-def scoring_options(settings: ScoreSettings, decision: Decision | dict) -> dict:
-    """Every option that changes a score or a label: the settings', and the decision's (a ``Decision``, or its
-    options as given where no model is loaded to resolve them)."""
-    return {**settings.to_dict(), **(decision if isinstance(decision, dict) else decision.settings())}
+def scoring_options(settings: ScoreSettings, decision: dict) -> dict:
+    """Every option that changes a score or a label: the settings', and the decision's (``Decision.settings()``, or
+    its options as given where no model is loaded to resolve them)."""
+    return {**settings.to_dict(), **decision}
 
 
 def checkpoint_identity(name: str | None, path: Path | None) -> dict:
