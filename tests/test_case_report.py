@@ -101,3 +101,26 @@ def test_a_report_that_is_not_html_or_is_one_of_the_inputs_is_refused(tmp_path, 
     assert main(["detect", str(photo), "--model", "m", "--report", str(photo)]) == 2
     assert "is one of the inputs" in capsys.readouterr().err
     assert photo.read_bytes().startswith(b"\x89PNG")
+
+
+def test_an_image_s_section_shows_its_map_and_its_explanation_when_they_were_asked_for(tmp_path):
+    import torch
+
+    from clipforensics import Predictor
+    from clipforensics.evaluation.case import CaseReport
+    from clipforensics.models.backbones import TINY_BACKBONE
+    from clipforensics.models.factory import create_model
+    from clipforensics.models.model import ModelConfig
+
+    torch.manual_seed(0)
+    joint = Predictor(create_model(ModelConfig(TINY_BACKBONE, decoder="linear", layer=1)).eval(), precision="fp32")
+    photo = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(photo)
+    report = CaseReport(tmp_path / "case.html", joint.run_header(), joint.threshold)
+
+    for result in joint.predict(photo, explain=True):
+        report.add(result)
+    text = report.write().read_text()
+
+    assert "over the manipulation map" in text and "where the model looked" in text
+    assert text.count("<figure>") == 2 and hashlib.sha256(photo.read_bytes()).hexdigest() in text

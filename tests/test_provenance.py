@@ -142,3 +142,16 @@ def test_bytes_read_out_of_order_are_hashed_in_file_order(tmp_path):
 
     assert file.sha256() == _sha256(path) and file.tell() == 5000
     file.close()
+
+
+def test_a_rerun_into_the_scanned_folder_reads_neither_its_csv_nor_the_header_beside_it(model_dir, inputs, caplog):
+    folder = inputs["crop.png"].parent
+    out = folder / "rows.csv"
+    arguments = ["detect", str(folder), "--model", str(model_dir), "--faces", "none", "--output", str(out)]
+    main(arguments)
+
+    main(arguments)
+
+    with out.open() as file:
+        assert sorted(Path(row["path"]).name for row in csv.DictReader(file)) == sorted(inputs)
+    assert "2 files of this command's own output not read as inputs" in caplog.text  # rows.csv, rows.run.json
