@@ -55,7 +55,7 @@ def scoring_options(settings: ScoreSettings, decision: dict) -> dict:
 def checkpoint_identity(name: str | None, path: Path | None) -> dict:
     """What names a checkpoint: ``name`` as given (a zoo name or a path), its resolved ``path`` and the sha256 of
     each of its weights files (None where there is no local file, as for a model built in memory)."""
-    return {"name": name, "path": None if path is None else str(path),
+    return {"name": name, "path": None if path is None else str(path.resolve()),
             "weights_sha256": None if path is None else weights_sha256(path)}
 
 
