@@ -32,8 +32,8 @@ USED = "used"
 
 class Parts:
     """``header``: the run's (``provenance.run_header``), as planned before any model is loaded; a resumed run's
-    must not differ from the one recorded where it matters (``provenance.differences``), and the recorded one is
-    kept (``recorded``)."""
+    must not differ from the one recorded where it matters (``provenance.differences``), and the recorded one stays
+    the run's (``header``, its start time included)."""
 
     def __init__(self, output: Path, paths: Sequence[str], format: str = "jsonl", resume: bool = False,
                  header: dict | None = None):

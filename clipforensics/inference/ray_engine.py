@@ -32,7 +32,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import ClipForensicsError, UsageError
 from ..progress import progress_bar
 from ..words import counted
-
 from .provenance import RUN, checkpoint_identity, run_header, scoring_options
 
 if TYPE_CHECKING:
