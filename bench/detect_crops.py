@@ -16,11 +16,16 @@ pipeline runs in its own subprocess of this script (``--only``) so that its peak
 a slow pipeline from a slow machine, the script also measures this CPU's matmul throughput and reports
 what fraction of it each pipeline reaches, from the model's FLOPs per image.
 
+Provenance (each row's sha256, the run header's weights sha256) must cost at most ``PROVENANCE_TARGET`` of the
+fp32 pipeline's time: the script decodes every image as the pipeline does (hashing the bytes it reads) and as it
+would unhashed, best of three, and hashes the weights against loading them; ``--provenance-only`` runs just that
+and the fp32 pipeline.
+
 The default of 64 images (plus one warm-up batch per pipeline) keeps the whole run at about 7 minutes on a
 2-core AVX2 CPU, where fp32 does 2-4 images/s and bf16 (no AVX512-BF16/AMX, so no fast bf16 kernels) about
 0.4 images/s: the bf16 pipeline alone takes about 4 of those minutes.
 
-    python bench/detect_crops.py [--images 64] [--batch-size 32] [--json results.json]
+    python bench/detect_crops.py [--images 64] [--batch-size 32] [--json results.json] [--provenance-only]
 """
 
 from __future__ import annotations
@@ -48,6 +53,9 @@ TITLES = {"baseline": "baseline fp32", "fp32": "project fp32", "bf16": "project 
 TOLERANCE = 1e-4
 TARGETS = {"fp32": 1.0, "bf16": 2.5}  # images/s relative to the baseline
 MATMUL_SIZE = 2048
+
+PROVENANCE_TARGET = 0.02  # provenance's share of the fp32 pipeline's time
+REPEATS = 3
 
 BUSY_WARNING = 0.05  # other processes' share of the CPUs above which the timings are flagged
 
@@ -78,6 +86,68 @@ def copy_faces(folder: Path, count: int) -> Path:
         source = faces[index % len(faces)]
         shutil.copyfile(source, folder / f"{index:05d}_{'_'.join(source.relative_to(SAMPLE_FACES).parts)}")
     return folder
+
+
+# --- provenance (parent) -------------------------------------------------------------------------
+
+
+def best_seconds(step: Callable[[], object], repeats: int = REPEATS) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def measure_provenance(model_dir: Path, image_dir: Path) -> dict:
+    """Seconds to decode every image hashed (``media.read_image``: the pipeline's read) and unhashed (the same
+    decode on the path), and to hash the weights once against loading the model."""
+    from PIL import Image, ImageOps
+
+    from clipforensics.hub.checkpoints import load_model
+    from clipforensics.media import read_image, to_rgb
+
+    paths = sorted(image_dir.glob("*.png"))
+
+    def unhashed(path: Path) -> Image.Image:
+        with Image.open(path) as image:
+            image.load()
+            return to_rgb(ImageOps.exif_transpose(image))
+
+    weights = model_dir / "model.safetensors"
+    return {
+        "images": len(paths),
+        "decode_hashed_s": best_seconds(lambda: [read_image(path) for path in paths]),
+        "decode_unhashed_s": best_seconds(lambda: [unhashed(path) for path in paths]),
+        "weights_mb": weights.stat().st_size / 1e6,
+        "weights_hash_s": best_seconds(lambda: _digest(weights)),  # what a load hashes, uncached
+        "model_load_s": best_seconds(lambda: load_model(model_dir)),
+    }
+
+
+def _digest(path: Path) -> str:
+    import hashlib
+
+    with path.open("rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def print_provenance(provenance: dict, fp32: dict) -> float:
+    """The provenance figures and their share of the fp32 pipeline's time; returns that share."""
+    per_image = (provenance["decode_hashed_s"] - provenance["decode_unhashed_s"]) / provenance["images"]
+    scoring = fp32["seconds"] / fp32["images"]
+    run = fp32["seconds"] + provenance["model_load_s"]
+    share = (max(per_image, 0.0) * fp32["images"] + provenance["weights_hash_s"]) / run
+    print(f"\nprovenance: decoding {provenance['images']} images hashed {provenance['decode_hashed_s']:.3f} s, "
+          f"unhashed {provenance['decode_unhashed_s']:.3f} s (best of {REPEATS}): "
+          f"{1000 * per_image:+.2f} ms an image, {100 * per_image / scoring:.2f}% of fp32's {1000 * scoring:.0f} ms")
+    print(f"provenance: weights ({provenance['weights_mb']:.0f} MB) hashed in {provenance['weights_hash_s']:.3f} s, "
+          f"once per load (loading: {provenance['model_load_s']:.3f} s)")
+    verdict = "met" if share <= PROVENANCE_TARGET else "missed"
+    print(f"target provenance <= {100 * PROVENANCE_TARGET:.0f}% of a {fp32['images']}-image fp32 run (model load "
+          f"included): {100 * share:.2f}% ({verdict})")
+    return share
 
 
 # --- machine throughput (parent) ------------------------------------------------------------------
@@ -337,6 +407,7 @@ def benchmark(args: argparse.Namespace) -> int:
         for name in PIPELINES:
             runs[name], other_cpu = with_other_load(run_in_subprocess, name, model_dir, image_dir, args.batch_size)
             runs[name]["other_cpu"] = other_cpu
+        provenance, provenance_other_cpu = with_other_load(measure_provenance, model_dir, image_dir)
     report = {
         "setup": {
             "seed": args.seed,
@@ -352,12 +423,29 @@ def benchmark(args: argparse.Namespace) -> int:
         "matmul_other_cpu": matmul_other_cpu,
         "pipelines": runs,
         "checks": summarise(runs, matmul, flops),
+        "provenance": {**provenance, "other_cpu": provenance_other_cpu},
     }
     report["runtime_s"] = time.perf_counter() - start
     print_report(report)
+    report["provenance"]["share_of_fp32_run"] = print_provenance(report["provenance"], runs["fp32"])
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
     return 0 if report["checks"]["max_abs_diff_fp32_vs_baseline"] <= TOLERANCE else 1
+
+
+def provenance_only(args: argparse.Namespace) -> int:
+    """The fp32 pipeline and provenance's cost beside it."""
+    with tempfile.TemporaryDirectory(prefix="detect_crops_") as tmp:
+        model_dir = save_random_detector(Path(tmp) / "model", args.seed)
+        image_dir = copy_faces(Path(tmp) / "images", args.images)
+        fp32, fp32_other = with_other_load(run_in_subprocess, "fp32", model_dir, image_dir, args.batch_size)
+        provenance, other = with_other_load(measure_provenance, model_dir, image_dir)
+    print(f"fp32 pipeline: {fp32['images_per_s']:.2f} images/s (other processes: {100 * fp32_other:.0f}% of the "
+          f"CPUs; during the provenance figures: {100 * other:.0f}%)")
+    share = print_provenance(provenance, fp32)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"fp32": fp32, "provenance": provenance, "share": share}, indent=2))
+    return 0
 
 
 def parse_args() -> argparse.Namespace:
@@ -366,6 +454,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to this JSON file")
+    parser.add_argument("--provenance-only", action="store_true",
+                        help="only the fp32 pipeline and provenance's cost beside it (about a minute)")
     parser.add_argument("--only", choices=PIPELINES, help=argparse.SUPPRESS)  # internal: one pipeline
     parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--image-dir", type=Path, help=argparse.SUPPRESS)
@@ -377,7 +467,7 @@ def main() -> int:
     if args.only:
         print(json.dumps(run_pipeline(args.only, args.model_dir, args.image_dir, args.batch_size)))
         return 0
-    return benchmark(args)
+    return provenance_only(args) if args.provenance_only else benchmark(args)
 
 
 if __name__ == "__main__":

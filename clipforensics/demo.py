@@ -14,7 +14,6 @@ A model trained for a minute on one face proves the pipeline, not detection skil
 from __future__ import annotations
 
 import html
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .inference.provenance import read_rows
 from .media import write_video
 
 RELEASED = "clipforensics detect FILE --model gend-clip-l14"
@@ -85,7 +85,7 @@ def run(workdir: Path, clipforensics: Callable[[list[str]], int], serve: bool = 
                                       str(workdir / "eval" / "localizer"), "--precision", "fp32"])
     step(DETECTING, ["detect", *map(str, inputs), "--model", str(models["detector"]), "--frames", "12", "--precision",
                      "fp32", "--output", str(workdir / "detect" / "results.jsonl"),
-                     "--annotate", str(workdir / "detect")])
+                     "--annotate", str(workdir / "detect"), "--report", str(workdir / "detect" / "case.html")])
     print(people_finding(workdir / "detect" / "results.jsonl"))
     step("Localizing the manipulated pixels of a self-blended face and of the photo",
          ["localize", str(_first_fake(workdir)), str(inputs[0]), "--faces", "none", "--model",
@@ -239,7 +239,7 @@ def people_finding(rows: Path) -> str:
     (``--video-score largest``) would have said."""
     from .inference.verdicts import box_area
 
-    row = next(row for row in map(json.loads, rows.read_text().splitlines()) if Path(row["path"]).name == PEOPLE_VIDEO)
+    row = next(row for row in read_rows(rows) if Path(row["path"]).name == PEOPLE_VIDEO)
     if row["p_fake"] is None:
         return f"\n== {PEOPLE_VIDEO}: not scored: {row['error']}"
     faces = [face for frame in row["detail"] for face in frame["faces"] if face["p_fake"] is not None]
@@ -294,7 +294,7 @@ def write_index(workdir: Path, steps: list[tuple[str, list[str], int]], models: 
                 *(workdir / "eval" / name / "plots" / plot for name, plot in
                   (("detector", "roc.png"), ("detector", "histograms.png"), ("localizer", "examples.png")))]
     figures = "".join(_figure(path.relative_to(workdir)) for path in pictures if path.is_file())
-    detections = [json.loads(line) for line in (workdir / "detect" / "results.jsonl").read_text().splitlines()] \
+    detections = list(read_rows(workdir / "detect" / "results.jsonl")) \
         if (workdir / "detect" / "results.jsonl").is_file() else []
     verdicts = "".join(f"<tr><td>{html.escape(Path(r['path']).name)}</td><td>{r['label'] or '-'}</td>"
                        f"<td>{_shown(r['p_fake'])}</td><td>{html.escape(r['error'] or r['note'] or '')}</td></tr>"
@@ -307,6 +307,7 @@ def write_index(workdir: Path, steps: list[tuple[str, list[str], int]], models: 
     links = " · ".join(filter(None, [
         link(workdir / "eval" / "detector" / "report.html", "detector evaluation report"),
         link(workdir / "eval" / "localizer" / "report.html", "localizer evaluation report"),
+        link(workdir / "detect" / "case.html", "detect case report"),
         link(workdir / "detect" / "results.jsonl", "detect rows (JSONL)"),
         link(workdir / "localize" / "results.jsonl", "localize rows (JSONL)"),
         link(workdir / "data" / "train" / "manifest.csv", "training manifest"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import io
 import logging
 import os
 import warnings
@@ -17,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import MediaError, OptionError, UsageError
+from .hashing import HashingFile, open_hashed
 from .urls import expand_url, is_url
 from .words import counted
 
@@ -96,15 +98,21 @@ def _register_heif() -> None:
 
 def load_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
     """An image file as 8-bit RGB, EXIF orientation applied; ``MediaError`` (of kind image) says why it cannot be."""
+    return read_image(path, max_pixels)[0]
+
+
+def read_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> tuple[Image.Image, str]:
+    """``load_image``'s image and the file's sha256, from the one read that decodes it (``hashing``)."""
     path = Path(path)
     _register_heif()
     try:
-        with warnings.catch_warnings():
+        file, hashed = open_hashed(path)
+        with file, warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own limit decides
-            with Image.open(path) as image:
-                _check_size(image, max_pixels)
+            with Image.open(file) as image:
+                _check_size(image, max_pixels, path)
                 image.load()
-                return to_rgb(ImageOps.exif_transpose(image))
+                return to_rgb(ImageOps.exif_transpose(image)), hashed.sha256()
     except MediaError:
         raise
     except FileNotFoundError:
@@ -121,11 +129,11 @@ def load_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Im
         raise MediaError(f"{path}: damaged image ({error})", "image") from None
 
 
-def _check_size(image: Image.Image, max_pixels: int) -> None:
+def _check_size(image: Image.Image, max_pixels: int, path: Path) -> None:
     width, height = image.size
     if width * height > max_pixels:
         raise MediaError(
-            f"{image.filename}: {width}x{height} pixels exceeds the limit of {max_pixels:,} "
+            f"{path}: {width}x{height} pixels exceeds the limit of {max_pixels:,} "
             "(if the file is trusted, raise the limit with --max-pixels, or max_pixels= in Python)", "image"
         )
 
@@ -250,6 +258,9 @@ class Media:
     frames: Iterable[Frame]
     total_frames: int = 1
     notes: list[str] = field(default_factory=list)
+    sha256: str | None = None
+    """The file's, from the bytes decoding read (``hashing``): an image's at once, a video's once its frames are
+    exhausted; None for an input held in memory."""
 
 
 DEFAULT_FRAMES = 32
@@ -286,6 +297,10 @@ class Sampler:
             raise OptionError("stride", f"a stride is for the stride sampler, not {kind!r} (which takes frames)")
         return cls(kind, stride if kind == "stride" else frames)
 
+    def settings(self) -> dict:
+        """The sampler as the options that ask for it (``--sampler`` with ``--frames``, or ``--stride``)."""
+        return {"sampler": self.kind, "stride" if self.kind == "stride" else "frames": self.count}
+
     def pick(self, total: int) -> list[int]:
         """Sorted frame indices to keep out of ``total``."""
         if total <= 0:
@@ -320,10 +335,15 @@ def open_video(path: str | Path, sampler: Sampler = Sampler(), max_frames: int =
 
     path = Path(path)
     try:
-        container = av.open(str(path))
+        file, hashed = open_hashed(path)
     except FileNotFoundError:
         raise MediaError(f"{path}: no such file", "video") from None
+    except OSError as error:
+        raise MediaError(f"{path}: unreadable video ({error.strerror})", "video") from None
+    try:
+        container = av.open(file)
     except av.FFmpegError as error:
+        file.close()
         what = "empty file" if path.stat().st_size == 0 else f"unreadable video ({error.strerror})"
         raise MediaError(f"{path}: {what}", "video") from None
     try:
@@ -336,17 +356,19 @@ def open_video(path: str | Path, sampler: Sampler = Sampler(), max_frames: int =
             raise MediaError(f"{path}: {total:,} frames exceeds the limit of {max_frames:,}", "video")
     except BaseException:
         container.close()
+        file.close()
         raise
     media = Media(str(path), "video", [], total_frames=total)
     media.frames = _sampled_frames(container, stream, sampler.pick(total), _declared_frames(container, stream),
-                                   media)
+                                   media, file, hashed)
     return media
 
 
-def _sampled_frames(container, stream, wanted: list[int], declared: int | None, media: Media) -> Iterator[Frame]:
-    """The wanted frames as they decode; then the notes on what was not decoded."""
+def _sampled_frames(container, stream, wanted: list[int], declared: int | None, media: Media, file: io.BufferedReader,
+                    hashed: HashingFile) -> Iterator[Frame]:
+    """The wanted frames as they decode; then the file's digest and the notes on what was not decoded."""
     kept = 0
-    with container:
+    with file, container:
         decoding = _decode_wanted(container, stream, set(wanted))
         while True:
             try:
@@ -356,6 +378,7 @@ def _sampled_frames(container, stream, wanted: list[int], declared: int | None, 
                 break
             kept += 1
             yield frame
+        media.sha256 = hashed.sha256()
     if damage:
         media.notes.append(f"damaged stream: decoding stopped after frame {decoded} ({damage})")
     elif declared and media.total_frames < declared - 1:
@@ -368,6 +391,18 @@ def _sampled_frames(container, stream, wanted: list[int], declared: int | None, 
         media.notes.append(f"{missing} of {len(wanted)} sampled frames could not be decoded")
     if not kept:
         raise MediaError(f"{media.path}: no frame could be decoded ({'; '.join(media.notes)})", "video")
+
+
+def read_frames(path: str | Path, indices: Iterable[int]) -> list[Frame]:
+    """The frames at ``indices`` of a video, decoded front to back (pictures of chosen frames, as a case report
+    shows); those it cannot decode are left out."""
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            return list(_decode_wanted(container, container.streams.video[0], set(indices)))
+    except (av.FFmpegError, OSError, IndexError):
+        return []
 
 
 def _declared_frames(container, stream) -> int | None:
@@ -459,8 +494,8 @@ def open_media(path: str | Path, sampler: Sampler = Sampler(), max_pixels: int |
     if problem:
         raise MediaError(f"{path}: {problem}", kind)
     if kind == "image":
-        image = np.asarray(load_image(path, max_pixels or MAX_IMAGE_PIXELS))
-        return Media(str(path), "image", [Frame(0, None, image)])
+        image, sha256 = read_image(path, max_pixels or MAX_IMAGE_PIXELS)
+        return Media(str(path), "image", [Frame(0, None, np.asarray(image))], sha256=sha256)
     if kind == "other":
         raise MediaError(f"{path}: not an image or a video", kind)
     return open_video(path, sampler)  # an audio file fails there, saying so

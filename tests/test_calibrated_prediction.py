@@ -12,6 +12,7 @@ import clipforensics
 from clipforensics.cli import main
 from clipforensics.errors import OptionError, UsageError
 from clipforensics.hub.checkpoints import save_model
+from clipforensics.inference.provenance import read_rows
 
 TEMPERATURE = 2.5
 
@@ -106,7 +107,7 @@ def test_detect_writes_both_scores_and_what_decided_and_takes_an_operating_point
     status = main(["detect", *map(str, crops), "--model", str(folder), "--faces", "none", "--precision", "fp32",
                    "--operating-point", "f1", "--output", str(out)])
 
-    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    rows = list(read_rows(out))
     assert status == 0 and all(row["label"] == "fake" and row["decided_by"] == "f1" for row in rows)
     assert all(row["p_fake_raw"] is not None and row["p_fake"] != row["p_fake_raw"] for row in rows)
     assert "calibrated (temperature 2.5); fake from p_fake 0 (f1)" in capsys.readouterr().err

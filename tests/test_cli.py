@@ -13,6 +13,7 @@ from PIL import Image
 from clipforensics.hub.checkpoints import save_model
 from clipforensics.cli import main
 from clipforensics.errors import UsageError
+from clipforensics.inference.provenance import read_rows
 
 
 @pytest.fixture
@@ -31,7 +32,7 @@ def faces(tmp_path) -> Path:
 
 
 def _jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return list(read_rows(path))
 
 
 def test_detect_writes_one_jsonl_row_per_image_and_exits_0(model_dir, faces, tmp_path):
@@ -68,8 +69,9 @@ def test_detect_without_output_prints_jsonl_rows(model_dir, faces, capsys):
 
     captured = capsys.readouterr()
     assert status == 0
-    assert [json.loads(line)["path"] for line in captured.out.splitlines()] == [str(faces / "real" / "a.png")]
-    label = json.loads(captured.out)["label"]
+    header, row = (json.loads(line) for line in captured.out.splitlines())
+    assert list(header) == ["run"] and row["path"] == str(faces / "real" / "a.png")
+    label = row["label"]
     assert f"1 input: {int(label == 'fake')} fake, {int(label == 'real')} real, 0 failed" in captured.err
 
 

@@ -445,7 +445,8 @@ def test_detection_and_localization_reports_come_from_one_template(tmp_path):
     assert "## Failed images (1)\n\n- `/data/<b>odd</b>/0.png`: bad <png>" in markdown["localization"]
     assert "![" in markdown["localization"] and "(plots/examples.png)" in markdown["localization"]
     templates = Path(clipforensics.evaluation.__file__).parent / "templates"
-    assert sorted(path.name for path in templates.iterdir()) == ["report.html.j2", "report.md.j2"]
+    assert sorted(path.name for path in templates.iterdir()) == ["case.html.j2", "page.html.j2", "report.html.j2",
+                                                                 "report.md.j2"]  # the case report shares the page
 
 
 def test_predictions_csv_keeps_each_tasks_columns_with_nan_as_empty(tmp_path):

@@ -3,7 +3,6 @@ family; the scores untouched; the maps placed back on the frame through the alig
 faithfulness on a detector trained here on a task whose evidence is known (``tests.explained``)."""
 
 import copy
-import json
 
 import numpy as np
 import pytest
@@ -20,6 +19,7 @@ from clipforensics.models.explanation import explain
 from clipforensics.models.model import ForensicsModel, ModelConfig
 from clipforensics.models.towers.attention import AttentionRecorder
 from clipforensics.models.tuning import apply_tuning
+from clipforensics.inference.provenance import read_rows
 
 from .explained import SQUARE_BACKBONE, crops, trained_detector
 from .test_dinov3 import TINY_DINOV3
@@ -112,7 +112,7 @@ def test_detect_explain_keeps_p_fake_names_each_face_s_map_and_draws_it(tiny_det
     assert main(["detect", *common, "--output", str(explained), "--explain", str(tmp_path / "why"),
                  "--annotate", str(tmp_path / "drawn")]) == 0
 
-    before, after = (json.loads(path.read_text()) for path in (plain, explained))
+    (before,), (after,) = (list(read_rows(path)) for path in (plain, explained))
     assert after["p_fake"] == pytest.approx(before["p_fake"], abs=1e-6)
     face = after["detail"][0]["faces"][0]
     assert "explanation" not in before["detail"][0]["faces"][0]

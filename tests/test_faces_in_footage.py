@@ -1,12 +1,12 @@
 """What people film and photograph, through ``clipforensics detect`` at default options: a 1080p video with an
 ordinary face in every frame, and a group photo whose five faces are all scored with --all-faces."""
 
-import json
 
 from PIL import Image
 
 from clipforensics.cli import main
 from clipforensics.hub.checkpoints import save_model
+from clipforensics.inference.provenance import read_rows
 
 from .scenes import Head, matched, scene
 from .test_faces import GROUP_PHOTO
@@ -16,7 +16,7 @@ FRAMES = 8
 
 
 def _rows(path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return list(read_rows(path))
 
 
 def test_a_1080p_video_with_a_150_px_face_has_it_found_in_every_sampled_frame(tiny_detector, tmp_path):

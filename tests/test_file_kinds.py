@@ -2,7 +2,6 @@
 and the same file found in a folder are read alike; a folder's hidden files are counted, not scanned."""
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +11,7 @@ from PIL import Image
 from clipforensics.cli import main
 from clipforensics.hub.checkpoints import save_model
 from clipforensics.media import IMAGE_SUFFIXES, VIDEO_SUFFIXES, kind_of
+from clipforensics.inference.provenance import read_rows
 
 from .videos import moving_frames, write_sound, write_video
 
@@ -52,7 +52,7 @@ def _phone_folder(folder: Path, picture: Image.Image) -> Path:
 
 def _detect(model_dir: Path, inputs: list[Path], out: Path) -> tuple[int, dict[str, dict]]:
     status = main(["detect", *map(str, inputs), "--model", str(model_dir), "--faces", "none", "--output", str(out)])
-    return status, {Path(row["path"]).name: row for row in map(json.loads, out.read_text().splitlines())}
+    return status, {Path(row["path"]).name: row for row in read_rows(out)}
 
 
 def test_a_folder_of_avif_heic_extensionless_and_audio_files_gives_each_its_row(model_dir, picture, tmp_path):
@@ -87,7 +87,7 @@ def test_a_rerun_into_the_scanned_folder_does_not_read_its_own_results_or_pictur
 
     main(arguments)
 
-    assert out.read_text().count("\n") == first.count("\n") == 5
+    assert out.read_text().count("\n") == first.count("\n") == 1 + 5  # the header, and a row per input
     assert "4 files of this command's own output not read as inputs" in caplog.text  # out.jsonl, 3 pictures
 
 

@@ -2,7 +2,6 @@
 included), faces warped back onto whole photos, videos, the DeCLIP zoo offline, and maps back over the
 image (localization metrics against masks: test_evaluation.py)."""
 
-import json
 import re
 import shutil
 from pathlib import Path
@@ -13,6 +12,7 @@ from PIL import Image
 
 from clipforensics.cli import main
 from clipforensics.demo import QUICK, write_inputs
+from clipforensics.inference.provenance import read_rows
 
 from .conftest import expected
 
@@ -22,7 +22,7 @@ def _localize(reference: Path, *arguments: str) -> int:
 
 
 def _rows(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    return list(read_rows(out / "results.jsonl"))
 
 
 def test_localize_writes_masks_and_overlays_mirroring_the_inputs_and_a_row_for_each(reference, sample_faces,

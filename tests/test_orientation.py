@@ -1,7 +1,6 @@
 """Videos are decoded as players show them: a phone's portrait video, stored as landscape frames with a display
 matrix that turns them upright, is read upright, and so are its boxes and its annotated copy."""
 
-import json
 import struct
 import tracemalloc
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from clipforensics.cli import main
 from clipforensics.hub.checkpoints import save_model
 from clipforensics.media import Sampler, open_video, read_video
+from clipforensics.inference.provenance import read_rows
 
 from .videos import frame_number, moving_frames, write_phone_video, write_video
 
@@ -99,7 +99,7 @@ def test_detect_finds_the_face_in_every_frame_and_annotates_upright(tiny_detecto
     status = main(["detect", str(video), "--model", str(save_model(tiny_detector, tmp_path / "model")),
                    "--output", str(out), "--annotate", str(drawn)])
 
-    [row] = [json.loads(line) for line in out.read_text().splitlines()]
+    [row] = read_rows(out)
     assert status == 0 and row["error"] is None
     assert (row["frames"], row["frames_with_faces"]) == (FRAMES, FRAMES)
     boxes = [frame["faces"][0]["box"] for frame in row["detail"]]

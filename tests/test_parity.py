@@ -13,6 +13,7 @@ from PIL import Image
 import clipforensics
 from clipforensics.cli import main
 from clipforensics.transforms import Preprocessing, preprocess
+from clipforensics.inference.provenance import read_rows
 
 from .conftest import SHIPPED
 
@@ -55,7 +56,7 @@ def test_detect_writes_the_authors_p_fake(tmp_path):
     status = main(["detect", *map(str, _inputs(truth)), "--model", str(SHIPPED / "gend-hf"), "--faces", "none",
                    "--precision", "fp32", "--output", str(rows)])
 
-    p_fake = [json.loads(line)["p_fake"] for line in rows.read_text().splitlines()]
+    p_fake = [row["p_fake"] for row in read_rows(rows)]
     assert status == 0
     np.testing.assert_allclose(p_fake, truth["p_fake"], atol=1e-4, rtol=0)
 

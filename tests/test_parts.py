@@ -2,11 +2,13 @@
 and a resumed run only over the same inputs."""
 
 import json
+import re
 
 import pytest
 
 from clipforensics.errors import UsageError
 from clipforensics.inference.parts import Parts
+from clipforensics.inference.provenance import read_header, read_rows, run_header
 
 PATHS = ["a.png", "b.png", "c.mp4"]
 
@@ -62,3 +64,40 @@ def test_more_parts_than_a_merge_opens_at_once_merge_in_rounds_keeping_each_inpu
 
     assert [(row["path"], row["p_fake"]) for row in rows] == [(p, n / 10) for n, p in enumerate(paths)]
     assert [json.loads(line) for line in output.read_text().splitlines()] == rows
+
+
+def _header(frames: int = 48, weights: str = "aa", precision: str = "auto", started: str | None = None) -> dict:
+    model = {"name": "model", "path": "/models/model", "weights_sha256": {"model.safetensors": weights},
+             "calibration": None}
+    return run_header(model, "auto", precision, {"frames": frames, "aggregate": "mean", "faces": "auto"},
+                      started)
+
+
+@pytest.mark.parametrize("changed, said", [
+    ({"frames": 16}, "frames: 48 -> 16"),
+    ({"weights": "bb"}, "model.weights_sha256.model.safetensors: aa -> bb"),
+    ({"precision": "fp32"}, "precision: auto -> fp32"),
+])
+def test_a_resume_with_other_settings_is_refused_naming_them_and_leaves_the_parts_as_they_were(tmp_path, changed,
+                                                                                               said):
+    output = tmp_path / "out.jsonl"
+    Parts(output, PATHS, header=_header()).write([(1, _row("b.png", 0.2))])
+    kept = {path.name: path.read_bytes() for path in (tmp_path / "out.jsonl.parts").iterdir()}
+
+    with pytest.raises(UsageError, match=re.escape(said)):
+        Parts(output, PATHS, resume=True, header=_header(**changed))
+
+    assert {path.name: path.read_bytes() for path in (tmp_path / "out.jsonl.parts").iterdir()} == kept
+    assert not output.exists()
+
+
+def test_the_merged_output_starts_with_the_recorded_header(tmp_path):
+    output = tmp_path / "out.jsonl"
+    first = _header(started="2026-01-01T00:00:00+00:00")
+    Parts(output, PATHS, header=first).write([(1, _row("b.png", 0.2))])
+    resumed = Parts(output, PATHS, resume=True, header=_header())  # the same settings, started later
+    resumed.write([(0, _row("a.png", 0.1)), (2, _row("c.mp4", 0.3))])
+
+    rows = list(resumed.merge(len(PATHS)))
+
+    assert read_header(output) == first and list(read_rows(output)) == rows

@@ -2,7 +2,6 @@
 and no verdict without evidence. The videos are made here from two public-domain photos of two different people
 (scikit-image's astronaut and cameraman), pasted as moving heads."""
 
-import json
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from clipforensics.metrics import aggregate
 from clipforensics.models.backbones import TINY_BACKBONE
 from clipforensics.models.factory import create_model
 from clipforensics.models.model import ModelConfig
+from clipforensics.inference.provenance import read_rows
 
 from .scenes import Head, scene
 from .videos import write_video
@@ -161,7 +161,7 @@ def test_a_video_with_a_face_in_2_of_32_frames_is_insufficient_and_counted_as_sc
     status = main(["detect", str(video), "--model", str(save_model(predictor.model, tmp_path / "model")),
                    "--frames", "32", "--output", str(out)])
 
-    row = json.loads(out.read_text())
+    [row] = read_rows(out)
     assert status == 0 and row["label"] == "insufficient" and row["error"] is None
     assert row["p_fake"] == row["people"][0]["p_fake"] and row["frames_with_faces"] == 2
     assert "a face found in 2 of 32 sampled frames: too few for a verdict (--min-face-frames 4)" in row["note"]

@@ -146,14 +146,20 @@ def test_a_failed_input_is_tried_again_on_the_next_run(tmp_path, capsys):
     assert '"failed": {}' in (out / "summary.json").read_text()
 
 
-def test_a_rerun_with_other_face_options_redoes_the_frames(raw_dataset, tmp_path):
+def test_a_rerun_with_other_settings_is_refused_naming_them_and_writes_nothing(raw_dataset, tmp_path, capsys):
     out = tmp_path / "out"
-    main([*PREPROCESS, str(raw_dataset / "DF" / "videos" / "000.mp4"), "--output", str(out)])
+    video = str(raw_dataset / "DF" / "videos" / "000.mp4")
+    main([*PREPROCESS, video, "--output", str(out)])
+    before = {path: path.read_bytes() for path in sorted(out.rglob("*")) if path.is_file()}
+    capsys.readouterr()
 
-    status = main([*PREPROCESS, str(raw_dataset / "DF" / "videos" / "000.mp4"), "--output", str(out),
-                   "--crop-size", "128"])
+    status = main([*PREPROCESS, video, "--output", str(out), "--crop-size", "128", "--frames", "3"])
 
-    assert status == 0
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "faces.crop_size: 256 -> 128" in err and "sampler.count: 2 -> 3" in err and "nothing was written" in err
+    assert {path: path.read_bytes() for path in sorted(out.rglob("*")) if path.is_file()} == before
+    assert main([*PREPROCESS, video, "--output", str(out), "--crop-size", "128", "--overwrite"]) == 0
     assert Image.open(out / "FF/DF/000/000.png").size == (128, 128)
 
 

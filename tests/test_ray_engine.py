@@ -4,6 +4,7 @@ writes, row for row, even when a replica dies mid-run; a stopped run resumes wit
 from __future__ import annotations
 
 import builtins
+import hashlib
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from clipforensics.models.factory import create_model
 from clipforensics.models.model import ModelConfig
 from clipforensics.inference import parts as parts_module
 from clipforensics.inference import ray_engine
+from clipforensics.inference.provenance import is_header, read_header, read_rows
 from clipforensics.inference.ray_engine import MISSING_RAY, inputs_per_call
 from clipforensics.words import counted
 
@@ -129,8 +131,21 @@ def _same_rows(one: str, two: str) -> None:
     """Equal rows, but for the last bits of scores: a model call's result depends on which crops share it."""
     def loose(text: str) -> list:
         return [json.loads(line, parse_float=lambda value: pytest.approx(float(value), abs=1e-6))
-                for line in text.splitlines()]
-    assert loose(two) == [json.loads(line) for line in one.splitlines()]
+                for line in _rows_text(text).splitlines()]
+    assert loose(two) == [json.loads(line) for line in _rows_text(one).splitlines()]
+
+
+def _rows_text(text: str) -> str:
+    """A JSONL output's rows, as written, without its header (whose start time differs between runs)."""
+    header, _, rows = text.partition("\n")
+    assert is_header(json.loads(header))
+    return rows
+
+
+def _header(path: Path) -> dict:
+    """An output's header but for its start time."""
+    header = read_header(path)["run"]
+    return {key: value for key, value in header.items() if key != "started"}
 
 
 def test_the_ray_engine_writes_the_local_engine_s_rows_byte_for_byte(model_dir, mixed, local_rows, tmp_path,
@@ -139,8 +154,11 @@ def test_the_ray_engine_writes_the_local_engine_s_rows_byte_for_byte(model_dir, 
 
     assert _detect(str(mixed), "--model", str(model_dir), "--output", str(distributed), *RAY, *same_arithmetic) == 1
 
-    rows = [json.loads(line) for line in distributed.read_text().splitlines()]
-    assert distributed.read_text() == local.read_text()
+    rows = list(read_rows(distributed))
+    assert _rows_text(distributed.read_text()) == _rows_text(local.read_text())
+    assert _header(distributed) == _header(local)
+    assert _header(distributed)["model"]["weights_sha256"] == {"model.safetensors": _sha256(model_dir /
+                                                                                           "model.safetensors")}
     assert {row["kind"] for row in rows} == {"image", "video"} and len(rows) == 5
     assert sum(row["error"] is not None for row in rows) == 2  # damaged, and no face in the cat
     assert not (tmp_path / "ray.jsonl.parts").exists()
@@ -189,12 +207,29 @@ def test_a_stopped_run_resumes_scoring_only_what_was_missing(model_dir, tmp_path
 
     assert _detect(*common, "--output", str(distributed), *RAY) == 2  # the parts are kept for --resume
     assert "--resume" in capsys.readouterr().err
+    kept = _contents(tmp_path / "ray.jsonl.parts")
+    other_model = save_model(create_model(ModelConfig(TINY_BACKBONE)), tmp_path / "other-model")
+    for changed, said in ((["--frames", "16"], "frames: 3 -> 16"),
+                          (["--aggregate", "median"], "aggregate: mean -> median"),
+                          (["--model", str(other_model)], f"model.name: {model_dir} -> {other_model}")):
+        assert main(["detect", *common, "--output", str(distributed), *RAY, "--resume", "--frames", "3",
+                     "--precision", "fp32", "--device", "cpu", *changed]) == 2  # the changed option given last
+        assert said in capsys.readouterr().err
+        assert _contents(tmp_path / "ray.jsonl.parts") == kept and not distributed.exists()
     assert _detect(*common, "--output", str(distributed), *RAY, "--resume") == 0
 
     err = capsys.readouterr().err
     assert f"12 inputs, {done} already in {tmp_path / 'ray.jsonl.parts'}, {12 - done} to score" in err
     assert f"ray: {counted(12 - done, 'input')} scored" in err
     _same_rows(local.read_text(), distributed.read_text())
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(folder.iterdir())}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_a_run_on_its_own_ray_prints_no_token_notice_and_its_bar_counts_every_failure(model_dir, tmp_path):
@@ -226,8 +261,9 @@ def test_localize_on_ray_writes_the_local_rows_and_maps(mixed, tmp_path, same_ar
     assert main([*common, "--output-dir", str(tmp_path / "local")]) == 1  # the damaged file
     assert main([*common, "--output-dir", str(tmp_path / "ray"), *RAY]) == 1
 
-    rows = [(tmp_path / run / "results.jsonl").read_text() for run in ("local", "ray")]
+    rows = [_rows_text((tmp_path / run / "results.jsonl").read_text()) for run in ("local", "ray")]
     assert rows[1] == rows[0].replace(str(tmp_path / "local"), str(tmp_path / "ray"))
+    assert _header(tmp_path / "ray" / "results.jsonl") == _header(tmp_path / "local" / "results.jsonl")
     files = [sorted(p.relative_to(tmp_path / run) for p in (tmp_path / run).rglob("*")) for run in ("local", "ray")]
     assert files[1] == files[0] and Path("photos/cat.mask.png") in files[1]
 
@@ -285,7 +321,8 @@ def test_inputs_named_by_fsspec_urls_give_the_rows_of_their_files(model_dir, mix
 
     _detect(f"file://{mixed}", "--model", str(model_dir), "--output", str(distributed), *RAY, *same_arithmetic)
 
-    assert distributed.read_text() == local.read_text().replace(f'"{mixed}', f'"file://{mixed}')
+    assert _rows_text(distributed.read_text()) == _rows_text(local.read_text()).replace(f'"{mixed}',
+                                                                                        f'"file://{mixed}')
 
 
 def test_a_replica_that_cannot_start_stops_the_run_with_its_error(model_dir, mixed, tmp_path, capsys):

@@ -8,6 +8,7 @@ lists each key's own jobs, a page at a time; leaves its temporary folder empty."
 from __future__ import annotations
 
 import base64
+import hashlib
 import http.client
 import io
 import json
@@ -31,6 +32,7 @@ import torch
 from PIL import Image
 from skimage import data
 
+from clipforensics import __version__
 from clipforensics.cli import main
 from clipforensics.colours import FAKE, PEOPLE, REAL
 from clipforensics.faces.detectors import BACKENDS
@@ -39,6 +41,7 @@ from clipforensics.inference.rows import LOCALIZATION_FIELDS, MAP_FILES, schema
 from clipforensics.models.backbones import TINY_BACKBONE
 from clipforensics.models.factory import create_model
 from clipforensics.models.model import ModelConfig
+from clipforensics.inference.provenance import read_header, read_rows
 
 from .det10g import BOX, CENTRE, write_det_10g_like
 from .videos import moving_frames, write_sound, write_video
@@ -200,9 +203,14 @@ def _upload(*paths: Path) -> list[tuple[str, bytes]]:
 
 
 def _cli_rows(arguments: list[str], tmp_path: Path) -> list[dict]:
+    return _cli_run(arguments, tmp_path)[1]
+
+
+def _cli_run(arguments: list[str], tmp_path: Path) -> tuple[dict, list[dict]]:
+    """What ``detect`` writes: its header's ``run``, and its rows."""
     out = tmp_path / f"{uuid.uuid4().hex}.jsonl"
     main(["detect", *arguments, "--precision", "fp32", "--device", "cpu", "--output", str(out)])
-    return [json.loads(line) for line in out.read_text().splitlines()]
+    return read_header(out)["run"], list(read_rows(out))
 
 
 def _as_named(row: dict, path: Path) -> dict:
@@ -228,9 +236,11 @@ def test_detect_answers_the_rows_the_cli_writes_under_the_uploaded_names(server,
     status, answer = server.json("POST", "/v1/detect?faces=none&frames=4",
                                  files=_upload(media["crop.png"], media["clip.mp4"]))
 
-    expected = _cli_rows([str(media["crop.png"]), str(media["clip.mp4"]), "--model", str(models[0]), "--faces", "none",
-                          "--frames", "4"], tmp_path)
+    run, expected = _cli_run([str(media["crop.png"]), str(media["clip.mp4"]), "--model", str(models[0]), "--faces",
+                              "none", "--frames", "4"], tmp_path)
     assert status == 200
+    assert answer["run"]["options"] == run["options"] and answer["run"]["model"] == run["model"]
+    assert (answer["run"]["precision"], answer["run"]["tool"]) == (run["precision"], run["tool"])
     assert [row["path"] for row in answer["results"]] == ["crop.png", "clip.mp4"]
     for row, cli, path in zip(answer["results"], expected, (media["crop.png"], media["clip.mp4"])):
         named = _as_named(cli, path)
@@ -371,6 +381,8 @@ def test_a_job_runs_in_the_queue_and_gives_its_rows_then_is_deleted(server, medi
     assert job["status"] == "done" and job["error"] is None and job["progress"] == {"done": 2, "failed": 0, "total": 2}
     assert [row["path"] for row in job["results"]] == ["crop.png", "clip.mp4"]
     assert all(row["p_fake"] is not None and "detail" in row for row in job["results"])
+    assert job["run"]["options"]["frames"] == 3 and job["run"]["options"]["faces"] == "none"
+    assert job["results"][0]["sha256"] == hashlib.sha256(media["crop.png"].read_bytes()).hexdigest()
     assert server.json("DELETE", accepted["status_url"]) == (200, {"id": accepted["id"], "status": "deleted"})
     assert server.json("GET", accepted["status_url"])[0] == 404
     assert not (server.state / "jobs" / accepted["id"]).exists()
@@ -516,7 +528,7 @@ def test_localize_answers_the_row_the_cli_writes_under_the_uploaded_name(server,
     main(["localize", str(media["photo.jpg"]), "--model", str(models[1]), "--output-dir", str(tmp_path),
           "--precision", "fp32", "--device", "cpu"])
 
-    [cli] = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    [cli] = read_rows(tmp_path / "results.jsonl")
     [row] = answer["results"]
     assert status == 200 and list(row) == list(cli) == list(LOCALIZATION_FIELDS)
     assert row["path"] == "photo.jpg" and row["decided_by"] == cli["decided_by"] is not None
@@ -554,6 +566,8 @@ def test_models_say_what_is_loaded_the_drawing_colours_and_the_limits(server):
     assert answer["models"]["detector"]["kind"] == "detector" and answer["models"]["detector"]["has_head"]
     assert answer["models"]["localizer"]["has_decoder"] and not answer["models"]["localizer"]["has_head"]
     assert {"backbone", "provenance", "preprocessing", "threshold"} <= set(answer["models"]["detector"])
+    assert answer["models"]["detector"]["identity"]["weights_sha256"]["model.safetensors"]
+    assert answer["tool"] == {"name": "clipforensics", "version": __version__} and answer["machine"]["cpu"]
     assert answer["drawing"] == {"fake": "#%02x%02x%02x" % FAKE, "real": "#%02x%02x%02x" % REAL,
                                  "people": ["#%02x%02x%02x" % colour for colour in PEOPLE]}
     assert answer["limits"]["max_upload_mb"] == 1 and answer["limits"]["max_queue"] == 4

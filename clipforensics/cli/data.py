@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 @click.option("--workers", type=options.POSITIVE, metavar="N", default=1, show_default=True,
               help="videos processed in parallel")
 @click.option("--overwrite", is_flag=True,
-              help="redo every input, even those a previous run finished with the same settings")
+              help="redo every input: those a previous run finished with the same settings, and those it made with "
+                   "other settings (refused without it)")
 @options.faces(None)
 def preprocess(inputs: tuple[str, ...], output: Path, dataset: str, source: str | None, label: str | None,
                masks: Path | None, crop_size: int | None, workers: int, overwrite: bool, faces: FaceOptions,
@@ -41,8 +42,9 @@ def preprocess(inputs: tuple[str, ...], output: Path, dataset: str, source: str 
     training layout, with a manifest. Images and videos are told by their content, as detect tells them; files in
     a folder that are neither (a dataset's metadata.json, its lists) are named in a warning, not preprocessed, and
     hidden files and folders are not scanned. A rerun continues where a killed one stopped: inputs finished with the
-    same settings are kept, inputs that failed are always tried again (there is no cache of failures), and
-    inputs made with other settings are redone. Exit status 1 when some input still has no frames."""
+    same settings are kept, inputs that failed are always tried again (there is no cache of failures), and a
+    rerun with other settings than an input's frames were made with is refused (exit status 2, naming the settings
+    that differ; --overwrite redoes them). Exit status 1 when some input still has no frames."""
     import dataclasses
     import json
 

@@ -15,6 +15,7 @@ from .status import status_of
 from .suggestions import Command
 
 if TYPE_CHECKING:
+    from ..evaluation.case import CaseReport
     from ..faces.options import FaceOptions
     from ..inference.ray_engine import RayOptions
     from ..inference.results import Result
@@ -41,6 +42,10 @@ if TYPE_CHECKING:
                    "names the file), and draw it under the boxes with --annotate")
 @click.option("--explain-method", type=click.Choice(["rollout", "gradcam"]), default="rollout", show_default=True,
               help="gradient-weighted attention rollout, or Grad-CAM on the last block's input")
+@click.option("--report", type=options.OUTPUT_FILE, metavar="FILE.html", callback=options.report_file,
+              help="also write a case report: one self-contained HTML file with a summary table, a section per input "
+                   "(its picture or key frames drawn, its p_fake chart, maps and explanations when asked for) and "
+                   "the run's provenance")
 @options.max_pixels
 @options.runtime(32, "face crops per model call")
 @click.option("--workers", type=options.POSITIVE, metavar="N",
@@ -48,12 +53,14 @@ if TYPE_CHECKING:
 @options.engine(parts=True)
 def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceOptions, frames: Sampler,
            aggregate: str, video: dict, decide: dict, save_crops: Path | None, annotate: Path | None,
-           localize: Path | None, explain: Path | None, explain_method: str, max_pixels: int, device: str,
-           precision: str, batch_size: int, workers: int | None, ray: RayOptions | None) -> int:
-    """Score images and videos: one row per input with path, p_fake, label, faces, frames and error, as JSON
-    lines on standard output or into --output.
+           localize: Path | None, explain: Path | None, explain_method: str, report: Path | None, max_pixels: int,
+           device: str, precision: str, batch_size: int, workers: int | None, ray: RayOptions | None) -> int:
+    """Score images and videos: one row per input with path, p_fake, label, faces, frames, error and sha256, after a
+    header line saying which tool, model, device, precision and options made them, as JSON lines on standard
+    output or into --output.
     """
-    sources = options.expand_inputs(inputs, [output, save_crops, annotate, localize])
+    sources = options.expand_inputs(inputs, [output, save_crops, annotate, localize, report])
+    options.refuse_input_as_output(sources, report, "--report")
     predict = {"faces": faces, "frames": frames, "aggregate_by": aggregate, **video, "save_crops": save_crops,
                "annotate": annotate, "workers": workers, "save_maps": localize, "max_pixels": max_pixels,
                "explain": explain_method if explain else False, "save_explanations": explain}
@@ -62,6 +69,9 @@ def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceO
 
         if output is None:
             raise UsageError("--engine ray keeps rows in part files beside its results file: give --output FILE")
+        if report is not None:
+            raise UsageError("--report draws each input as its result comes, in this process: leave out "
+                             "--engine ray, or --report")
         replicas = engines.on_ray(model, device, precision, batch_size, ray, decide)
         return _summarize(predict_to_file(replicas, sources, Path(output), ray, **predict), output)
     predictor = engines.load_here(model, device, precision, batch_size, decide)
@@ -69,20 +79,41 @@ def detect(inputs: tuple[str, ...], model: str, output: str | None, faces: FaceO
         predictor.config.require_decoder(f"--localize with {model}")
     if explain:
         predictor.config.require_head(f"--explain with {model}")
+    header = predictor.run_header(**predict)
+    case = None
+    if report is not None:
+        from ..evaluation.case import CaseReport
+
+        case = CaseReport(report, header, predictor.threshold)
     results = predictor.iter_predict(sources, progress_label="detect", **predict)
-    return _write_detections((result.without_arrays() for result in results), output)
+    return _write_detections(results, output, header, case)
 
 
-def _write_detections(results: Iterable[Result], output: str | None) -> int:
-    """Writes results (to ``output``, or standard output) as they come; the status says whether any failed."""
+def _write_detections(results: Iterable[Result], output: str | None, header: dict,
+                      case: CaseReport | None = None) -> int:
+    """Writes the run's header, then results (to ``output``, or standard output) as they come, each added to the
+    ``case`` report, written once all are in; the status says whether any failed."""
+    import json
+
     from ..inference.writers import ResultWriter
 
-    writer = ResultWriter(output) if output else None
+    def rows() -> Iterator[dict]:
+        for result in results:
+            if case is not None:
+                case.add(result)
+            yield _emit(result.without_arrays(), writer)
+
+    writer = ResultWriter(output, header=header) if output else None
+    if writer is None:
+        click.echo(json.dumps(header))
     try:
-        return _summarize((_emit(result, writer) for result in results), output)
+        status = _summarize(rows(), output)
     finally:
         if writer:
             writer.close()
+    if case is not None:
+        click.echo(f"case report -> {case.write()}", err=True)
+    return status
 
 
 def _emit(result: Result, writer: ResultWriter | None) -> dict:
@@ -136,11 +167,12 @@ def localize(inputs: tuple[str, ...], model: str, output_dir: Path, faces: FaceO
     predictor = engines.load_here(model, device, precision, batch_size, decide)
     predictor.config.require_decoder(f"localize with {model}")
     output_dir.mkdir(parents=True, exist_ok=True)
+    header = predictor.run_header(**predict)
     return _write_localizations(predictor.iter_predict(sources, progress_label="localize", **predict),
-                                results_path)
+                                results_path, header)
 
 
-def _write_localizations(results: Iterable[Result], path: Path) -> int:
+def _write_localizations(results: Iterable[Result], path: Path, header: dict) -> int:
     from ..inference.rows import localization_row
     from ..inference.writers import ResultWriter
 
@@ -150,7 +182,7 @@ def _write_localizations(results: Iterable[Result], path: Path) -> int:
             writer.write_row(row)
             yield row
 
-    with ResultWriter(path) as writer:
+    with ResultWriter(path, header=header) as writer:
         return _summarize_maps(written(), path)
 
 

@@ -137,10 +137,13 @@ def _without_own(item: str | Path, own: list[Path]) -> list[str | Path]:
 
 def _within(path: Path, output: Path) -> bool:
     """Whether ``path`` is ``output``, lies under it, or is one of its working names (``out.csv.part``,
-    ``out.csv.parts/``)."""
+    ``out.csv.parts/``) or its header (``out.run.json``)."""
+    from ..inference.provenance import run_file
+
     resolved = path.resolve()
     return any(resolved == place or place in resolved.parents
-               for place in (output, output.with_name(output.name + ".part"), output.with_name(output.name + ".parts")))
+               for place in (output, output.with_name(output.name + ".part"), output.with_name(output.name + ".parts"),
+                             run_file(output)))
 
 
 def model(command: Command) -> Command:
@@ -329,6 +332,20 @@ def results_file(ctx: click.Context, param: click.Parameter, value: Path | None)
     if value is not None and value.suffix.lower() not in (".jsonl", ".csv"):
         raise click.BadParameter(f"must end in .jsonl or .csv, not {str(value)!r}", ctx, param)
     return None if value is None else str(value)
+
+
+def report_file(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Callback of a --report: an HTML file."""
+    if value is not None and value.suffix.lower() not in (".html", ".htm"):
+        raise click.BadParameter(f"must end in .html, not {str(value)!r}", ctx, param)
+    return value
+
+
+def refuse_input_as_output(sources: Iterable[str | Path], output: Path | None, option: str) -> None:
+    """A ``UsageError`` when ``output`` is one of the inputs: no command writes over a user's file it reads."""
+    if output is not None and any(not is_url(str(source)) and Path(source).resolve() == output.resolve()
+                                  for source in sources):
+        raise UsageError(f"{option} {output}: is one of the inputs; name another file to write")
 
 
 def _options(*decorators: Callable[[Command], Command]) -> Callable[[Command], Command]:

@@ -8,9 +8,10 @@ digits), so they sort in frame order.
 Each video folder records what made it: ``.job.json`` (the input and the settings: face options,
 sampling, mask, label) when work on it starts, then ``.done.json`` (its manifest rows) when it gave
 frames, or ``.failed.json`` (the error) when it gave none. A rerun reuses a finished video only when the
-input and the settings are the same; a video made with other settings is redone from scratch, a failed one
-is always tried again, ``overwrite`` redoes everything, and frames written before a kill are kept, so a
-killed run continues where it stopped. An input is never written over: folders preprocess wrote are
+input and the settings are the same; a rerun with other settings than a video was made with is refused before
+anything is written (``check_settings``: one output never mixes two settings), a failed video is always tried
+again, ``overwrite`` redoes everything, and frames written before a kill are kept, so a killed run continues
+where it stopped. An input is never written over: folders preprocess wrote are
 never read as inputs, no input may lie in an output folder, and two inputs that would share a folder
 (``a.mp4`` and ``a.avi``) get distinct ones (``a``, ``a-2``).
 """
@@ -35,7 +36,7 @@ from ..faces.detection import Face, choose_faces
 from ..faces.options import FaceOptions
 from ..faces.search import searching
 from ..media import MEDIA_SUFFIXES, VIDEO_SUFFIXES, Media, Sampler, expand_sources, kind_of, read_media
-from ..words import counted
+from ..words import changes, counted
 from .manifest import REAL, label_of
 
 MANIFEST_FIELDS = ("path", "label", "dataset", "source", "video", "mask")
@@ -190,11 +191,32 @@ def finished(job: PreprocessJob, options: FaceOptions, sampler: Sampler) -> Vide
     return VideoOutcome(**done)
 
 
+def check_settings(jobs: list[PreprocessJob], options: FaceOptions, sampler: Sampler) -> None:
+    """Refuses (``UsageError``) jobs whose folder holds frames of the same input made with other settings, naming
+    the settings that differ, recorded -> now (a folder without frames, of a failed input, is simply redone)."""
+    changed = {}
+    for job in jobs:
+        folder = Path(job.folder)
+        record = _read_json(folder / JOB_FILE)
+        if record and _identity(Path(record["media"])) == _identity(Path(job.media)) and any(folder.glob("*.png")):
+            said = changes(record["settings"], job_settings(job, options, sampler))
+            if said:
+                changed[job.media] = said
+    if changed:
+        first, said = next(iter(changed.items()))
+        raise UsageError(f"{Path(jobs[0].folder).parents[2]} holds the frames of {counted(len(changed), 'input')} "
+                         f"made with other settings ({first}: {'; '.join(said)}): nothing was written; run with the "
+                         "recorded settings, add --overwrite to redo them, or choose another --output")
+
+
 def run_jobs(jobs: list[PreprocessJob], options: FaceOptions, sampler: Sampler, workers: int = 1,
              progress: bool | None = None, overwrite: bool = False) -> Iterator[VideoOutcome]:
-    """Processes each job, in parallel processes, reusing finished ones unless ``overwrite``."""
+    """Processes each job, in parallel processes, reusing finished ones unless ``overwrite``; refuses a rerun with
+    other settings than the outputs it would reuse were made with (``check_settings``) unless ``overwrite``."""
     from tqdm import tqdm
 
+    if not overwrite:
+        check_settings(jobs, options, sampler)
     reused = {} if overwrite else {job: finished(job, options, sampler) for job in jobs}
     todo = [job for job in jobs if reused.get(job) is None]
     for job in jobs:

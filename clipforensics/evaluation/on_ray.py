@@ -42,7 +42,7 @@ def predict_samples_on_ray(model: Model, samples: list[Sample], task: str, pertu
     rows: dict[int, Any] = {}
     with connected(options.address):
         provenance = run(model, ScoreSamples(samples, task, perturb), range(len(samples)), options, rows.update,
-                         desc="evaluate")
+                         desc="evaluate").get("provenance", {})
     ordered = [rows[number] for number in range(len(samples))]
     shown = [index for index, row in enumerate(ordered) if getattr(row, "example", None) is not None]
     for index in shown[EXAMPLES:]:

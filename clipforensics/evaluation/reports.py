@@ -151,6 +151,11 @@ def report(evaluation: Evaluation, name: str) -> Report:
 
 def render(content: Report, kind: str) -> str:
     """``content`` through the ``kind`` ("html" or "md") template."""
+    return render_template(TEMPLATES[kind], report=content)
+
+
+def render_template(name: str, **context: object) -> str:
+    """The template ``name`` of ``templates/`` (HTML autoescaped, the page they share: ``page.html.j2``)."""
     import jinja2
 
     environment = jinja2.Environment(
@@ -158,7 +163,7 @@ def render(content: Report, kind: str) -> str:
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default=False),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     environment.filters["md"] = lambda cell: str(cell).replace("|", "\\|")
-    return environment.get_template(TEMPLATES[kind]).render(report=content)
+    return environment.get_template(name).render(**context)
 
 
 def _detection_report(evaluation: DetectionEvaluation, name: str) -> Report:
@@ -209,7 +214,7 @@ def _provenance(evaluation: Evaluation) -> list[tuple[str, str]]:
     """The model's record, a line each; the training configuration has its own table."""
     model = evaluation.model
     return [("model", str(model.get("source", "unknown"))),
-            *((key, _readable(value)) for key, value in model.items() if key not in ("source", TRAIN_CONFIG)),
+            *((key, readable(value)) for key, value in model.items() if key not in ("source", TRAIN_CONFIG)),
             ("perturbation", evaluation.perturbation or "none"),
             *((("video score", evaluation.video_score),) if hasattr(evaluation, "video_score") else ())]
 
@@ -221,27 +226,27 @@ def _training_tables(evaluation: Evaluation) -> list[Table]:
     if not isinstance(config, dict):
         return []
     return [Table("Training configuration", ["setting", "value"],
-                  [[key, _readable(value)] for key, value in _flattened(config)])]
+                  [[key, readable(value)] for key, value in flattened(config)])]
 
 
-def _flattened(settings: dict, prefix: str = "") -> list[tuple[str, object]]:
+def flattened(settings: dict, prefix: str = "") -> list[tuple[str, object]]:
     rows: list[tuple[str, object]] = []
     for key, value in settings.items():
         if isinstance(value, dict) and value:
-            rows += _flattened(value, f"{prefix}{key}.")
+            rows += flattened(value, f"{prefix}{key}.")
         else:
             rows.append((f"{prefix}{key}", value))
     return rows
 
 
-def _readable(value: object) -> str:
+def readable(value: object) -> str:
     """A value as a reader writes it: text as it is, lists joined, a record as key value pairs."""
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
-        return ", ".join(f"{key} {_readable(item)}" for key, item in value.items()) or "none"
+        return ", ".join(f"{key} {readable(item)}" for key, item in value.items()) or "none"
     if isinstance(value, (list, tuple)):
-        return ", ".join(map(_readable, value)) or "none"
+        return ", ".join(map(readable, value)) or "none"
     return "none" if value is None else str(value)
 
 

@@ -168,6 +168,13 @@ class FaceOptions:
         return cls(**{key: option.to_field(given.get(option.name, option.default_for(task)))
                       for key, option in _declared()})
 
+    def settings(self) -> dict[str, Any]:
+        """Every field, the options' by their names and values (``FACE_OPTIONS``), the others by their own: what a
+        run records of how its faces were found and cut out."""
+        return {OPTION_OF[declared.name].name if declared.name in OPTION_OF else declared.name:
+                OPTION_OF[declared.name].from_field(getattr(self, declared.name)) if declared.name in OPTION_OF
+                else getattr(self, declared.name) for declared in fields(self)}
+
     @property
     def search(self) -> Search:
         return Search(self.max_side, self.min_face)
@@ -209,6 +216,8 @@ def _declared() -> list[tuple[str, FaceOption]]:
 
 FACE_OPTIONS: dict[str, FaceOption] = {option.name: option for _, option in _declared()}
 """The face options by name, in the order the command line lists them."""
+OPTION_OF: dict[str, FaceOption] = dict(_declared())
+"""The face options by the keyword of their field."""
 
 
 def in_query_words(text: str) -> str:

@@ -127,7 +127,7 @@ class ResultBuilder:
     def finish(self, last: Prepared) -> Result:
         """The verdict, once the input's last piece is in; files renamed into place (or removed on failure)."""
         result = self.result
-        result.kind, result.notes, result.error = last.kind, last.notes, last.error
+        result.kind, result.notes, result.error, result.sha256 = last.kind, last.notes, last.error, last.sha256
         if result.ok:
             outputs = self.outputs
             result.people = people_of(result.frames, self.raw_people, outputs.aggregate_by, outputs.decision,

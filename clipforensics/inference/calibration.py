@@ -98,6 +98,11 @@ class Decision:
     name: str
     uncertain: Band | None = None
 
+    def settings(self) -> dict:
+        """The decision as the options that ask for it (``--threshold`` / ``--operating-point``, ``--uncertain``)."""
+        return {"threshold": self.threshold, "operating_point": self.name,
+                "uncertain": None if self.uncertain is None else [self.uncertain.low, self.uncertain.high]}
+
     def label(self, p_fake: float) -> str:
         if self.uncertain is not None and p_fake in self.uncertain:
             return "uncertain"

@@ -14,12 +14,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Full, Queue
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
-from ..faces.options import DEFAULT_FACE_MODES, FaceOptions
+from ..faces.options import FaceOptions
 from ..hub import zoo
 from ..hub.checkpoints import load_model, save_model
 from ..media import DEFAULT_FRAMES, Sampler, expand_sources, kind_of
@@ -28,12 +29,13 @@ from ..models.model import ForensicsModel, ModelConfig
 from ..progress import progress_bar
 from ..transforms import Preprocessing, normalize
 from .assembly import Outputs, ResultBuilder, Scored
-from .calibration import Band, Calibration, decision, operating_point_of, read_calibration
+from .calibration import Band, Calibration, Decision, decision, operating_point_of, read_calibration
 from .outputs import OutputNames, output_folder
 from .prepare import Prepared, prepare
+from .provenance import checkpoint_identity, run_header, scoring_options
 from .results import Result
 from .runtime import autocast, resolve_device, resolve_precision, return_large_buffers
-from .verdicts import VideoRule
+from .settings import SCORE_KEYWORDS, ScoreSettings
 from .writers import save_crops as write_crops
 
 Source = str | Path | Image.Image | np.ndarray
@@ -62,7 +64,7 @@ def load(
     model, provenance = load_model(path)
     calibration = read_calibration(path) if calibrated else None
     return Predictor(model, device, precision, batch_size, threshold, provenance, calibration, operating_point,
-                     uncertain)
+                     uncertain, checkpoint_identity(str(name_or_path), path))
 
 
 class Predictor:
@@ -80,6 +82,7 @@ class Predictor:
         calibration: Calibration | None = None,
         operating_point: str | None = None,
         uncertain: Band | tuple[float, float] | None = None,
+        checkpoint: dict | None = None,
     ):
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
@@ -88,7 +91,30 @@ class Predictor:
         self.provenance = provenance or {}
         self.calibration = calibration
         self.decision = decision(calibration, operating_point_of(threshold, operating_point), uncertain)
+        self.checkpoint = checkpoint or checkpoint_identity(None, None)  # load's: the weights' name and sha256
         return_large_buffers()
+
+    @property
+    def task(self) -> str:
+        """detect for a model with a head, else localize: what its face mode defaults to (``ScoreSettings``)."""
+        return "detect" if self.has_head else "localize"
+
+    @property
+    def identity(self) -> dict:
+        """The model as a run header records it: its checkpoint's name, path and weights' sha256, its calibration,
+        and its family and size, as the model says."""
+        backbone = self.config.backbone
+        return {**self.checkpoint, "calibration": self.calibration.to_dict() if self.calibration else None,
+                "kind": self.config.kind, "family": backbone.family, "backbone": backbone.name,
+                "parameters": sum(parameter.numel() for parameter in self.model.parameters())}
+
+    def run_header(self, decision: Decision | None = None, **options: Any) -> dict:
+        """The header of the run ``iter_predict(sources, **options)`` makes (``provenance.run_header``): the model,
+        device, precision and every option that changes a score; labels decided as ``decision`` says (default:
+        as this predictor decides them)."""
+        settings = ScoreSettings.of(self.task, **{key: options[key] for key in SCORE_KEYWORDS if key in options})
+        return run_header(self.identity, str(self.device), self.precision,
+                          scoring_options(settings, (decision or self.decision).settings()))
 
     @property
     def threshold(self) -> float:
@@ -194,11 +220,10 @@ class Predictor:
         maps = (self.has_decoder if maps is None else maps) or save_maps is not None
         if maps:
             self.config.require_decoder("maps")
-        faces = DEFAULT_FACE_MODES["detect" if self.has_head else "localize"] if faces is None else faces
-        options = faces if isinstance(faces, FaceOptions) else FaceOptions(mode=faces)
-        sampler = frames if isinstance(frames, Sampler) else Sampler("uniform", frames)
+        settings = ScoreSettings.of(self.task, faces, frames, aggregate_by, video_score, min_person_frames,
+                                    min_face_frames)
+        options, sampler, rule = settings.faces, settings.sampler, settings.rule
         crops_folder = output_folder(save_crops, "--save-crops")
-        rule = VideoRule(video_score, min_person_frames, min_face_frames)
         method = explanation_method(explain or save_explanations is not None)
         if method is not None:
             self.config.require_head("explanations")

@@ -63,6 +63,8 @@ class Prepared:
     last: bool = True
     sampled: int | None = None
     """How many frames the whole input gives, once it is opened."""
+    sha256: str | None = None
+    """On the last piece: the input file's (``Media.sha256``)."""
 
     @property
     def crops(self) -> int:
@@ -118,7 +120,7 @@ def prepare(
     except ClipForensicsError as error:
         yield Prepared(path, number, piece.kind, error=str(error))
         return
-    piece.notes, piece.last = list(media.notes), True
+    piece.notes, piece.sha256, piece.last = list(media.notes), media.sha256, True
     _report_faceless(piece, sampled, faceless, faces, shape)
     yield piece
 

@@ -32,10 +32,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..errors import ClipForensicsError, UsageError
 from ..progress import progress_bar
 from ..words import counted
+from .provenance import RUN, checkpoint_identity, run_header, scoring_options
 
 if TYPE_CHECKING:
     from .predictor import Inputs, Predictor
     from .results import Result
+    from .settings import ScoreSettings
 
 MISSING_RAY = "--engine ray needs the ray extra: pip install 'clipforensics[ray]'"
 RETRIES = 2
@@ -123,7 +125,8 @@ def run(model: Model, work: Work, numbers: Sequence[int], options: RayOptions, d
         desc: str = "ray") -> dict:
     """Scores the inputs ``numbers`` on ``options.replicas`` replicas, calling ``done`` with the new
     ``(number, row)`` pairs of each call as they come (in any order; each input once). Progress (inputs,
-    rows/s, failures) goes to standard error. Returns the loaded model's provenance."""
+    rows/s, failures) goes to standard error. Returns what the first replica said of its model (``Replica``), empty
+    when none answered."""
     ray = import_ray()
     from ray.data import DataContext
 
@@ -158,7 +161,7 @@ def run(model: Model, work: Work, numbers: Sequence[int], options: RayOptions, d
     elapsed = time.monotonic() - started
     print(f"clipforensics: ray: {counted(len(numbers), 'input')} scored in {elapsed:.1f} s "
           f"({len(numbers) / max(elapsed, 1e-9):.2f}/s), {failed} failed", file=sys.stderr)
-    return about.get("provenance", {})
+    return about
 
 
 def _pass(ray: Any, model: Model, work: Work, numbers: list[int], options: RayOptions, size: int,
@@ -202,8 +205,11 @@ class Replica:
         from .predictor import load
 
         self.predictor = load(model.name, model.device, model.precision, model.batch_size, **model.decide)
-        self.about = pickle.dumps({"provenance": self.predictor.provenance,
-                                   "where": f"{self.predictor.device}, {self.predictor.precision}"})
+        predictor = self.predictor
+        self.about = pickle.dumps({"provenance": predictor.provenance, "where": f"{predictor.device}, "
+                                   f"{predictor.precision}", "model": predictor.identity,
+                                   "device": str(predictor.device), "precision": predictor.precision,
+                                   "decision": predictor.decision.settings()})
         self.work = work
         work(self.predictor, [])  # the work's own checks (maps need a decoder...) fail here, once, at the start
 
@@ -234,6 +240,17 @@ class ScoreInputs:
         return self.row(Result(str(source) if isinstance(source, (str, Path)) else None, error=error))
 
 
+def planned_header(model: Model, settings: ScoreSettings) -> dict:
+    """The header of a Ray run before any replica has loaded the model: the model as named (the sha256 of its
+    weights where they are a local path), the device and precision asked for, and the options as given."""
+    path = Path(model.name)
+    uncertain = model.decide.get("uncertain")
+    decide = {"threshold": model.decide.get("threshold"), "operating_point": model.decide.get("operating_point"),
+              "uncertain": None if uncertain is None else [uncertain.low, uncertain.high]}
+    return run_header(checkpoint_identity(model.name, path if path.exists() else None), model.device or "auto",
+                      model.precision, scoring_options(settings, decide))
+
+
 def predict_to_file(model: Model, sources: Inputs | Sequence, output: Path, options: RayOptions,
                     row: Callable[[Result], dict] | None = None, **predict_options: Any) -> Iterator[dict]:
     """``detect`` (and ``localize``, with its ``row``) on Ray: rows into part files beside ``output`` as they
@@ -244,17 +261,25 @@ def predict_to_file(model: Model, sources: Inputs | Sequence, output: Path, opti
     from .parts import Parts
     from .predictor import Inputs
     from .results import Result
+    from .settings import SCORE_KEYWORDS, ScoreSettings
 
     inputs = Inputs.of(sources)
-    parts = Parts(output, [str(source) for source in inputs.items], options.parts_format, options.resume)
+    settings = ScoreSettings.of("detect" if row is None else "localize",
+                                **{key: predict_options[key] for key in SCORE_KEYWORDS if key in predict_options})
+    parts = Parts(output, [str(source) for source in inputs.items], options.parts_format, options.resume,
+                  planned_header(model, settings))
     todo = [number for number in range(len(inputs.items)) if number not in parts.indices]
     print(f"clipforensics: ray: {counted(len(inputs.items), 'input')}, {len(parts.indices)} already in "
           f"{parts.folder}, {len(todo)} to score on {counted(options.replicas, 'replica')}", file=sys.stderr)
     if todo:
         try:
             with connected(options.address):
-                run(model, ScoreInputs(inputs, row or Result.to_dict, predict_options), todo, options,
-                    parts.write)
+                about = run(model, ScoreInputs(inputs, row or Result.to_dict, predict_options), todo, options,
+                            parts.write)
+            if about:
+                parts.record_used(run_header(about["model"], about["device"], about["precision"],
+                                             scoring_options(settings, about["decision"]),
+                                             parts.header[RUN]["started"]))
         except KeyboardInterrupt:
             if not parts.indices:
                 raise

@@ -90,6 +90,9 @@ class Result:
     """The people whose faces were scored, by id (in order of first appearance)."""
     deciding_person: int | None = None
     """The person whose p_fake is the video's (``--video-score people``)."""
+    sha256: str | None = None
+    """The input file's sha256, from the bytes its decoding read (None for an input held in memory, or a file that
+    could not be opened)."""
     files: dict[str, str] = field(default_factory=dict)
     """Files written for this input (``mask``, ``overlay``)."""
     maps: list[np.ndarray] = field(default_factory=list, repr=False)

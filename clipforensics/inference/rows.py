@@ -29,6 +29,7 @@ SUMMARY: dict[str, Callable[[Result], Any]] = {
     "p_fake_raw": lambda result: result.p_fake_raw,
     "decided_by": lambda result: result.decided_by,
     "deciding_person": lambda result: result.deciding_person,
+    "sha256": lambda result: result.sha256,
 }
 """Each summary field and how it is read from a ``Result``, in column order."""
 CSV_COLUMNS = tuple(SUMMARY)
@@ -48,7 +49,8 @@ DETAIL = "detail"
 one was written), after the people."""
 FACE_FIELDS = ("box", "score", "p_fake", "person")
 """A face's fields in the detail; ``explanation`` (its file) follows when written."""
-LOCALIZATION_FIELDS = ("path", "p_fake", "label", "kind", *MAP_FILES, "error", "note", "p_fake_raw", "decided_by")
+LOCALIZATION_FIELDS = ("path", "p_fake", "label", "kind", *MAP_FILES, "error", "note", "p_fake_raw", "decided_by",
+                       "sha256")
 """A localization row's fields, in order: the map files among the summary's fields that judge a map."""
 
 

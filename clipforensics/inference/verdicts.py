@@ -47,6 +47,11 @@ class VideoRule:
             if value is not None and value < 1:
                 raise OptionError(name, f"{name.replace('_', ' ')} is a whole number of at least 1, not {value!r}")
 
+    def settings(self) -> dict:
+        """The rule as the options that ask for it (``--video-score``, ``--min-person-frames``, ...)."""
+        return {"video_score": self.score, "min_person_frames": self.min_person_frames,
+                "min_face_frames": self.min_face_frames}
+
     def face_policy(self, policy: str) -> str:
         """Which faces of a video's frames are scored: every face for the people rule (each person is scored)."""
         return "all" if self.score == "people" else policy

@@ -18,6 +18,7 @@ from .drawing import draw_faces, levels, overlay
 from .outputs import OutputNames
 from .prepare import Prepared
 from .results import FrameResult, Result
+from .provenance import run_file
 from .rows import CSV_COLUMNS
 
 VIDEO_FPS = 4
@@ -125,9 +126,11 @@ def _part(path: Path) -> Path:
 class ResultWriter:
     """Writes rows as they come (``.jsonl`` with detail, ``.csv`` with the summary), flushed, so a
     stopped run keeps its rows. ``suffix`` (default: the path's) says which, for a file written under
-    another name first."""
+    another name first, ``final`` (default: the path) being its name once complete. The run's ``header``
+    (``provenance``) is a JSONL's first line, and a CSV's ``<name>.run.json`` beside it."""
 
-    def __init__(self, path: str | Path, suffix: str | None = None):
+    def __init__(self, path: str | Path, suffix: str | None = None, header: dict | None = None,
+                 final: Path | None = None):
         self.path = Path(path)
         suffix = (suffix or self.path.suffix).lower()
         if suffix not in (".jsonl", ".csv"):
@@ -138,6 +141,10 @@ class ResultWriter:
             if suffix == ".csv" else None
         if self._csv:
             self._csv.writeheader()
+        if header is not None and self._csv:
+            run_file(final or self.path).write_text(json.dumps(header, indent=2) + "\n")
+        elif header is not None:
+            self._file.write(json.dumps(header) + "\n")
 
     def write(self, result: Result) -> None:
         self.write_row(result.to_dict())

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from .. import __version__
 from ..colours import FAKE, PEOPLE, REAL
+from ..inference.provenance import machine, tool
 from ..inference.rows import schema
 from .auth import caller_of
 from .errors import ApiError, install_error_handlers
@@ -61,13 +62,15 @@ class RowSchema(BaseModel):
 
 
 class Results(BaseModel):
+    run: dict[str, Any]
+    """What made the rows: the tool, the model (its weights' sha256), device, precision, every option that changes a
+    score, and when it started (the `run` of `detect --output x.jsonl`'s first line)."""
     results: list[dict[str, Any]]
 
 
-class LocalizeResults(BaseModel):
+class LocalizeResults(Results):
     id: str
     """The request's id: its mask and overlay are served under /v1/files/<id>/."""
-    results: list[dict[str, Any]]
 
 
 class Accepted(BaseModel):
@@ -99,6 +102,8 @@ class JobSummary(BaseModel):
 
 
 class JobState(JobSummary):
+    run: dict[str, Any] | None
+    """What made its rows (as `Results`' `run`), once it started."""
     results: list[dict[str, Any]]
 
 
@@ -142,9 +147,12 @@ def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
 
     @api.get("/models", tags=["service"])
     def models() -> dict[str, Any]:
-        """The loaded models by role (detector, localizer), the face detectors a request may ask for, the colours
-        boxes are drawn in (fake, real, and each person's by id, the palette repeating), and the limits."""
-        return {"models": runners.describe(), "face_detectors": list(runners.face_detectors),
+        """The loaded models by role (detector, localizer; each with its `identity`: name, weights' sha256,
+        calibration, family and size, and the device and precision it runs in), the tool and the machine, the face
+        detectors a request may ask for, the colours boxes are drawn in (fake, real, and each person's by id, the
+        palette repeating), and the limits."""
+        return {"models": runners.describe(), "tool": tool(), "machine": machine(),
+                "face_detectors": list(runners.face_detectors),
                 "drawing": {"fake": _hex(FAKE), "real": _hex(REAL), "people": [_hex(colour) for colour in PEOPLE]},
                 "limits": {"max_upload_mb": settings.max_upload_mb, "max_queue": settings.max_queue,
                            "max_files": MAX_FILES}}
@@ -159,8 +167,8 @@ def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
     async def detect(request: Request, options: RequestOptions = options_of,
                      owner: str | None = caller) -> dict[str, Any]:
         """Score images and videos now: one row per file, with per-frame and per-face detail."""
-        _, rows = await service.run_now("detect", request, options, owner)
-        return {"results": rows}
+        _, run, rows = await service.run_now("detect", request, options, owner)
+        return {"run": run, "results": rows}
 
     @api.post("/localize", tags=["inference"], response_model=LocalizeResults, responses=UPLOAD_ERRORS,
               openapi_extra=upload)
@@ -168,8 +176,8 @@ def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
                        owner: str | None = caller) -> dict[str, Any]:
         """Map manipulated pixels now: one row per file with its `mask` and `overlay` as URLs (kept, and listed
         among the caller's jobs, as long as a finished job)."""
-        request_id, rows = await service.run_now("localize", request, options, owner)
-        return {"id": request_id, "results": rows}
+        request_id, run, rows = await service.run_now("localize", request, options, owner)
+        return {"id": request_id, "run": run, "results": rows}
 
     @api.post("/jobs", tags=["jobs"], status_code=202, response_model=Accepted, responses=UPLOAD_ERRORS,
               openapi_extra=upload)
@@ -199,7 +207,7 @@ def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
             raise _no_job(job_id)
         rows = service.store.rows(job_id)
         failed = sum(row["error"] is not None for row in rows)
-        return {**described(found, len(rows), failed), "results": rows}
+        return {**described(found, len(rows), failed), "run": found.run, "results": rows}
 
     @api.delete("/jobs/{job_id}", tags=["jobs"], response_model=Cancelled,
                 responses={404: {"model": ErrorBody, "description": "no such job"}})

@@ -13,7 +13,7 @@ from contextlib import closing
 from .errors import ApiError
 from .folders import JobFolders
 from .options import RequestOptions
-from .rows import predict_rows
+from .rows import predict_rows, run_of
 from .runners import Runners
 from .store import UNFINISHED, Job, JobStore
 
@@ -128,7 +128,9 @@ class JobQueue:
         """Runs the job, storing each row as its input finishes; stops early when cancelled or stopping."""
         inputs = [(item.name, self.folders.inputs(job.id) / item.file) for item in job.inputs]
         runner = self.runners.for_task(job.task)
-        rows = predict_rows(runner.predictor, job.task, inputs, RequestOptions.from_dict(job.options),
+        options = RequestOptions.from_dict(job.options)
+        self.store.set_run(job.id, run_of(runner.predictor, job.task, options, self.runners.face_model))
+        rows = predict_rows(runner.predictor, job.task, inputs, options,
                             self.folders.maps(job.id), lambda path: self.folders.url(job.id, path),
                             self.runners.face_model)
         with closing(rows):

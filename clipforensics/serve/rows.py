@@ -12,10 +12,18 @@ from pathlib import Path
 from ..faces.options import in_query_words
 from ..inference.calibration import Decision
 from ..inference.predictor import Predictor
+from ..inference.provenance import RUN
 from ..inference.results import Result
 from ..inference.rows import detection_row, localization_row
 from ..inference.verdicts import INSUFFICIENT
 from .options import RequestOptions
+
+
+def run_of(predictor: Predictor, task: str, options: RequestOptions, face_model: Path | None = None) -> dict:
+    """The header's ``run`` of a request (``inference.provenance``): the model, device, precision, and every option
+    of the request that changes a score, its decision included."""
+    settings = options.predict_options(task, face_model)
+    return predictor.run_header(options.decision(predictor), **settings)[RUN]
 
 
 def predict_rows(predictor: Predictor, task: str, inputs: list[tuple[str, Path]], options: RequestOptions,

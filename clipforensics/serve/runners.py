@@ -34,7 +34,7 @@ class Runner:
                 "provenance": predictor.provenance, "preprocessing": predictor.preprocessing.to_dict(),
                 "threshold": predictor.threshold, "operating_point": predictor.decision.name,
                 "calibration": predictor.calibration.to_dict() if predictor.calibration else None,
-                "device": str(predictor.device), "precision": predictor.precision}
+                "device": str(predictor.device), "precision": predictor.precision, "identity": predictor.identity}
 
 
 class Runners:

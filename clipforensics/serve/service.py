@@ -24,7 +24,7 @@ from .folders import JobFolders
 from .jobs import JobQueue, Slots
 from .options import RequestOptions
 from .probe import is_media, refusal
-from .rows import predict_rows
+from .rows import predict_rows, run_of
 from .runners import Runners
 from .settings import ServeSettings
 from .store import Input, Job, JobStore
@@ -61,11 +61,12 @@ class Service:
             self.store.close()
 
     async def run_now(self, task: str, request: Request, options: RequestOptions,
-                      owner: str | None) -> tuple[str, list[dict]]:
-        """A synchronous request: its uploads scored on its model's threads, in a slot of the queue. A localize
-        request's maps are kept in a folder of its own, recorded as a finished job of ``owner`` (so they are
-        served, and removed with the other finished jobs)."""
+                      owner: str | None) -> tuple[str, dict, list[dict]]:
+        """A synchronous request: its uploads scored on its model's threads, in a slot of the queue; its id, its
+        run's header (``rows.run_of``) and its rows. A localize request's maps are kept in a folder of its own,
+        recorded as a finished job of ``owner`` (so they are served, and removed with the other finished jobs)."""
         runner = self.runners.for_task(task)
+        run = run_of(runner.predictor, task, options, self.runners.face_model)
         request_id = self._take_slot()
         try:
             async with self._received(request) as inputs:
@@ -82,13 +83,13 @@ class Service:
                     if maps is not None:
                         self.store.add(Job(request_id, task, "done", options.to_dict(),
                                            [Input(name, path.name) for name, path in inputs], finished=time.time(),
-                                           owner=owner), rows)
+                                           owner=owner, run=run), rows)
                 except BaseException:
                     self.folders.remove(request_id)
                     raise
         finally:
             self.slots.release(request_id)
-        return request_id, rows
+        return request_id, run, rows
 
     async def submit(self, task: str, request: Request, options: RequestOptions, owner: str | None) -> str:
         """A job of ``owner``: its uploads moved into its folder and the job recorded, queued, before the id is

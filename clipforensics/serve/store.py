@@ -1,6 +1,6 @@
 """Jobs kept in SQLite (``<state-dir>/jobs.sqlite``): what each was asked, its inputs, its status, who created it
-(the hash of its key) and the rows written so far. A job is recorded before it is acknowledged (202), and each row
-as its input finishes, so a restart loses nothing accepted."""
+(the hash of its key), its run's header (``inference.provenance``) and the rows written so far. A job is recorded
+before it is acknowledged (202), and each row as its input finishes, so a restart loses nothing accepted."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY, task TEXT NOT NULL, status TEXT NOT NULL, options TEXT NOT NULL, inputs TEXT NOT NULL,
-    error TEXT, created REAL NOT NULL, finished REAL, owner TEXT
+    error TEXT, created REAL NOT NULL, finished REAL, owner TEXT, run TEXT
 );
 CREATE TABLE IF NOT EXISTS rows (
     job TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE, number INTEGER NOT NULL, row TEXT NOT NULL,
@@ -46,6 +46,8 @@ class Job:
     finished: float | None = None
     owner: str | None = None
     """The sha256 of the key that created it (None: the service has no keys)."""
+    run: dict | None = None
+    """Its run's header (``inference.provenance.run_header``'s ``run``), once it started."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,10 @@ class JobStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA foreign_keys=ON")
             self._db.executescript(SCHEMA)
-            if "owner" not in {column for _, column, *_ in self._db.execute("PRAGMA table_info(jobs)")}:
-                self._db.execute("ALTER TABLE jobs ADD COLUMN owner TEXT")  # a state folder of an earlier version
+            columns = {column for _, column, *_ in self._db.execute("PRAGMA table_info(jobs)")}
+            for added in ("owner", "run"):  # a state folder of an earlier version
+                if added not in columns:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {added} TEXT")
             self._db.execute(NEWEST_FIRST)
 
     def close(self) -> None:
@@ -78,10 +82,10 @@ class JobStore:
 
     def add(self, job: Job, rows: list[dict] | None = None) -> None:
         with self._lock, self._db:
-            self._db.execute("INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            self._db.execute("INSERT INTO jobs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                              (job.id, job.task, job.status, json.dumps(job.options),
                               json.dumps([[item.name, item.file] for item in job.inputs]), job.error, job.created,
-                              job.finished, job.owner))
+                              job.finished, job.owner, None if job.run is None else json.dumps(job.run)))
             self._db.executemany("INSERT INTO rows VALUES (?, ?, ?)",
                                  [(job.id, number, json.dumps(row)) for number, row in enumerate(rows or [])])
 
@@ -94,6 +98,10 @@ class JobStore:
         with self._lock:
             found = self._db.execute("SELECT row FROM rows WHERE job = ? ORDER BY number", (job_id,)).fetchall()
         return [json.loads(row) for (row,) in found]
+
+    def set_run(self, job_id: str, run: dict) -> None:
+        with self._lock, self._db:
+            self._db.execute("UPDATE jobs SET run = ? WHERE id = ?", (json.dumps(run), job_id))
 
     def add_row(self, job_id: str, number: int, row: dict) -> None:
         with self._lock, self._db:
@@ -150,6 +158,6 @@ class JobStore:
 
 
 def _job(row: tuple) -> Job:
-    job_id, task, status, options, inputs, error, created, finished, owner = row
+    job_id, task, status, options, inputs, error, created, finished, owner, run = row
     return Job(job_id, task, status, json.loads(options), [Input(*item) for item in json.loads(inputs)], error,
-               created, finished, owner)
+               created, finished, owner, None if run is None else json.loads(run))
