@@ -152,6 +152,7 @@ class JobQueue:
         self.slots.release(job_id)
 
     def _remove(self, job_id: str) -> None:
-        self.store.remove(job_id)
+        """Files first: once the job is gone from the store (a 404), its files are gone too."""
         self.folders.remove(job_id)
+        self.store.remove(job_id)
         self.slots.release(job_id)
