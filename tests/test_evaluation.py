@@ -2,7 +2,9 @@
 tables overall, per dataset and per source, localization metrics against masks, the reports of both tasks
 from one template, perturbations, and runs side by side."""
 
+import base64
 import csv
+import io
 import json
 import math
 import shutil
@@ -20,8 +22,11 @@ from clipforensics.cli import main
 from clipforensics.errors import UsageError
 from clipforensics.evaluation import (Evaluation, Example, MapPrediction, Perturbation, Prediction, evaluate,
                                       load_samples, predict_samples, write_evaluation)
+from clipforensics.evaluation.explained import SHOWN
+from clipforensics.inference.predictor import Predictor
 from clipforensics.metrics import detection_metrics
-from clipforensics.models.backbones import BackboneConfig
+from clipforensics.models.backbones import TINY_BACKBONE, BackboneConfig
+from clipforensics.models.factory import create_model
 from clipforensics.models.model import ModelConfig
 from clipforensics.transforms import Preprocessing
 
@@ -69,7 +74,7 @@ def test_evaluate_writes_predictions_metrics_and_self_contained_reports(evaluate
     assert [row["video"] for row in rows] == SAMPLE_VIDEO_OF_ROW
     assert metrics["name"] == "clean" and metrics["model"]["layout"] == "gend-hf" and metrics["perturbation"] is None
     assert metrics["counts"] == {"frames": 32, "scored": 32, "failed": 0, "videos": 8}
-    assert page.count("<table>") == 4 and page.count('src="data:image/png;base64,') == len(PLOTS)
+    assert page.count("<table>") == 4 and page.count('src="data:image/png;base64,') == len(PLOTS) + SHOWN
     assert 'src="http' not in page and 'src="plots' not in page
     assert "## Video level" in markdown and "## Frame level" in markdown
     assert "## Video level: operating points and calibration" in markdown
@@ -447,6 +452,48 @@ def test_detection_and_localization_reports_come_from_one_template(tmp_path):
     templates = Path(clipforensics.evaluation.__file__).parent / "templates"
     assert sorted(path.name for path in templates.iterdir()) == ["case.html.j2", "page.html.j2", "report.html.j2",
                                                                  "report.md.j2"]  # the case report shares the page
+
+
+class ExplainsCounted(Predictor):
+    """A predictor that counts the faces it is asked to explain, call by call."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.explained: list[int] = []
+
+    def explain_batch(self, pixels: torch.Tensor, method: str = "rollout") -> tuple[torch.Tensor, torch.Tensor]:
+        self.explained.append(len(pixels))
+        return super().explain_batch(pixels, method)
+
+
+def test_the_detection_report_explains_the_frames_called_most_fake_in_one_pass_over_them_alone(tmp_path):
+    rng = np.random.default_rng(0)
+    for source in ("real", "swap"):
+        for video in range(2):
+            for frame in range(4):
+                path = tmp_path / "data" / "A" / source / f"v{video}" / f"{source}-{video}-{frame}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                Image.fromarray(rng.integers(0, 256, (96, 96, 3), np.uint8)).save(path)
+    torch.manual_seed(0)
+    predictor = ExplainsCounted(create_model(ModelConfig(TINY_BACKBONE)).eval(), precision="fp32")
+
+    evaluation = evaluate(predictor, load_samples([tmp_path / "data"]))
+    write_evaluation(evaluation, tmp_path / "out", "run")
+
+    html, markdown = ((tmp_path / "out" / name).read_text() for name in ("report.html", "report.md"))
+    page = _Page(html)
+    shown = [row for label in (1, 0) for row in sorted((row for row in evaluation.rows if row.label == label),
+                                                       key=lambda row: -row.p_fake)[: SHOWN // 2]]
+    captions = [f"{Path(row.path).name}: {'fake' if row.label else 'real'}, p_fake {row.p_fake:.3f}" for row in shown]
+    assert predictor.explained == [SHOWN] and len(evaluation.rows) == 16
+    assert page.headings[-1] == "Example faces" and len(page.images) == len(PLOTS) + SHOWN
+    assert [html.index(f"<figcaption>{caption}</figcaption>") for caption in captions] == sorted(
+        html.index(f"<figcaption>{caption}</figcaption>") for caption in captions)
+    for number, source in enumerate(page.images[len(PLOTS):]):
+        picture = Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1])))
+        assert picture.size == (224, 224) and picture.mode == "RGB"
+        assert f"(plots/example-{number}.png) {captions[number]}" in markdown
+        assert (tmp_path / "out" / "plots" / f"example-{number}.png").read_bytes().startswith(b"\x89PNG")
 
 
 def test_predictions_csv_keeps_each_tasks_columns_with_nan_as_empty(tmp_path):

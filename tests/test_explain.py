@@ -85,6 +85,15 @@ def test_explaining_leaves_the_logits_bit_for_bit(family, tuning):
     assert torch.equal(model(pixels).logits.detach(), plain)  # the tower is back on its own attention
 
 
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_grad_cam_leaves_the_logits_bit_for_bit_though_only_the_last_block_is_differentiated(family):
+    model, pixels = _model(family), _pixels(family)
+    with torch.inference_mode():
+        plain = model(pixels).logits
+
+    assert torch.equal(explain(model, pixels, "gradcam").logits, plain)
+
+
 def test_explaining_in_bf16_leaves_the_logits_as_autocast_gives_them():
     model, pixels = _model("clip"), _pixels("clip")
     with torch.inference_mode(), torch.autocast("cpu", torch.bfloat16):

@@ -2,7 +2,7 @@
 server with tiny random models. It uploads a face photo and a short video, waits for the verdicts, checks the
 cards, the boxes drawn, the video's chart, the heatmap and the CSV download; a video of two people gets a row per
 person and a line per person, and a video with too few frames with a face is shown as such. Screenshots are left in
-tests/output/ (page.png, page-narrow.png, page-people.png) for a person to look at."""
+tests/output/ (page.png, page-narrow.png, page-people.png, page-explain.png) for a person to look at."""
 
 from __future__ import annotations
 
@@ -187,6 +187,35 @@ def test_page_checks_a_photo_and_a_video(server, media, browser, tmp_path):
     assert width <= 390, f"the page scrolls sideways on a narrow screen ({width} px wide)"
     assert not problems, problems
     context.close()
+
+
+def test_the_explain_toggle_shows_each_faces_explanation_over_its_face_and_off_shows_none(server, media, browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(server)
+    page.locator("#model").get_by_text("Threshold").wait_for()
+    page.uncheck("#localize")
+
+    page.check("#explain")
+    page.set_input_files("#files", [str(media[0])])
+    page.click("#submit")
+    page.wait_for_selector("#results[data-state=done]", timeout=60_000)
+    explanation = page.locator(".card img.explanation")
+    explanation.first.wait_for()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=explanation.first.element_handle(),
+                           timeout=10_000)
+    shown = page.locator(".card .explained-verdict").first.inner_text()
+    scored = page.locator(".card .p-fake").inner_text()
+    OUTPUT.mkdir(exist_ok=True)
+    page.locator(".card").screenshot(path=str(OUTPUT / "page-explain.png"))
+
+    page.uncheck("#explain")
+    page.click("#submit")
+    page.wait_for_selector("#results[data-state=done]", timeout=60_000)
+
+    assert shown.startswith("#") and scored.split()[-1] in shown, (shown, scored)
+    assert page.locator(".card .p-fake").inner_text() == scored
+    assert page.locator(".card img.explanation").count() == 0 and page.locator(".card .explanations").count() == 0
+    page.close()
 
 
 def test_the_pages_csv_has_the_columns_python_writes_and_its_numbers_are_rounded(server, media, browser):

@@ -523,6 +523,57 @@ def test_localize_gives_mask_and_overlay_urls_that_download_as_pngs(server, medi
     assert status == 202 and server.wait_for_job(job["id"])["results"][0]["mask"].endswith(".mask.png")
 
 
+def test_explain_gives_each_face_an_explanation_png_to_fetch_and_keeps_p_fake(server, media):
+    photo = _upload(media["photo.jpg"])
+
+    _, plain = server.json("POST", "/v1/detect", files=photo)
+    status, explained = server.json("POST", "/v1/detect?explain=true", files=photo)
+
+    assert status == 200
+    [before], [after] = plain["results"], explained["results"]
+    faces = [face for frame in after["detail"] for face in frame["faces"]]
+    assert faces and all("explanation" not in face for frame in before["detail"] for face in frame["faces"])
+    assert [after["p_fake"]] + _scores(after) == pytest.approx([before["p_fake"]] + _scores(before), abs=1e-6)
+    for face in faces:
+        assert face["explanation"].startswith("/v1/files/")
+        code, headers, png = server.call("GET", face["explanation"])
+        assert code == 200 and headers["content-type"] == "image/png" and png.startswith(PNG)
+        assert Image.open(io.BytesIO(png)).size == (224, 224)
+    status, job = server.json("POST", "/v1/jobs?task=detect&explain=true", files=photo)
+    [row] = server.wait_for_job(job["id"])["results"]
+    assert status == 202 and server.call("GET", row["detail"][0]["faces"][0]["explanation"])[0] == 200
+
+
+def test_explain_is_documented_and_refused_for_localize_naming_the_option(server, media):
+    _, openapi = server.json("GET", "/openapi.json")
+    status, refused = server.json("POST", "/v1/localize?explain=true", files=_upload(media["photo.jpg"]))
+    queued, job = server.json("POST", "/v1/jobs?task=localize&explain=true", files=_upload(media["photo.jpg"]))
+
+    [explain] = [p for p in openapi["paths"]["/v1/detect"]["post"]["parameters"] if p["name"] == "explain"]
+    assert explain["schema"]["type"] == "boolean" and "explanation" in explain["description"]
+    assert status == queued == 422 and refused["detail"][0]["field"] == job["detail"][0]["field"] == "explain"
+    assert "detect" in refused["detail"][0]["message"]
+
+
+def test_explain_with_a_model_without_a_head_is_a_409_in_the_words_of_the_model():
+    from clipforensics import Predictor
+    from clipforensics.errors import UsageError
+    from clipforensics.serve.errors import ApiError
+    from clipforensics.serve.runners import Runner, Runners
+
+    localizer = create_model(ModelConfig(TINY_BACKBONE, head=None, decoder="linear", layer=1)).eval()
+    runners = Runners(Runner("maps-only", Predictor(localizer)))
+    with pytest.raises(ApiError) as refused:
+        runners.for_task("detect", explain=True)
+    with pytest.raises(UsageError) as by_the_model:
+        localizer.config.require_head("explain with the model 'maps-only'")
+    runners.shutdown()
+
+    assert refused.value.status == 409 and refused.value.detail == str(by_the_model.value)
+    assert "no head, so it has no score to explain" in refused.value.detail
+    assert runners.for_task("detect") is runners.detector
+
+
 def test_localize_answers_the_row_the_cli_writes_under_the_uploaded_name(server, models, media, tmp_path):
     status, answer = server.json("POST", "/v1/localize", files=_upload(media["photo.jpg"]))
     main(["localize", str(media["photo.jpg"]), "--model", str(models[1]), "--output-dir", str(tmp_path),

@@ -47,8 +47,10 @@ def evaluate(model: str, data: tuple[str, ...], output_dir: Path, name: str | No
     and source (or, for localization, map metrics against masks), and an HTML and Markdown report."""
     from ..evaluation import Evaluation, load_samples, predict_samples, write_evaluation
     from ..uncertainty import Bootstrap
+    from ..evaluation.explained import explained_examples
 
     samples = load_samples(data, split)
+    examples = []
     if ray is not None:
         from ..evaluation.on_ray import predict_samples_on_ray
 
@@ -59,8 +61,10 @@ def evaluate(model: str, data: tuple[str, ...], output_dir: Path, name: str | No
         if task == "localization":
             predictor.config.require_decoder(f"--task localization with {model}")
         rows, provenance = predict_samples(predictor, samples, task, perturb), predictor.provenance
-    settings = {"video_score": video_score or default_video_score(model),
-                "bootstrap": Bootstrap(bootstrap)} if task == "detection" else {}
+        if task == "detection":
+            examples = explained_examples(predictor, rows, perturb)
+    settings = {"video_score": video_score or default_video_score(model), "bootstrap": Bootstrap(bootstrap),
+                "examples": examples} if task == "detection" else {}
     evaluation = Evaluation(task, rows, model=dict(provenance), perturbation=str(perturb) if perturb else None,
                             **settings)
     write_evaluation(evaluation, output_dir, name or output_dir.resolve().name)

@@ -137,7 +137,7 @@ def _identity(path: Path) -> str:
 def _free_folder(folder: Path, media: str, claimed: dict[Path, str]) -> Path:
     """``folder``, or ``folder-2``, ``folder-3``, ... when another input has it (in this run or on disk)."""
     candidate, number = folder, 1
-    while (owner := claimed.get(candidate, _recorded_media(candidate))) not in (None, media):
+    while claimed.get(candidate, _recorded_media(candidate)) not in (None, media):
         number += 1
         candidate = folder.with_name(f"{folder.name}-{number}")
     claimed[candidate] = media

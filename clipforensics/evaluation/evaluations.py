@@ -13,6 +13,7 @@ from ..data.manifest import Sample
 from ..errors import UsageError
 from ..metrics import FPR_TARGETS
 from ..uncertainty import Bootstrap, sample_sizes
+from .explained import ExplainedExample, explained_examples
 from .perturbations import Perturbation
 from .predictions import EXAMPLES, Example, MapPrediction, Model, Prediction, check_task, predict_samples
 from .tables import MetricRow, VideoScore, json_ready, localization_table, metric_table, video_scores
@@ -72,16 +73,19 @@ class Evaluation(ABC):
 
 
 class DetectionEvaluation(Evaluation):
-    """Frames (``Prediction``), the videos they make, and the frame- and video-level metric tables, each row with
-    the bootstrap intervals of its ranking metrics (drawn over the level's items: frames or videos)."""
+    """Frames (``Prediction``), the videos they make, the frame- and video-level metric tables, each row with
+    the bootstrap intervals of its ranking metrics (drawn over the level's items: frames or videos), and the example
+    faces the report shows, explained (``explained``)."""
 
     task = "detection"
     unit = "frame"
     rows: list[Prediction]
 
     def __init__(self, task: str, rows: Sequence[Prediction], model: dict | None = None,
-                 perturbation: str | None = None, video_score: str = "people", bootstrap: Bootstrap = Bootstrap()):
+                 perturbation: str | None = None, video_score: str = "people", bootstrap: Bootstrap = Bootstrap(),
+                 examples: Sequence[ExplainedExample] = ()):
         super().__init__(task, rows, model, perturbation)
+        self.examples = list(examples)
         self.video_score = video_score
         """The video rule the run was asked for (``inference.verdicts``). A video of face crops (one a frame, no boxes)
         is one person, so either rule scores it by its frames' mean p_fake."""
@@ -185,4 +189,5 @@ def evaluate(predictor: Model, samples: Sequence[Sample], task: str = "detection
     if not samples:
         raise UsageError("no frames to evaluate")
     rows = predict_samples(predictor, samples, task, perturb, progress)
-    return Evaluation(task, rows, dict(predictor.provenance), str(perturb) if perturb else None)
+    explained = {"examples": explained_examples(predictor, rows, perturb)} if task == "detection" else {}
+    return Evaluation(task, rows, dict(predictor.provenance), str(perturb) if perturb else None, **explained)

@@ -53,6 +53,11 @@ class Model(Protocol):
 
     def forward_batch(self, pixels: torch.Tensor, maps: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]: ...
 
+    @property
+    def has_head(self) -> bool: ...
+
+    def explain_batch(self, pixels: torch.Tensor, method: str = "rollout") -> tuple[torch.Tensor, torch.Tensor]: ...
+
 
 @dataclass(frozen=True)
 class Prediction:

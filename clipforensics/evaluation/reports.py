@@ -1,19 +1,20 @@
 """The files an evaluation writes: ``predictions.csv``, ``metrics.json``, and the reports.
 
 One template pair (``templates/report.html.j2``, ``templates/report.md.j2``) renders both tasks from a
-``Report``: a summary, a note on how to read the numbers, the metric tables, the figures, and the inputs
-that failed. ``report.html`` is self-contained (figures as base64 PNG data URIs, text escaped);
-``report.md`` links the same figures, written to ``plots/``.
+``Report``: a summary, a note on how to read the numbers, the metric tables, the figures, a detection's example
+faces with their explanations, and the inputs that failed. ``report.html`` is self-contained (figures as base64 PNG
+data URIs, text escaped); ``report.md`` links the same figures, written to ``plots/``.
 """
 
 from __future__ import annotations
 
 import base64
 import csv
+import io
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,7 @@ from .plots import detection_figures, localization_figures, png
 if TYPE_CHECKING:
     from ..uncertainty import Bootstrap
     from .evaluations import DetectionEvaluation, Evaluation, LocalizationEvaluation
+    from .explained import ExplainedExample
 
 DETECTION_METRICS = {"auroc": "AUROC", "ap": "AP", "eer": "EER", "accuracy": "Acc@0.5",
                      "balanced_accuracy": "BalAcc@0.5"}
@@ -60,6 +62,11 @@ LOCALIZATION_NOTE = (
     "geometry to the map's size; F1 leaves out a band around the mask's boundary, as DeCLIP does. Image AP and "
     "accuracy rank images by their score (the head's p_fake, or the mean of the map for a model without a head), "
     "each fake source against the reals of its dataset. Failed images are left out.")
+EXAMPLES_NOTE = (
+    "The frames the detector called most fake: the fakes and the reals with the highest p_fake (its surest calls, "
+    "and its worst false alarms), each under where the detector looked for its score (gradient-weighted attention "
+    "rollout, the scale 0 to 1 in the corner: red drove the score most). An explanation shows the detector's "
+    "reasons, not which pixels were edited.")
 TEMPLATES = {"html": "report.html.j2", "md": "report.md.j2"}
 TRAIN_CONFIG = "train_config"
 """The model record's key for the configuration it was trained with (``training.callbacks``)."""
@@ -106,6 +113,9 @@ class Report:
     plots: list[Plot]
     failed_heading: str
     failed: list[tuple[str, str]]
+    examples: list[Plot] = field(default_factory=list)
+    """A detection's example faces, each explained, its caption its score."""
+    examples_note: str = EXAMPLES_NOTE
 
 
 def write_evaluation(evaluation: Evaluation, out_dir: str | Path, name: str) -> list[Path]:
@@ -117,7 +127,7 @@ def write_evaluation(evaluation: Evaluation, out_dir: str | Path, name: str) -> 
     (out / "metrics.json").write_text(json.dumps(evaluation.to_dict(name), indent=2) + "\n")
     content = report(evaluation, name)
     written = [out / "predictions.csv", out / "metrics.json", out / "report.html", out / "report.md"]
-    for plot in content.plots:
+    for plot in content.plots + content.examples:
         written.append(out / plot.path)
         written[-1].parent.mkdir(exist_ok=True)
         written[-1].write_bytes(plot.png)
@@ -180,7 +190,8 @@ def _detection_report(evaluation: DetectionEvaluation, name: str) -> Report:
                    Table(f"{level.capitalize()} level: operating points and calibration", *operating_cells(rows))]
     missing = [] if plots else [("plots", "none: nothing was scored")]
     return Report(_title(evaluation, name), summary + missing, DETECTION_NOTE,
-                  tables + _training_tables(evaluation), "Plots", plots, "Failed frames", _failed(evaluation))
+                  tables + _training_tables(evaluation), "Plots", plots, "Failed frames", _failed(evaluation),
+                  [_example(number, example) for number, example in enumerate(evaluation.examples)])
 
 
 def _localization_report(evaluation: LocalizationEvaluation, name: str) -> Report:
@@ -252,6 +263,16 @@ def readable(value: object) -> str:
 
 def _plots(figures: dict) -> list[Plot]:
     return [Plot(key, CAPTIONS[key], png(figure)) for key, figure in figures.items()]
+
+
+def _example(number: int, example: ExplainedExample) -> Plot:
+    from PIL import Image
+
+    encoded = io.BytesIO()
+    Image.fromarray(example.overlay).save(encoded, "PNG")
+    truth = "fake" if example.label else "real"
+    return Plot(f"example-{number}", f"{Path(example.path).name}: {truth}, p_fake {example.p_fake:.3f}",
+                encoded.getvalue())
 
 
 def _failed(evaluation: Evaluation) -> list[tuple[str, str]]:

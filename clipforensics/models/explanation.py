@@ -7,7 +7,8 @@ accumulated ``R <- R + Ā R`` from the identity; the class token's row of ``R`` 
 attention, its pooling query's row ``Ā_pool R``) over the patch tokens, register tokens left out. ``gradcam`` is
 Grad-CAM on the tokens entering the last block (the last block's patch outputs do not reach the class token):
 ``relu(Σ_c mean_patches(∂s/∂X_c) X_c)`` per patch, for comparison. Both take one forward and one backward pass per
-batch; the recorded attentions leave the logits exactly as the plain forward gives them.
+batch (Grad-CAM runs the blocks before the last without a graph, and backward through the last alone); the
+recorded attentions leave the logits exactly as the plain forward gives them.
 
 A map says where the model looked for this score; it is not a mask of edited pixels (a localizer's decoder
 answers that).
@@ -38,14 +39,18 @@ def explain(model, pixels: torch.Tensor, method: str = "rollout") -> Explained:
         raise ValueError(f"explanation method must be one of {', '.join(METHODS)}, not {method!r}")
     model.config.require_head("explanations")
     tower = model.backbone
-    recorder = AttentionRecorder()
-    with torch.enable_grad(), tower.recording(recorder):
-        pooled, entering = tower.pooled_and_last_input(pixels.detach().requires_grad_())
-        logits, _ = model.forward_head(pooled)
-        fake, real = model.config.fake_index, model.config.real_index
-        score = (logits[:, fake] - logits[:, real]).float().sum()
-        wanted = recorder.probabilities if method == "rollout" else [entering]
-        gradients = torch.autograd.grad(score, wanted)
+    if method == "rollout":
+        recorder = AttentionRecorder()
+        with torch.enable_grad(), tower.recording(recorder):
+            entering, finish = tower.last_input(pixels.detach().requires_grad_())
+            logits, score = _logits_and_score(model, finish(entering))
+            gradients = torch.autograd.grad(score, recorder.probabilities)
+    else:
+        with torch.no_grad():  # the blocks before the last are not on Grad-CAM's path
+            entering, finish = tower.last_input(pixels)
+        with torch.enable_grad():
+            logits, score = _logits_and_score(model, finish(entering.requires_grad_()))
+            gradients = torch.autograd.grad(score, [entering])
     with torch.no_grad(), torch.autocast(pixels.device.type, enabled=False):
         if method == "rollout":
             relevance = _rollout(recorder.probabilities, gradients, tower.attention_pooled)
@@ -59,10 +64,18 @@ def explain(model, pixels: torch.Tensor, method: str = "rollout") -> Explained:
     return Explained(logits.detach(), maps.reshape(-1, side, side))
 
 
+def _logits_and_score(model, pooled: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The head's logits on ``pooled`` and the batch's summed score ``s`` (each crop's ``s`` depends on its own
+    input alone, so one backward gives every crop's gradients)."""
+    logits, _ = model.forward_head(pooled)
+    fake, real = model.config.fake_index, model.config.real_index
+    return logits, (logits[:, fake] - logits[:, real]).float().sum()
+
+
 def _rollout(probabilities: list[torch.Tensor], gradients: tuple[torch.Tensor, ...], pooled: bool) -> torch.Tensor:
     """[B, tokens]: the relevance of every token entering block 0 for the pooled feature."""
-    weighted = [(gradient * attention).clamp(min=0).mean(dim=1) for attention, gradient in zip(probabilities,
-                                                                                               gradients)]
+    weighted = [gradient.mul_(attention).clamp_(min=0).mean(dim=1) for attention, gradient in zip(probabilities,
+                                                                                                gradients)]
     blocks, pool = (weighted[:-1], weighted[-1]) if pooled else (weighted, None)
     batch, tokens = blocks[0].shape[:2]
     rollout = torch.eye(tokens, device=blocks[0].device).expand(batch, tokens, tokens)

@@ -37,9 +37,13 @@ judged by their content, as `detect` judges them; a file that cannot be decoded 
 audio file, a text file) gets its row with its `kind` and `error`, as long as one file of the request is an image or
 a video.
 
+With `explain=true`, each face of a detect row names its `explanation`: the URL of a PNG of where the detector
+looked for that face's score (p_fake is the same as without).
+
 Errors answer `{"error": "...", "detail": ...}`: 401 without a key (when the service has keys), 404, 409 (no
-localizer), 413 (over the upload limit), 415 (no file is an image or a video: `detail` gives each file's `kind` and
-`error`), 422 (no files, an empty file, bad options), 503 with `Retry-After` (the queue is full)."""
+localizer; explain with a model that has no head), 413 (over the upload limit), 415 (no file is an image or a
+video: `detail` gives each file's `kind` and `error`), 422 (no files, an empty file, bad options), 503 with
+`Retry-After` (the queue is full)."""
 
 
 class ErrorBody(BaseModel):
@@ -124,7 +128,8 @@ UPLOAD_BODY = {"requestBody": {"required": True, "content": {"multipart/form-dat
                            "description": f"images and videos (at most {MAX_FILES})"}}}}}}}
 UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text} for code, text in (
-        (401, "missing or wrong API key"), (409, "no localizer loaded"), (413, "upload too large"),
+        (401, "missing or wrong API key"), (409, "no localizer loaded, or explain with a model without a head"),
+        (413, "upload too large"),
         (415, "no file is an image or a video"), (422, "no files, an empty file, or bad options"),
         (503, "queue full: try again after Retry-After seconds"))}
 
@@ -166,7 +171,8 @@ def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
               openapi_extra=upload)
     async def detect(request: Request, options: RequestOptions = options_of,
                      owner: str | None = caller) -> dict[str, Any]:
-        """Score images and videos now: one row per file, with per-frame and per-face detail."""
+        """Score images and videos now: one row per file, with per-frame and per-face detail (with `explain`,
+        each face's explanation as a URL, kept and listed among the caller's jobs as long as a finished job)."""
         _, run, rows = await service.run_now("detect", request, options, owner)
         return {"run": run, "results": rows}
 
@@ -223,7 +229,8 @@ def create_app(settings: ServeSettings, runners: Runners) -> FastAPI:
              responses={200: {"content": {"image/png": {}, "video/mp4": {}}},
                         404: {"model": ErrorBody, "description": "no such file"}})
     def files(job_id: str, path: str, owner: str | None = caller) -> Any:
-        """A mask or overlay a job or localize request wrote (a video's masks: the list of their URLs)."""
+        """A mask or overlay a job or localize request wrote (a video's masks: the list of their URLs), or a
+        face's explanation."""
         found = service.folders.served(job_id, path) if service.job(job_id, owner) else None
         if found is None:
             raise ApiError(404, "no such file", {"id": job_id, "path": path})

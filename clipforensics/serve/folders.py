@@ -1,5 +1,6 @@
 """Each job's folder under ``<state-dir>/jobs/<id>/``: ``inputs/`` (its uploads, under generated names) and
-``maps/`` (the mask and overlay files the predictor writes), and the URLs those files are served at."""
+``maps/`` (the mask and overlay files and the faces' explanations the predictor writes), and the URLs those files
+are served at."""
 
 from __future__ import annotations
 

@@ -48,6 +48,8 @@ class RequestOptions:
     video_score: str = "people"
     min_person_frames: int | None = None
     min_face_frames: int = 4
+    explain: bool = False
+    """Each face of a detect row names its explanation's file (``Predictor.iter_predict(explain=...)``)."""
 
     def __post_init__(self) -> None:
         with self._refusals():
@@ -135,12 +137,17 @@ def request_options(face_detectors: tuple[str, ...]) -> Callable[..., RequestOpt
                                                                  "fpr@1%, f1) or a number")] = None,
         uncertain: Annotated[str | None, Query(description="LOW:HIGH: scores in [LOW, HIGH) are labelled "
                                                            "uncertain")] = None,
+        explain: Annotated[bool, Query(description="detect: each face of the detail names its `explanation`, the "
+                                                   "URL of a PNG of where the detector looked for its score "
+                                                   "(gradient-weighted attention rollout, 8-bit grey over the "
+                                                   "model's input crop); 409 when the model has no head")] = False,
     ) -> RequestOptions:
         known = {"frames", "sampler", "stride", "aggregate", "threshold", "operating_point", "uncertain", "video_score",
-                 "min_person_frames", "min_face_frames", *SERVED}
+                 "min_person_frames", "min_face_frames", "explain", *SERVED}
         refuse_unknown(request, known | ({"task"} if request.url.path.endswith("/jobs") else set()))
         return RequestOptions(frames, sampler, stride, aggregate, _face_options(request.query_params, face_detectors),
-                              threshold, operating_point, uncertain, video_score, min_person_frames, min_face_frames)
+                              threshold, operating_point, uncertain, video_score, min_person_frames, min_face_frames,
+                              explain)
 
     return read
 

@@ -12,7 +12,7 @@ from ..errors import UsageError
 from ..faces.detectors import DETECTORS
 from ..inference.predictor import Predictor
 from ..media import DEFAULT_FRAMES
-from .errors import ApiError
+from .errors import ApiError, invalid_options
 from .options import face_defaults
 
 
@@ -50,9 +50,19 @@ class Runners:
         self.face_detectors = tuple(name for name, backend in DETECTORS.items()
                                     if backend.model_file is None or face_model is not None)
 
-    def for_task(self, task: str) -> Runner:
+    def for_task(self, task: str, explain: bool = False) -> Runner:
+        """The runner of ``task``; with ``explain``, one whose scores can be explained: detect's, when its model has
+        a head (409 when it has none; 422 for localize, whose rows have no faces' scores)."""
         if task == "detect":
+            if explain:
+                try:
+                    self.detector.predictor.config.require_head(f"explain with the model {self.detector.name!r}")
+                except UsageError as refused:
+                    raise ApiError(409, "no score to explain", str(refused)) from None
             return self.detector
+        if explain:
+            raise invalid_options([{"field": "explain", "input": True, "message": "explanations are of the faces' "
+                                    "scores, which detect gives: ask detect (task=detect), not localize"}])
         if self.localizer is None:
             try:
                 self.detector.predictor.config.require_decoder(f"localize with the model {self.detector.name!r}")

@@ -63,14 +63,15 @@ class Service:
     async def run_now(self, task: str, request: Request, options: RequestOptions,
                       owner: str | None) -> tuple[str, dict, list[dict]]:
         """A synchronous request: its uploads scored on its model's threads, in a slot of the queue; its id, its
-        run's header (``rows.run_of``) and its rows. A localize request's maps are kept in a folder of its own,
-        recorded as a finished job of ``owner`` (so they are served, and removed with the other finished jobs)."""
-        runner = self.runners.for_task(task)
+        run's header (``rows.run_of``) and its rows. A localize request's maps (an explained detect request's
+        explanations) are kept in a folder of its own, recorded as a finished job of ``owner`` (so they are served,
+        and removed with the other finished jobs)."""
+        runner = self.runners.for_task(task, options.explain)
         run = run_of(runner.predictor, task, options, self.runners.face_model)
         request_id = self._take_slot()
         try:
             async with self._received(request) as inputs:
-                maps = self.folders.maps(request_id) if task == "localize" else None
+                maps = self.folders.maps(request_id) if task == "localize" or options.explain else None
                 if maps is not None:
                     self.folders.create(request_id)
                 def url(path: str) -> str:
@@ -94,7 +95,7 @@ class Service:
     async def submit(self, task: str, request: Request, options: RequestOptions, owner: str | None) -> str:
         """A job of ``owner``: its uploads moved into its folder and the job recorded, queued, before the id is
         returned."""
-        self.runners.for_task(task)
+        self.runners.for_task(task, options.explain)
         job_id = self._take_slot()
         try:
             async with self._received(request) as inputs:

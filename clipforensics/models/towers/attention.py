@@ -1,9 +1,9 @@
 """Attention probabilities recorded for explanations, without moving the model's numbers by a bit.
 
-A recorder recomputes each attention's probabilities ``A = softmax(q k^T * scale)`` beside the attention's own
-kernel (SDPA) and joins them to the kernel's output by a term that is exactly zero, ``y - y.detach()`` with
-``y = A v``: the forward values stay the kernel's, while gradients flow through ``A`` as they would through an
-eager attention, so that ``∂s/∂A`` exists for every block.
+A recorder computes each attention's probabilities ``A = softmax(q k^T * scale)`` beside the attention's own
+kernel (SDPA) and joins them to the kernel's output through ``ThroughProbabilities``: the forward values stay the
+kernel's, while gradients flow as they would through an eager ``A v``, so that ``∂s/∂A`` exists for every block.
+The eager product itself is never computed: only its backward is.
 """
 
 from __future__ import annotations
@@ -24,10 +24,25 @@ class AttentionRecorder:
         recorded probabilities of ``query`` and ``key`` ([B, heads, N, head_width]) over ``value``."""
         scale = query.shape[-1] ** -0.5 if scale is None else scale
         with torch.autocast(query.device.type, enabled=False):
-            probabilities = (query.float() @ key.float().transpose(-2, -1) * scale).softmax(dim=-1)
-            eager = (probabilities @ value.float()).to(output.dtype)
+            probabilities = (query.float() * scale @ key.float().transpose(-2, -1)).softmax(dim=-1)
         self.probabilities.append(probabilities)
-        return output.detach() + (eager - eager.detach())
+        return ThroughProbabilities.apply(output.detach(), probabilities, value)
+
+
+class ThroughProbabilities(torch.autograd.Function):
+    """``output`` as it is, differentiated as ``(probabilities @ value.float()).to(output.dtype)``."""
+
+    @staticmethod
+    def forward(ctx, output: torch.Tensor, probabilities: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(probabilities, value)
+        return output.view_as(output)
+
+    @staticmethod
+    def backward(ctx, gradient: torch.Tensor) -> tuple[None, torch.Tensor, torch.Tensor]:
+        probabilities, value = ctx.saved_tensors
+        gradient = gradient.float()
+        return (None, gradient @ value.float().transpose(-2, -1),
+                (probabilities.transpose(-2, -1) @ gradient).to(value.dtype))
 
 
 RECORDED = "clipforensics-recorded"

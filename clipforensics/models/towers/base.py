@@ -82,13 +82,13 @@ class Tower(nn.Module, ABC):
             for module in self.attentions:
                 module.recorder = None
 
-    def pooled_and_last_input(self, pixels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The pooled feature and the tokens entering the last block (every token, as the block takes them)."""
+    def last_input(self, pixels: torch.Tensor) -> tuple[torch.Tensor, Callable[[torch.Tensor], torch.Tensor]]:
+        """The tokens entering the last block (every token, as the block takes them), and what makes the pooled
+        feature of them (the last block and the pooling, run when called)."""
         hidden, run = self.embed(pixels)
-        for block in self.blocks:
-            entering = hidden
+        for block in self.blocks[:-1]:
             hidden = run(block, hidden)
-        return self.pool(hidden), entering
+        return hidden, lambda entering: self.pool(run(self.blocks[-1], entering))
 
     def grid_tokens(self, hidden: torch.Tensor) -> torch.Tensor:
         """A block's output as ``tokens`` gives it: class token first, then the patch grid."""

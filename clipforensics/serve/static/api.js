@@ -69,11 +69,13 @@ export class Api {
     return this.json("/v1/schema");
   }
 
-  /** POST /v1/jobs: `options` {faces, frames, threshold}; faces are the user's choice for detect, while
-   * localize keeps its own default (whole images, as DeCLIP reads them) unless the files are face crops. */
+  /** POST /v1/jobs: `options` {faces, frames, threshold, explain}; faces are the user's choice for detect, while
+   * localize keeps its own default (whole images, as DeCLIP reads them) unless the files are face crops; explain
+   * asks detect for each face's explanation. */
   startJob(task, files, options) {
     const query = new URLSearchParams({ task });
     if (task === "detect" || options.faces === "none") query.set("faces", options.faces);
+    if (task === "detect" && options.explain) query.set("explain", "true");
     if (options.frames) query.set("frames", String(options.frames));
     if (options.threshold !== null && options.threshold !== undefined) query.set("threshold", String(options.threshold));
     const form = new FormData();

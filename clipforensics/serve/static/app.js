@@ -2,6 +2,7 @@
 
 import { Api } from "./api.js";
 import { timeline } from "./chart.js";
+import { explanationFigure } from "./explanations.js";
 import { drawFaces, nearestFrame } from "./faces.js";
 import { colourName, csvText, formatBytes, formatNumber, formatValue, isScore, plural } from "./format.js";
 import { jobEntries } from "./joblist.js";
@@ -55,6 +56,11 @@ function canLocalize() {
   return Boolean(localizerInfo()) || Boolean(detectorInfo()?.has_decoder);
 }
 
+/** Whether the detector's scores can be explained: only a head's score can. */
+function canExplain() {
+  return Boolean(detectorInfo()?.has_head);
+}
+
 async function loadModels() {
   const panel = $("model");
   try {
@@ -77,6 +83,7 @@ async function loadModels() {
   if (detectorInfo()?.frames) $("frames").value = String(detectorInfo().frames);
   $("limits").textContent = describeLimits(state.models.limits);
   $("localize-option").hidden = !canLocalize();
+  $("explain-option").hidden = !canExplain();
   updateSubmit();
   listJobs();
 }
@@ -197,7 +204,7 @@ async function submit(event) {
   const chosen = Number.parseFloat($("threshold").value);
   const limit = Number.isFinite(chosen) && chosen >= 0 && chosen <= 1 ? chosen : modelThreshold();
   const options = { faces: $("faces").value, frames: Number.isFinite(frames) && frames > 0 ? frames : null,
-    threshold: limit === modelThreshold() ? null : limit };
+    threshold: limit === modelThreshold() ? null : limit, explain: canExplain() && $("explain").checked };
   const localize = canLocalize() && $("localize").checked;
   hideMessage();
   resetResults();
@@ -396,6 +403,8 @@ function card(row, file) {
   if (row.kind === "video" && Array.isArray(row.detail) && row.detail.length) {
     item.append(chartFigure(row, preview?.seek));
   }
+  const explained = explanationFigure(row, (url) => api.viewable(url), threshold());
+  if (explained) item.append(explained);
   const localization = state.localizations.get(row);
   if (row.overlay) item.append(overlayFigure(row, localization));
   if (localization?.error) item.append(paragraph(`The heatmap could not be made: ${localization.error}`, "error-text"));
