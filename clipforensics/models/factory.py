@@ -15,7 +15,7 @@ from torch import nn
 from ..errors import CheckpointError
 from .localizer import initialise_decoder
 from .model import ForensicsModel, ModelConfig
-from .precision import bf16_names, resident
+from .precision import bf16_names, cast_norms_once, resident
 
 StateDict = dict[str, torch.Tensor]
 
@@ -32,6 +32,8 @@ def create_model(config: ModelConfig, state: StateDict | None = None,
         with init_empty_weights(include_buffers=False):
             model = ForensicsModel(config)
         load_strict(model, resident(state, bf16_names(model) if bf16 else set()), "the model", assign=True)
+        if bf16:
+            cast_norms_once(model)
         return model
     model = ForensicsModel(config)
     if config.has_decoder:

@@ -42,14 +42,29 @@ def resident(state: StateDict, bf16: set[str]) -> StateDict:
     return kept
 
 
+def cast_norms_once(model: nn.Module) -> None:
+    """Has the tower's ``linear_norms`` hand their float32 output on in bf16: autocast would cast it for each
+    linear that reads it (CLIP's and DINOv3's attentions have three), to the same bits."""
+    norms = model.config.backbone.linear_norms
+    for name, module in model.backbone.named_modules():
+        if name.rpartition(".")[2] in norms and isinstance(module, nn.LayerNorm):
+            module.register_forward_hook(_to_bf16)
+
+
+def _to_bf16(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor:
+    return output.to(torch.bfloat16)
+
+
 def in_bf16(model: nn.Module) -> nn.Module:
-    """``model`` when its ``bf16_names`` tensors already are bf16 (as ``load`` builds it for bf16); else a copy
-    that keeps them in bf16, the model given left as it was (its other tensors copied, the bf16 ones converted
-    without a float32 copy)."""
+    """``model`` when its ``bf16_names`` tensors already are bf16 (as ``create_model`` builds it for bf16); else a
+    copy that keeps them in bf16 and casts its norms once, the model given left as it was (its other tensors
+    copied, the bf16 ones converted without a float32 copy)."""
     parameters = dict(model.named_parameters())
     names = bf16_names(model)
     if all(parameters[name].dtype == torch.bfloat16 for name in names):
         return model
     memo = {id(parameters[name]): nn.Parameter(parameters[name].detach().to(torch.bfloat16),
                                                requires_grad=parameters[name].requires_grad) for name in names}
-    return copy.deepcopy(model, memo)
+    kept = copy.deepcopy(model, memo)
+    cast_norms_once(kept)
+    return kept
