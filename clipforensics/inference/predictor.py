@@ -115,6 +115,7 @@ class Predictor:
         return self.model.has_decoder
 
     def save(self, folder: str | Path) -> Path:
+        """The model as this predictor holds it (in bf16, its linears' weights in bf16)."""
         return save_model(self.model, folder, provenance=self.provenance)
 
     @torch.inference_mode()
