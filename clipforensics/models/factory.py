@@ -24,7 +24,7 @@ def create_model(config: ModelConfig, state: StateDict | None = None,
                  tower: StateDict | None = None, bf16: bool = False) -> ForensicsModel:
     """A model for ``config``: with ``state`` (the whole model's tensors, e.g. from a checkpoint; emptied as it
     is read) loaded strictly and without a second copy, with ``bf16`` straight into the dtypes a model running
-    in bf16 keeps (``precision``); else freshly initialised, the vision tower from ``tower`` (its pretrained
+    in bf16 keeps (``models.precision``); else freshly initialised, the vision tower from ``tower`` (its pretrained
     tensors, keyed relative to the tower) when given."""
     if state is not None:
         from accelerate import init_empty_weights

@@ -4,7 +4,7 @@ Under autocast every linear casts its float32 weights to bf16 on every call (for
 0.6 GB written a batch). A model that runs in bf16 keeps those weights and biases in bf16 instead, so no cast
 runs, and computes what autocast over float32 weights computed, bit for bit: the same bf16 operands. Everything
 else stays float32 -- LayerNorms, position and class embeddings, layer scales, the head -- and autocast still
-runs LayerNorms, softmax and the head's normalisation in float32, and the residual stream.
+runs LayerNorms, softmax and the head's normalisation in float32; the residual stream stays float32 too.
 """
 
 from __future__ import annotations
