@@ -32,6 +32,7 @@ bench: setup
 	$(BIN)/python bench/serve_load.py
 	$(BIN)/python bench/detect_crops.py
 	$(BIN)/python bench/video_pipeline.py
+	$(BIN)/python bench/video_pipeline.py --large
 	$(BIN)/python bench/train_step.py
 	$(BIN)/python bench/localize.py
 	$(BIN)/python bench/backbones.py

@@ -2,10 +2,12 @@
 
 Towers with random weights (seeded), as GenD runs them: CLIP ViT-L/14 (16 x 16 patches), DINOv3 ViT-L/16
 (14 x 14 patches and 4 registers), PE-Core L/14 (16 x 16 patches, its 24 x 24 position table resampled), each
-with GenD's LinearNorm head, in eval mode, on one random batch. bf16 is autocast, as inference runs it.
-Each (tower, precision) runs in a fresh process, so peak memory (VmHWM) is that run's alone; ratios are to
-CLIP in the same precision, and to fp32 for the same tower. The machine's own bf16/fp32 matmul ratio is
-printed first: bf16 pays only where the CPU has the matrix units for it.
+with GenD's LinearNorm head, in eval mode, on one random batch, through ``Predictor.predict_tensor`` as inference
+runs them (bf16: the towers' linears kept in bf16, under autocast). Each (tower, precision) runs in a fresh
+process, so peak memory (VmHWM) is that run's alone; ratios are to CLIP in the same precision, and to fp32 for the
+same tower. Each process first measures this CPU's fp32 and bf16 matmul peaks, and reports its time against the
+matmul bound (the batch's matmul FLOPs at the precision's peak, ``bench/bound.py``): bf16 pays only where the CPU
+has the matrix units for it.
 
     python bench/backbones.py [--batch-size 4] [--repeats 3] [--json results.json]
 """
@@ -32,26 +34,31 @@ PRECISIONS = ("fp32", "bf16")
 def run_one(name: str, precision: str, batch_size: int, repeats: int) -> dict:
     """In this process: build the tower, warm up, time ``repeats`` batches; peak RSS over the timed part."""
     import torch
-
-    from clipforensics.inference.runtime import autocast
-    from clipforensics.models.factory import create_model
-    from clipforensics.models.model import ModelConfig
+    from bound import config_flops, matmul_peaks
     from rss import peak_rss_mb, reset_peak_rss
 
+    from clipforensics.inference.predictor import Predictor
+    from clipforensics.inference.runtime import release_freed_memory
+    from clipforensics.models.factory import create_model
+    from clipforensics.models.model import ModelConfig
+
+    peaks = matmul_peaks()
     torch.manual_seed(0)
-    model = create_model(ModelConfig(TOWERS[name])).eval()
+    config = ModelConfig(TOWERS[name])
+    predictor = Predictor(create_model(config).eval(), device="cpu", precision=precision)
     pixels = torch.randn(batch_size, 3, 224, 224)
-    weights_mb = sum(p.numel() * p.element_size() for p in model.parameters()) / 2**20
-    device = torch.device("cpu")
-    with torch.inference_mode(), autocast(device, precision):
-        model(pixels)
-        reset_peak_rss()
-        start = time.perf_counter()
-        for _ in range(repeats):
-            model(pixels)
-        seconds = time.perf_counter() - start
+    weights_mb = sum(p.numel() * p.element_size() for p in predictor.model.parameters()) / 2**20
+    predictor.predict_tensor(pixels)
+    release_freed_memory()  # the float32 model a bf16 one was converted from (load reads bf16 straight)
+    reset_peak_rss()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        predictor.predict_tensor(pixels)
+    seconds = time.perf_counter() - start
+    bound = repeats * batch_size * config_flops(config.backbone) / (peaks[precision] * 1e9)
     return {"tower": name, "precision": precision, "images_per_s": repeats * batch_size / seconds,
-            "peak_rss_mb": peak_rss_mb(), "weights_mb": weights_mb}
+            "peak_rss_mb": peak_rss_mb(), "weights_mb": weights_mb, "peak_gflops": peaks[precision],
+            "bound_ratio": seconds / bound}
 
 
 def matmul_ratio(size: int = 2048, repeats: int = 10) -> float:
@@ -92,13 +99,14 @@ def main() -> int:
                                    capture_output=True, text=True, check=True)
             rows.append(json.loads(child.stdout.strip().splitlines()[-1]))
     by = {(row["tower"], row["precision"]): row for row in rows}
-    print(f"{'tower':<18}{'precision':<11}{'images/s':>9}{'vs CLIP':>9}{'vs fp32':>9}{'peak RSS MB':>13}"
-          f"{'weights MB':>12}")
+    print(f"{'tower':<18}{'precision':<11}{'images/s':>9}{'vs CLIP':>9}{'vs fp32':>9}{'peak GFLOP/s':>13}"
+          f"{'x bound':>9}{'peak RSS MB':>13}{'weights MB':>12}")
     for row in rows:
         clip = by[("CLIP ViT-L/14", row["precision"])]["images_per_s"]
         fp32 = by[(row["tower"], "fp32")]["images_per_s"]
         print(f"{row['tower']:<18}{row['precision']:<11}{row['images_per_s']:>9.2f}"
               f"{row['images_per_s'] / clip:>8.2f}x{row['images_per_s'] / fp32:>8.2f}x"
+              f"{row['peak_gflops']:>13.0f}{row['bound_ratio']:>8.2f}x"
               f"{row['peak_rss_mb']:>13.0f}{row['weights_mb']:>12.0f}")
     if args.json:
         args.json.write_text(json.dumps({"cpu": cpu_name(), "rows": rows}, indent=1))

@@ -10,8 +10,11 @@ What is measured, each in a fresh interpreter (``--only`` runs one case in a sub
   memory above the interpreter with torch and transformers already imported, as a ratio of the weights'
   size. The baseline is the previous way of loading, run side by side: the model built with random
   weights, the file read by ``safetensors.torch.load_file``, the tensors copied in by ``load_state_dict``.
+  ``load(precision="bf16")`` too, which reads the same float32 file straight into the bf16 tensors a model
+  running in bf16 keeps.
 
-Targets: ``--help`` under 1 s; load RSS at most 1.35x the weights; load no slower than the baseline.
+Targets: ``--help`` under 1 s; load RSS at most 1.35x the weights; load no slower than the baseline; bf16 load at
+most 1.5x fp32's.
 
     python bench/startup.py [--runs 5] [--keep DIR] [--json results.json]
 """
@@ -32,7 +35,9 @@ from rss import cpu_name
 
 HERE = Path(__file__).resolve().parent
 COMMAND = Path(sys.executable).with_name("clipforensics")
-TARGETS = {"help_s": 1.0, "rss_ratio": 1.35}
+TARGETS = {"help_s": 1.0, "rss_ratio": 1.35, "bf16_load_ratio": 1.5}
+LOADS = {"baseline": "baseline (random init, load_file, copy)", "project": "clipforensics.load",
+         "project-bf16": "clipforensics.load, bf16"}
 
 
 def command_times(runs: int) -> dict[str, float]:
@@ -91,8 +96,9 @@ def measure_load(case: str, folder: Path) -> dict[str, float]:
     reset_peak_rss()
     base = current_rss_mb()
     start = time.perf_counter()
-    if case == "project":
-        model = clipforensics.load(folder, device="cpu", precision="fp32").model
+    if case.startswith("project"):
+        precision = "bf16" if case.endswith("bf16") else "fp32"
+        model = clipforensics.load(folder, device="cpu", precision=precision).model
     else:
         from safetensors.torch import load_file
 
@@ -109,7 +115,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="processes per command timing")
     parser.add_argument("--keep", type=Path, help="write (or reuse) the checkpoint here instead of a temporary folder")
     parser.add_argument("--json", type=Path, help="also write the figures here")
-    parser.add_argument("--only", choices=("project", "baseline"), help=argparse.SUPPRESS)
+    parser.add_argument("--only", choices=LOADS, help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.only:
@@ -126,14 +132,14 @@ def main() -> int:
             else write_gend_checkpoint(folder)
         loads = {case: json.loads(subprocess.run([sys.executable, __file__, "--only", case, "--folder", str(folder)],
                                                  check=True, capture_output=True, text=True).stdout)
-                 for case in ("baseline", "project")}
+                 for case in LOADS}
     finally:
         if args.keep is None:
             shutil.rmtree(folder)
     print(f"\nload() of a ViT-L/14 GenD checkpoint, {weights / 1e9:.2f} GB of weights "
           f"(RSS with torch + transformers imported: {loads['project']['base_mb']:.0f} MB)")
     print(f"{'':<44}{'seconds':>8} {'peak RSS above':>15} {'x weights':>10}")
-    for case, title in (("baseline", "baseline (random init, load_file, copy)"), ("project", "clipforensics.load")):
+    for case, title in LOADS.items():
         figures = loads[case]
         ratio = figures["peak_above_mb"] * 2**20 / weights
         figures["rss_ratio"] = ratio
@@ -142,6 +148,8 @@ def main() -> int:
         "help under 1 s": times["clipforensics --help"] < TARGETS["help_s"],
         "load RSS <= 1.35x the weights": loads["project"]["rss_ratio"] <= TARGETS["rss_ratio"],
         "load no slower than the baseline": loads["project"]["seconds"] <= loads["baseline"]["seconds"],
+        "bf16 load <= 1.5x fp32's": loads["project-bf16"]["seconds"]
+        <= TARGETS["bf16_load_ratio"] * loads["project"]["seconds"],
     }
     print("\n" + "\n".join(f"target {'met' if ok else 'MISSED'}: {name}" for name, ok in met.items()))
     if args.json:

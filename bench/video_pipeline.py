@@ -38,7 +38,17 @@ each ``predict`` call builds its own face detector, a cost every call pays. The 
 check fails (frame indices, pixels, a frame without a face, end-to-end scores against the staged ones); missed speed
 targets are reported.
 
+With ``--large``, the ViT-L/14 case instead, against the matmul bound (``bench/bound.py``): a random ViT-L/14
+checkpoint in GenD's layout (written as ``bench/startup.py`` writes it) scores the same video end to end through
+``load(folder, precision=P).predict([mp4], frames=32)`` (load excluded, after one untimed forward), for fp32 and
+bf16, each run a fresh process that first measures this CPU's fp32 and bf16 matmul peaks; the bound is
+``frames x 162 GFLOP`` at the precision's peak. Each process also times the model alone (one batch of 32
+crops, ``predict_tensor``) and profiles that batch op by op. ``--before DIR`` (the package as it was, e.g.
+``git archive main | tar -x -C DIR``) runs the same processes on that code too, interleaved with this one's.
+Targets: end to end at most 1.25x the bound in bf16, 1.15x in fp32; bf16 load at most 1.5x fp32's.
+
     python bench/video_pipeline.py [--frames-total 300] [--repeats 3] [--json results.json]
+    python bench/video_pipeline.py --large [--repeats 2] [--before DIR] [--json results.json]
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ import json
 import math
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -64,6 +75,7 @@ from PIL import Image
 from skimage import data
 
 import clipforensics
+from bound import attention_kernels, config_flops, matmul_peaks, op_profile, print_profiles
 from clipforensics.inference.predictor import Predictor
 from clipforensics.hub.checkpoints import save_model
 from clipforensics.faces.align import align_face
@@ -90,6 +102,10 @@ SCORE_TOLERANCE = 1e-4
 TARGET_DECODE_RATIO = 3.0
 TARGET_DETECT_MS = 60.0
 TARGET_PEOPLE_SHARE = 0.10
+LARGE_BACKBONE = "openai/clip-vit-large-patch14"
+LARGE_PRECISIONS = ("fp32", "bf16")
+TARGET_BOUND_RATIO = {"fp32": 1.15, "bf16": 1.25}
+TARGET_BF16_LOAD_RATIO = 1.5
 STAGES = {
     "decode_gend": "decode + sample, GenD (imageio)",
     "decode": "decode + sample, project",
@@ -339,6 +355,90 @@ def print_report(report: dict) -> None:
     print(f"checks: {'passed' if report['passed'] else 'FAILED'}; total runtime {report['runtime_s']:.0f} s")
 
 
+# --- the ViT-L/14 case against the matmul bound ------------------------------------------------------
+
+
+def large_run(path: Path, model_dir: Path, frames: int, repeats: int, precision: str) -> dict:
+    """In this process: matmul peaks, load, the model alone on one batch, end to end, a profile of the batch."""
+    peaks = matmul_peaks()
+    start = time.perf_counter()
+    predictor = clipforensics.load(model_dir, device="cpu", precision=precision)
+    load_s = time.perf_counter() - start
+    pixels = torch.randn(frames, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    model_s, _ = measure(lambda: predictor.predict_tensor(pixels), repeats, True)
+    end_to_end_s, result = measure(lambda: predict_video(predictor, path, frames), repeats, False)
+    config = predictor.config.backbone
+    return {"peaks": peaks, "load_s": load_s, "model_s": model_s, "end_to_end_s": end_to_end_s,
+            "p_fake": result.p_fake, "profile": op_profile(lambda: predictor.predict_tensor(pixels)),
+            "attention_s": attention_kernels(frames, config.heads, config.grid**2 + 1)}
+
+
+def run_large(args: argparse.Namespace, path: Path, tmp: Path) -> dict:
+    """Every (precision, code) run in a fresh process, this code's and ``--before``'s interleaved."""
+    from startup import write_gend_checkpoint
+
+    from clipforensics.models.backbones import known_backbone
+
+    model_dir = tmp / "gend-l14"
+    print("writing a random ViT-L/14 GenD checkpoint ...", file=sys.stderr, flush=True)
+    write_gend_checkpoint(model_dir)
+    codes = {"before": args.before, "after": None} if args.before else {"after": None}
+    runs = {}
+    for precision in LARGE_PRECISIONS:
+        for code, folder in codes.items():
+            print(f"ViT-L/14 {precision}, {code} ...", file=sys.stderr, flush=True)
+            env = {**os.environ, "PYTHONPATH": str(folder.resolve())} if folder else None
+            done = subprocess.run([sys.executable, __file__, "--large-child", precision, "--video", str(path),
+                                   "--model-dir", str(model_dir), "--frames", str(args.frames),
+                                   "--repeats", str(args.repeats)], capture_output=True, text=True, env=env)
+            if done.returncode:
+                sys.stderr.write(done.stderr)
+                raise SystemExit(f"the ViT-L/14 {precision} run ({code}) failed")
+            runs[f"{precision} {code}"] = json.loads(done.stdout.strip().splitlines()[-1])
+    gflops = config_flops(known_backbone(LARGE_BACKBONE)) / 1e9
+    for key, run in runs.items():
+        peak = run["peaks"][key.split()[0]]
+        run["bound_s"] = args.frames * gflops / peak
+        run["end_to_end_ratio"] = statistics.median(run["end_to_end_s"]) / run["bound_s"]
+        run["model_ratio"] = statistics.median(run["model_s"]) / run["bound_s"]
+    return {"gflops_per_image": gflops, "runs": runs}
+
+
+def print_large(report: dict) -> None:
+    setup, large = report["setup"], report["large"]
+    print(f"\n{setup['cpu']}, torch {setup['torch']} with {setup['threads']} threads; ViT-L/14 GenD checkpoint, "
+          f"random weights; {large['gflops_per_image']:.0f} GFLOP per crop (matmuls); median of "
+          f"{setup['repeats']} runs [min-max], each (precision, code) a fresh process")  # fmt: skip
+    before, after = setup["load_average_1min"]
+    print(f"1-minute load average {before:.2f} before, {after:.2f} after\n")
+    header = (f"{'run':<13}{'peak GFLOP/s':>13}{'bound s':>9}{'end to end s':>22}{'x bound':>8}"
+              f"{'model s':>20}{'x bound':>8}{'load s':>8}")
+    print(header + "\n" + "-" * len(header))
+    for key, run in large["runs"].items():
+        peak = run["peaks"][key.split()[0]]
+        e2e, model = run["end_to_end_s"], run["model_s"]
+        print(f"{key:<13}{peak:>13.0f}{run['bound_s']:>9.1f}"
+              f"{statistics.median(e2e):>8.1f} [{min(e2e):.1f}-{max(e2e):.1f}]".ljust(22 + 35)
+              + f"{run['end_to_end_ratio']:>7.2f}x{statistics.median(model):>8.1f} [{min(model):.1f}-{max(model):.1f}]"
+              f"{run['model_ratio']:>7.2f}x{run['load_s']:>8.2f}")  # fmt: skip
+    print_profiles({f"per-op profile, model alone, batch {setup['frames']}, {key}": run["profile"]
+                    for key, run in large["runs"].items()})
+    after_runs = {key.split()[0]: run for key, run in large["runs"].items() if key.endswith("after")}
+    kernels = after_runs["bf16"]["attention_s"]
+    print("\none attention of the batch (SDPA, best of 3): "
+          + ", ".join(f"{name} {seconds * 1000:.0f} ms" for name, seconds in kernels.items()))
+    print()
+    for precision, target in TARGET_BOUND_RATIO.items():
+        ratio = after_runs[precision]["end_to_end_ratio"]
+        print(f"target {precision} end to end <= {target:.2f}x the bound: {ratio:.2f}x "
+              f"({'met' if ratio <= target else 'missed'})")  # fmt: skip
+    load_ratio = after_runs["bf16"]["load_s"] / after_runs["fp32"]["load_s"]
+    print(f"target bf16 load <= {TARGET_BF16_LOAD_RATIO:.1f}x fp32's: {load_ratio:.2f}x "
+          f"({'met' if load_ratio <= TARGET_BF16_LOAD_RATIO else 'missed'})")  # fmt: skip
+    difference = abs(after_runs["bf16"]["p_fake"] - after_runs["fp32"]["p_fake"])
+    print(f"video p_fake, bf16 - fp32: {difference:.2e}")
+
+
 def benchmark(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     load_before = os.getloadavg()[0]
@@ -346,13 +446,22 @@ def benchmark(args: argparse.Namespace) -> int:
         path = Path(tmp) / "moving_face.mp4"
         print(f"writing {path.name} ({args.frames_total} frames) and the model ...", file=sys.stderr, flush=True)
         write_video(path, args.frames_total, args.seed)
-        model_dir = save_random_detector(Path(tmp) / "model", args.seed)
-        stages, checks = run_stages(path, model_dir, args.frames, args.repeats)
+        if args.large:
+            large = run_large(args, path, Path(tmp))
+        else:
+            model_dir = save_random_detector(Path(tmp) / "model", args.seed)
+            stages, checks = run_stages(path, model_dir, args.frames, args.repeats)
         video = video_facts(path)
+    setup = {"cpu": cpu_name(), "torch": torch.__version__, "threads": torch.get_num_threads(), "seed": args.seed,
+             "repeats": args.repeats, "frames": args.frames, "load_average_1min": [load_before, os.getloadavg()[0]]}
+    if args.large:
+        report = {"setup": setup, "video": video, "large": large, "runtime_s": time.perf_counter() - start}
+        print_large(report)
+        if args.json:
+            Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+        return 0
     report = {
-        "setup": {"cpu": cpu_name(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-                  "seed": args.seed, "repeats": args.repeats,
-                  "load_average_1min": [load_before, os.getloadavg()[0]]},
+        "setup": setup,
         "video": video,
         "stages": stages,
         "decode_speedup": stages["decode_gend"]["seconds"] / stages["decode"]["seconds"],
@@ -373,6 +482,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per stage, median reported (default 3)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random weights and the noise patch")
     parser.add_argument("--json", metavar="PATH", help="also write the figures to this JSON file")
+    parser.add_argument("--large", action="store_true", help="the ViT-L/14 case against the matmul bound instead")
+    parser.add_argument("--before", type=Path, metavar="DIR",
+                        help="with --large: also run the package found in DIR (the code before), interleaved")
+    parser.add_argument("--large-child", choices=LARGE_PRECISIONS, help=argparse.SUPPRESS)  # internal: one run
+    parser.add_argument("--video", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--model-dir", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if min(args.frames, args.repeats) < 1:
         parser.error("--frames and --repeats must be at least 1")
@@ -382,7 +497,11 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> int:
-    return benchmark(parse_args())
+    args = parse_args()
+    if args.large_child:
+        print(json.dumps(large_run(args.video, args.model_dir, args.frames, args.repeats, args.large_child)))
+        return 0
+    return benchmark(args)
 
 
 if __name__ == "__main__":

@@ -48,8 +48,9 @@ def save_model(model: ForensicsModel, folder: str | Path, provenance: dict | Non
     return folder
 
 
-def load_model(path: str | Path) -> tuple[ForensicsModel, dict]:
-    """Loads any known layout; returns the model (eval mode) and its provenance record."""
+def load_model(path: str | Path, bf16: bool = False) -> tuple[ForensicsModel, dict]:
+    """Loads any known layout; returns the model (eval mode, with ``bf16`` holding the tensors a model running in
+    bf16 keeps in bf16, read straight into them) and its provenance record."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(_missing(path))
@@ -59,7 +60,7 @@ def load_model(path: str | Path) -> tuple[ForensicsModel, dict]:
         if recognises(path):
             try:
                 config, state, provenance = read(path)
-                model = create_model(config, state)
+                model = create_model(config, state, bf16=bf16)
             except CheckpointError as error:
                 raise CheckpointError(f"{path} ({layout} layout): {error}") from None
             return model.eval(), {**provenance, "layout": layout, "source": str(path)}

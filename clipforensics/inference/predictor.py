@@ -26,6 +26,7 @@ from ..hub.checkpoints import load_model, save_model
 from ..media import DEFAULT_FRAMES, Sampler, expand_sources, kind_of
 from ..models.explanation import METHODS, explain
 from ..models.model import ForensicsModel, ModelConfig
+from ..models.precision import in_bf16
 from ..progress import progress_bar
 from ..transforms import Preprocessing, normalize
 from .assembly import Outputs, ResultBuilder, Scored
@@ -34,7 +35,7 @@ from .outputs import OutputNames, output_folder
 from .prepare import Prepared, prepare
 from .provenance import checkpoint_identity, run_header, scoring_options
 from .results import Result
-from .runtime import autocast, resolve_device, resolve_precision, return_large_buffers
+from .runtime import autocast, release_freed_memory, resolve_device, resolve_precision
 from .settings import SCORE_KEYWORDS, ScoreSettings
 from .writers import save_crops as write_crops
 
@@ -61,7 +62,9 @@ def load(
     ``threshold`` says otherwise; ``uncertain``, a ``Band`` or its (low, high), labels scores in that band
     uncertain."""
     path = zoo.resolve(str(name_or_path)) if str(name_or_path) in zoo.ZOO else Path(name_or_path)
-    model, provenance = load_model(path)
+    device = resolve_device(device)
+    precision = resolve_precision(precision, device)
+    model, provenance = load_model(path, bf16=precision == "bf16")
     calibration = read_calibration(path) if calibrated else None
     return Predictor(model, device, precision, batch_size, threshold, provenance, calibration, operating_point,
                      uncertain, checkpoint_identity(str(name_or_path), path))
@@ -86,13 +89,12 @@ class Predictor:
     ):
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
-        self.model = model.eval().to(self.device)
+        self.model = (in_bf16(model) if self.precision == "bf16" else model).eval().to(self.device)
         self.batch_size = batch_size
         self.provenance = provenance or {}
         self.calibration = calibration
         self.decision = decision(calibration, operating_point_of(threshold, operating_point), uncertain)
         self.checkpoint = checkpoint or checkpoint_identity(None, None)  # load's: the weights' name and sha256
-        return_large_buffers()
 
     @property
     def task(self) -> str:
@@ -139,6 +141,7 @@ class Predictor:
         return self.model.has_decoder
 
     def save(self, folder: str | Path) -> Path:
+        """The model as this predictor holds it (in bf16, its linears' weights in bf16)."""
         return save_model(self.model, folder, provenance=self.provenance)
 
     @torch.inference_mode()
@@ -254,6 +257,7 @@ class Predictor:
         with progress_bar(None if by_frames else len(numbers), progress, progress_label,
                           "frame" if by_frames else "input") as bar:
             for group in _batches(_pieces_in_order(numbers, pieces, workers), self.batch_size):
+                release_freed_memory()  # the frames of the groups before
                 for piece, scored in zip(group, self._score(group, maps, method)):
                     if by_frames and bar.total is None and piece.sampled is not None:
                         bar.total = piece.sampled

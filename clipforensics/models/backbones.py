@@ -62,6 +62,11 @@ class BackboneConfig:
         return FAMILIES[self.family].layernorms
 
     @property
+    def linear_norms(self) -> tuple[str, ...]:
+        """Names of the LayerNorm modules whose output only linears read (each block's two)."""
+        return FAMILIES[self.family].linear_norms
+
+    @property
     def lora_targets(self) -> tuple[str, ...]:
         """The attention projections LoRA adapts (module-name suffixes)."""
         return FAMILIES[self.family].lora_targets
@@ -181,12 +186,13 @@ def _pe_preprocessing(size: int) -> Preprocessing:
 @dataclass(frozen=True)
 class BackboneFamily:
     """What differs between families: the tower (``module.Class`` under ``towers``), the LayerNorms LN-tuning
-    trains (GenD's choice for each), the attention projections LoRA adapts, the input pipeline of a detector
-    and of a localizer, where the pretrained towers live, and how a tower's tensors reveal the family
-    (``marker``) and its architecture (``infer``)."""
+    trains (GenD's choice for each) and those only linears read, the attention projections LoRA adapts, the input
+    pipeline of a detector and of a localizer, where the pretrained towers live, and how a tower's tensors reveal
+    the family (``marker``) and its architecture (``infer``)."""
 
     tower: str
     layernorms: tuple[str, ...]
+    linear_norms: tuple[str, ...]
     lora_targets: tuple[str, ...]
     preprocessing: Callable[[int], Preprocessing]
     localizer_preprocessing: Callable[[int], Preprocessing]
@@ -197,13 +203,15 @@ class BackboneFamily:
 
 FAMILIES: dict[str, BackboneFamily] = {
     "clip": BackboneFamily("clip.ClipBackbone", ("pre_layrnorm", "layer_norm1", "layer_norm2", "post_layernorm"),
-                           ("q_proj", "k_proj", "v_proj", "out_proj"), lambda size: Preprocessing(size=size),
-                           declip_preprocessing, pretrained.CLIP, "embeddings.patch_embedding.weight", _infer_clip),
-    "dinov3": BackboneFamily("dinov3.Dinov3Backbone", ("norm1", "norm2", "norm"),
+                           ("layer_norm1", "layer_norm2"), ("q_proj", "k_proj", "v_proj", "out_proj"),
+                           lambda size: Preprocessing(size=size), declip_preprocessing, pretrained.CLIP,
+                           "embeddings.patch_embedding.weight", _infer_clip),
+    "dinov3": BackboneFamily("dinov3.Dinov3Backbone", ("norm1", "norm2", "norm"), ("norm1", "norm2"),
                              ("q_proj", "k_proj", "v_proj", "o_proj"), _dinov3_preprocessing, _dinov3_preprocessing,
                              pretrained.DINOV3, "embeddings.patch_embeddings.weight", _infer_dinov3),
-    "pe": BackboneFamily("pe.PeBackbone", ("norm_pre", "norm1", "norm2", "norm"), ("attn.qkv", "attn.proj"),
-                         _pe_preprocessing, _pe_preprocessing, pretrained.PE, "patch_embed.proj.weight", _infer_pe),
+    "pe": BackboneFamily("pe.PeBackbone", ("norm_pre", "norm1", "norm2", "norm"), ("norm1", "norm2"),
+                         ("attn.qkv", "attn.proj"), _pe_preprocessing, _pe_preprocessing, pretrained.PE,
+                         "patch_embed.proj.weight", _infer_pe),
 }
 
 

@@ -15,21 +15,25 @@ from torch import nn
 from ..errors import CheckpointError
 from .localizer import initialise_decoder
 from .model import ForensicsModel, ModelConfig
+from .precision import bf16_names, cast_norms_once, resident
 
 StateDict = dict[str, torch.Tensor]
 
 
 def create_model(config: ModelConfig, state: StateDict | None = None,
-                 tower: StateDict | None = None) -> ForensicsModel:
-    """A model for ``config``: with ``state`` (the whole model's tensors, e.g. from a checkpoint) loaded
-    strictly and without a second copy; else freshly initialised, the vision tower from ``tower`` (its
-    pretrained tensors, keyed relative to the tower) when given."""
+                 tower: StateDict | None = None, bf16: bool = False) -> ForensicsModel:
+    """A model for ``config``: with ``state`` (the whole model's tensors, e.g. from a checkpoint; emptied as it
+    is read) loaded strictly and without a second copy, with ``bf16`` straight into the dtypes a model running
+    in bf16 keeps (``models.precision``); else freshly initialised, the vision tower from ``tower`` (its pretrained
+    tensors, keyed relative to the tower) when given."""
     if state is not None:
         from accelerate import init_empty_weights
 
         with init_empty_weights(include_buffers=False):
             model = ForensicsModel(config)
-        load_strict(model, _as_float32(state), "the model", assign=True)
+        load_strict(model, resident(state, bf16_names(model) if bf16 else set()), "the model", assign=True)
+        if bf16:
+            cast_norms_once(model)
         return model
     model = ForensicsModel(config)
     if config.has_decoder:
@@ -48,8 +52,3 @@ def load_strict(module: nn.Module, state: StateDict, what: str, assign: bool = F
     if problems:
         raise CheckpointError(f"tensors do not fit {what}:\n  " + "\n  ".join(problems))
 
-
-def _as_float32(state: StateDict) -> StateDict:
-    """Half-precision checkpoints are widened, so that an assigned model computes as a freshly built one."""
-    return {key: tensor.float() if tensor.is_floating_point() and tensor.dtype != torch.float32 else tensor
-            for key, tensor in state.items()}
