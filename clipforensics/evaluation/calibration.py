@@ -32,7 +32,6 @@ from ..uncertainty import SampleSize, sample_sizes
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ..inference.predictor import Predictor
     from .predictions import Prediction
 
 LEVELS = ("video", "frame")
@@ -297,7 +296,7 @@ def calibrate(model: str | Path, data: Sequence[str | Path], output: str | Path,
     rows = predict_samples(predictor, samples, "detection", progress=progress)
     fitted_on = {"inputs": [str(spec) for spec in data], **({"split": split} if split else {})}
     fit = fit_calibration(rows, level, aggregate, target_fpr, fitted_on)
-    write_calibrated(source, predictor, fit, output)
+    write_calibrated(source, fit, output)
     return fit
 
 
@@ -308,7 +307,7 @@ def check_empty(folder: Path) -> None:
                          "calibrated model (nothing is written over)")
 
 
-def write_calibrated(source: Path, predictor: Predictor, fit: CalibrationFit, folder: Path) -> Path:
+def write_calibrated(source: Path, fit: CalibrationFit, folder: Path) -> Path:
     """The calibrated model folder, staged beside ``folder`` and renamed into place when whole."""
     from ..hub.checkpoints import save_model_with
     from .plots import png
@@ -318,8 +317,7 @@ def write_calibrated(source: Path, predictor: Predictor, fit: CalibrationFit, fo
     staging = folder.parent / f".{folder.name}.partial-{os.getpid()}"
     staging.mkdir()
     try:
-        save_model_with(source, predictor.model, predictor.provenance, staging,
-                        {CONFIG_KEY: fit.calibration.to_dict()})
+        save_model_with(source, staging, {CONFIG_KEY: fit.calibration.to_dict()})
         (staging / REPORT_FILE).write_text(json.dumps(fit.to_dict(), indent=2) + "\n")
         (staging / FIGURE_FILE).write_bytes(png(reliability_figure(fit)))
         check_empty(folder)

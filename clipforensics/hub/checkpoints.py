@@ -91,14 +91,16 @@ def own_config(path: str | Path) -> dict | None:
     return read_json(path / CONFIG_FILE) if _is_own(path) else None
 
 
-def save_model_with(source: Path, model: ForensicsModel, provenance: dict, folder: Path, entries: dict) -> Path:
+def save_model_with(source: Path, folder: Path, entries: dict) -> Path:
     """Writes the model ``source`` into the existing ``folder`` with ``entries`` added to its ``config.json``:
     a folder in the project's format has its weights hard-linked (copied where the filesystem refuses a link)
-    rather than written again; any other layout is saved in this format from ``model``."""
+    rather than written again; any other layout is read again in full precision (not as a bf16 predictor holds
+    it) and saved in this format."""
     config = own_config(source)
     if config is not None:
         _link_or_copy(source / WEIGHTS_FILE, folder / WEIGHTS_FILE)
     else:
+        model, provenance = load_model(source)
         save_model(model, folder, provenance)
         config = read_json(folder / CONFIG_FILE)
     (folder / CONFIG_FILE).write_text(json.dumps({**config, **entries}, indent=2) + "\n")
