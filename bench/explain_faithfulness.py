@@ -8,7 +8,8 @@ the random curve and the map's (units of ``s``; positive: the map beats random).
 for its trained detector and test set:
 
     clipforensics demo --workdir demo-output
-    python bench/explain_faithfulness.py --model demo-output/runs/detector/best --data demo-output/data/test
+    python bench/explain_faithfulness.py --model demo-output/runs/detector/best \
+        --data demo-output/data/test/Demo/real --data demo-output/data/test/Demo/sbi
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 METHODS = ("rollout", "gradcam")
 
 
-def crops(data: Path) -> list[tuple[Path, Path | None]]:
-    """Every crop under ``data`` with its mask (None for a real one), fakes being those with a ``_mask.png``."""
+def crops(folders: list[Path]) -> list[tuple[Path, Path | None]]:
+    """Every crop under ``folders`` with its mask (None for a real one), fakes being those with a ``_mask.png``."""
     found = []
-    for path in sorted(data.rglob("*.png")):
+    for path in sorted(path for data in folders for path in data.rglob("*.png")):
         if not path.stem.endswith("_mask"):
             mask = path.with_name(f"{path.stem}_mask.png")
             found.append((path, mask if mask.is_file() else None))
@@ -45,7 +46,8 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, required=True)
-    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--data", type=Path, action="append", required=True,
+                        help="a folder of crops, real and self-blended with their masks (repeatable)")
     args = parser.parse_args()
     torch.manual_seed(0)
     model, _ = load_model(args.model)
@@ -56,7 +58,7 @@ def main() -> int:
     for path, mask_path in crops(args.data):
         pixels = preprocess([Image.open(path).convert("RGB")], prep)
         random = random_curve(model, pixels[0], patch, rng)
-        row = {"crop": path.relative_to(args.data).as_posix(), "fake": mask_path is not None}
+        row = {"crop": path.as_posix(), "fake": mask_path is not None}
         for method in METHODS:
             relevance = explain(model, pixels, method).maps[0].numpy()
             row[method] = area_between(random, deletion_curve(model, pixels[0], most_relevant_first(relevance), patch))
