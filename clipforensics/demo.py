@@ -88,7 +88,7 @@ def run(workdir: Path, clipforensics: Callable[[list[str]], int], serve: bool = 
     step(DETECTING, ["detect", *map(str, inputs), "--model", str(models["detector"]), "--frames", "12", "--precision",
                      "fp32", "--output", str(workdir / "detect" / "results.jsonl"),
                      "--annotate", str(workdir / "detect"), "--report", str(workdir / "detect" / "case.html")])
-    print(people_finding(workdir / "detect" / "results.jsonl"))
+    print(people_finding(list(read_rows(workdir / "detect" / "results.jsonl"))))
     step("Localizing the manipulated pixels of a self-blended face and of the photo",
          ["localize", str(_first_fake(workdir)), str(inputs[0]), "--faces", "none", "--model",
           str(models["localizer"]), "--precision", "fp32", "--output-dir", str(workdir / "localize")])
@@ -168,14 +168,18 @@ class Scene:
         """A frame for each photo in ``faces`` (the same photo throughout for a real video)."""
         shots = []
         for index, face in enumerate(faces):
-            picture = np.asarray(Image.fromarray(face[:360, 76:436]).resize((self.side, self.side),
-                                                                            Image.Resampling.BICUBIC))
+            picture = _head(face, self.side)
             picture = np.clip((picture[:, ::-1] if self.flip else picture) * self.gain + self.offset, 0, 255)
             shot = self.background.copy()
             x = self.start + self.speed * index
             shot[360 - self.side :, x : x + self.side] = picture.astype(np.uint8)
             shots.append(shot)
         return shots
+
+
+def _head(photo: np.ndarray, side: int) -> np.ndarray:
+    """The photo's head and shoulders, ``side`` pixels square."""
+    return np.asarray(Image.fromarray(photo[:360, 76:436]).resize((side, side), Image.Resampling.BICUBIC))
 
 
 def _landmarks68(face: np.ndarray) -> np.ndarray:
@@ -188,15 +192,14 @@ def _landmarks68(face: np.ndarray) -> np.ndarray:
 def _self_blended(face: np.ndarray, landmarks: np.ndarray, rng: np.random.Generator,
                   config: SelfBlendConfig | None = None) -> np.ndarray:
     """The photo with its face self-blended, as the self-blending recipe makes its fakes."""
-    fake, _ = self_blend(face, landmarks, rng, config or SelfBlendConfig())
+    fake, _ = self_blend(face, landmarks, rng, config)
     return fake
 
 
 def _two_people(face: np.ndarray, fake: np.ndarray) -> list[np.ndarray]:
     """Two people: the astronaut, real, near the camera all along, and for the middle third of the frames a
     self-blended double of her further back: a fake person in a video that is mostly real."""
-    near = np.asarray(Image.fromarray(face[:360, 76:436]).resize((400, 400), Image.Resampling.BICUBIC))
-    far = np.asarray(Image.fromarray(fake[:360, 76:436]).resize((300, 300), Image.Resampling.BICUBIC))
+    near, far = _head(face, 400), _head(fake, 300)
     backdrop = np.clip(np.random.default_rng(PEOPLE_SEED).normal(120, 12, (400, 760, 3)), 0, 255).astype(np.uint8)
     shots = []
     for index in range(PEOPLE_FRAMES):
@@ -278,12 +281,12 @@ def _data(workdir: Path, split: str, model: str) -> list[str]:
     return [str(workdir / "data" / split / "Demo" / source) for source in ("real", FAKES[model])]
 
 
-def people_finding(rows: Path) -> str:
-    """What ``detect`` made of the video of two people, beside what the mean over all its faces and its largest face
-    (``--video-score largest``) would have said."""
+def people_finding(rows: list[dict]) -> str:
+    """What ``detect`` made of the video of two people (among its ``rows``), beside what the mean over all its faces
+    and its largest face (``--video-score largest``) would have said."""
     from .inference.verdicts import box_area
 
-    row = next(row for row in read_rows(rows) if Path(row["path"]).name == PEOPLE_VIDEO)
+    row = next(row for row in rows if Path(row["path"]).name == PEOPLE_VIDEO)
     if row["p_fake"] is None:
         return f"\n== {PEOPLE_VIDEO}: not scored: {row['error']}"
     faces = [face for frame in row["detail"] for face in frame["faces"] if face["p_fake"] is not None]
@@ -347,7 +350,7 @@ def write_index(workdir: Path, steps: list[tuple[str, list[str], int]], models: 
                      f"<td>{person['frames']} of {r['frames']}</td><td>{_shown(person['p_fake'])}</td>"
                      f"<td>{person['label']}</td></tr>"
                      for r in detections if Path(r["path"]).name == PEOPLE_VIDEO for person in r["people"])
-    finding = html.escape(people_finding(workdir / "detect" / "results.jsonl").strip("\n= ")) if detections else ""
+    finding = html.escape(people_finding(detections).strip("\n= ")) if detections else ""
     links = " · ".join(filter(None, [
         link(workdir / "eval" / "detector" / "report.html", "detector evaluation report"),
         link(workdir / "eval" / "localizer" / "report.html", "localizer evaluation report"),

@@ -19,19 +19,15 @@ log = logging.getLogger(__name__)
 
 UNPINNED = None
 """A zoo file's pin when no sha256 of the published file is known (``ZooEntry.sha256``)."""
-CHUNK = 1 << 20
 STATUSES = ("ok", "mismatch", "unpinned", "not cached")
 """What ``verify`` finds of a file: it matches its pin, it does not (and was deleted), it has no pin to
 compare with, or there is no file to check."""
 
 
 def sha256_of(path: Path) -> str:
-    """The file's sha256, hex, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
+    """The file's sha256, hex, read in chunks."""
     with path.open("rb") as file:
-        while chunk := file.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def check_download(path: Path, expected: str | None, what: str, remove: Callable[[], None], advice: str) -> None:

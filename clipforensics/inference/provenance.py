@@ -9,7 +9,6 @@ header with the one recorded (``differences``)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from collections.abc import Iterable, Iterator
@@ -18,6 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..hub.digests import sha256_of
 from ..words import changes
 
 if TYPE_CHECKING:
@@ -74,8 +74,7 @@ def _stamp(file: Path) -> tuple[int, int]:
 @cache
 def _file_sha256(path: str, size: int, modified: int) -> str:
     """A weights file's digest, once per version of the file (its size and time) in a process."""
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
+    return sha256_of(Path(path))
 
 
 @cache
