@@ -1,11 +1,13 @@
 """How faithful a detector's explanations are: deletion curves of the rollout and of Grad-CAM against random
-patch orders, on a held-out set of face crops (the demo's test set: self-blended fakes with their masks and their
-real sources), and how much of each fake's map falls inside its blended region.
+patch orders, on a held-out set of face crops (the demo's test set: self-blended fakes with their masks, the
+blended videos' faces, and their real sources), and how much of each fake's map falls inside its blended region.
 
 For every crop: the most relevant patches by the map replaced with the crop's mean colour in steps of 10 %, the
-drop of ``s = z_fake - z_real`` recorded, against the mean of 10 random orders; the figure is the area between
-the random curve and the map's (units of ``s``; positive: the map beats random). Runs ``clipforensics demo`` first
-for its trained detector and test set:
+drop of the score the map explains recorded (``s = z_fake - z_real`` where the head calls the crop fake, ``-s``
+where it calls it real), against the mean of 10 random orders; the figure is the area between the random curve and
+the map's (units of ``s``; positive: the map beats random). A crop is fake unless its ``--data`` folder is named
+for reals (``real``, as the dataset layout has it). Runs ``clipforensics demo`` first for its trained detector and
+test set:
 
     clipforensics demo --workdir demo-output
     python bench/explain_faithfulness.py --model demo-output/runs/detector/best \
@@ -27,13 +29,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 METHODS = ("rollout", "gradcam")
 
 
-def crops(folders: list[Path]) -> list[tuple[Path, Path | None]]:
-    """Every crop under ``folders`` with its mask (None for a real one), fakes being those with a ``_mask.png``."""
+def crops(folders: list[Path]) -> list[tuple[Path, bool, Path | None]]:
+    """Every crop under ``folders``: its path, whether it is fake (by its folder's name, as the dataset layout
+    labels sources) and its mask (None where it has none)."""
+    from clipforensics.data.manifest import FAKE, label_of
+
     found = []
-    for path in sorted(path for data in folders for path in data.rglob("*.png")):
-        if not path.stem.endswith("_mask"):
-            mask = path.with_name(f"{path.stem}_mask.png")
-            found.append((path, mask if mask.is_file() else None))
+    for data in folders:
+        for path in sorted(data.rglob("*.png")):
+            if not path.stem.endswith("_mask"):
+                mask = path.with_name(f"{path.stem}_mask.png")
+                found.append((path, label_of(data.name) == FAKE, mask if mask.is_file() else None))
     return found
 
 
@@ -47,7 +53,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--data", type=Path, action="append", required=True,
-                        help="a folder of crops, real and self-blended with their masks (repeatable)")
+                        help="a folder of crops, fake unless it is named for reals (repeatable)")
     args = parser.parse_args()
     torch.manual_seed(0)
     model, _ = load_model(args.model)
@@ -55,12 +61,13 @@ def main() -> int:
     prep, patch = model.config.preprocessing, model.config.backbone.patch_size
     rng = np.random.default_rng(0)
     rows = []
-    for path, mask_path in crops(args.data):
+    for path, fake, mask_path in crops(args.data):
         pixels = preprocess([Image.open(path).convert("RGB")], prep)
         random = random_curve(model, pixels[0], patch, rng)
-        row = {"crop": path.as_posix(), "fake": mask_path is not None}
+        row = {"crop": path.as_posix(), "fake": fake}
         for method in METHODS:
-            relevance = explain(model, pixels, method).maps[0].numpy()
+            explained = explain(model, pixels, method)
+            relevance, row["called_fake"] = explained.maps[0].numpy(), bool(explained.toward_fake[0])
             row[method] = area_between(random, deletion_curve(model, pixels[0], most_relevant_first(relevance), patch))
             if mask_path is not None:
                 blended = resize_mask(np.asarray(Image.open(mask_path).convert("L")) / 255.0, prep, prep.size) > 0.5
@@ -70,16 +77,22 @@ def main() -> int:
         rows.append(row)
     print(f"CPU: {cpu_name()}; model {args.model}; {len(rows)} crops ({sum(r['fake'] for r in rows)} fakes)")
     print(f"{'':<26}{'rollout':>10}{'gradcam':>10}")
-    for name, pick in (("all", rows), ("fakes", [r for r in rows if r["fake"]]),
-                       ("reals", [r for r in rows if not r["fake"]])):
+    groups = {"all": rows, "fakes": [r for r in rows if r["fake"]], "reals": [r for r in rows if not r["fake"]],
+              "called fake": [r for r in rows if r["called_fake"]],
+              "called real": [r for r in rows if not r["called_fake"]]}
+    for name, pick in ((name, pick) for name, pick in groups.items() if pick):
         print(f"{'area vs random, ' + name:<26}" + "".join(f"{np.mean([r[m] for r in pick]):>10.4f}" for m in METHODS))
         print(f"{'beats random, ' + name:<26}" + "".join(f"{sum(r[m] > 0 for r in pick):>5}/{len(pick):<4}"
                                                        for m in METHODS))
-    fakes = [r for r in rows if r["fake"]]
-    print(f"{'map mass in blended region':<26}" + "".join(f"{np.mean([r[m + '_inside'] for r in fakes]):>10.3f}"
-                                                         for m in METHODS)
-          + f"   (the region is {np.mean([r['blended_share'] for r in fakes]):.3f} of the crop)")
+    masked = [r for r in rows if "blended_share" in r]
+    if masked:
+        print(f"{'map mass in blended region':<26}" + "".join(f"{np.mean([r[m + '_inside'] for r in masked]):>10.3f}"
+                                                             for m in METHODS)
+              + f"   (the region is {np.mean([r['blended_share'] for r in masked]):.3f} of the crop)")
     print(f"{'rollout beats gradcam':<26}{sum(r['rollout'] > r['gradcam'] for r in rows):>5}/{len(rows)}")
+    for row in (row for row in rows if row["rollout"] <= 0):
+        print(f"rollout no better than random: {row['crop']} ({'fake' if row['fake'] else 'real'}, called "
+              f"{'fake' if row['called_fake'] else 'real'}, area {row['rollout']:.3f})")
     return 0
 
 

@@ -461,7 +461,8 @@ class ExplainsCounted(Predictor):
         super().__init__(*args, **kwargs)
         self.explained: list[int] = []
 
-    def explain_batch(self, pixels: torch.Tensor, method: str = "rollout") -> tuple[torch.Tensor, torch.Tensor]:
+    def explain_batch(self, pixels: torch.Tensor,
+                      method: str = "rollout") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         self.explained.append(len(pixels))
         return super().explain_batch(pixels, method)
 
@@ -484,7 +485,8 @@ def test_the_detection_report_explains_the_frames_called_most_fake_in_one_pass_o
     page = _Page(html)
     shown = [row for label in (1, 0) for row in sorted((row for row in evaluation.rows if row.label == label),
                                                        key=lambda row: -row.p_fake)[: SHOWN // 2]]
-    captions = [f"{Path(row.path).name}: {'fake' if row.label else 'real'}, p_fake {row.p_fake:.3f}" for row in shown]
+    captions = [f"{Path(row.path).name}: {'fake' if row.label else 'real'}, p_fake {row.p_fake:.3f}; the map: why "
+                f"{'fake' if row.p_fake >= 0.5 else 'real'}" for row in shown]
     assert predictor.explained == [SHOWN] and len(evaluation.rows) == 16
     assert page.headings[-1] == "Example faces" and len(page.images) == len(PLOTS) + SHOWN
     assert [html.index(f"<figcaption>{caption}</figcaption>") for caption in captions] == sorted(

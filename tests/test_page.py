@@ -204,6 +204,7 @@ def test_the_explain_toggle_shows_each_faces_explanation_over_its_face_and_off_s
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=explanation.first.element_handle(),
                            timeout=10_000)
     shown = page.locator(".card .explained-verdict").first.inner_text()
+    reason = page.locator(".card .explained-reason").first.inner_text()
     scored = page.locator(".card .p-fake").inner_text()
     OUTPUT.mkdir(exist_ok=True)
     page.locator(".card").screenshot(path=str(OUTPUT / "page-explain.png"))
@@ -213,6 +214,7 @@ def test_the_explain_toggle_shows_each_faces_explanation_over_its_face_and_off_s
     page.wait_for_selector("#results[data-state=done]", timeout=60_000)
 
     assert shown.startswith("#") and scored.split()[-1] in shown, (shown, scored)
+    assert reason in ("the map: why fake", "the map: why real")
     assert page.locator(".card .p-fake").inner_text() == scored
     assert page.locator(".card img.explanation").count() == 0 and page.locator(".card .explanations").count() == 0
     page.close()

@@ -122,7 +122,8 @@ class CaseReport:
                                                                            if result.maps else ""),
                                 _jpeg(result.plot(self.threshold)))]
             if result.explanations:
-                pictures.append(Picture("where the model looked for each face's score (its explanation)",
+                pictures.append(Picture("where the model looked for the score each face's call rests on (its "
+                                        "explanation: for fake where the head says fake, for real where it says real)",
                                         _jpeg(result.plot(self.threshold, explain=True))))
         except (ClipForensicsError, ValueError, OSError):  # an input that cannot be decoded has no picture
             return []

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import MediaError
+from ..inference.results import EXPLAINS
 from ..media import load_image
 from .perturbations import Perturbation
 from .predictions import Model, Prediction
@@ -28,6 +29,8 @@ class ExplainedExample:
     """The run's score of the frame."""
     overlay: np.ndarray
     """uint8 [size, size, 3]: the model's input crop under its explanation's heatmap (``inference.drawing``)."""
+    explains: str
+    """Which score the map explains: ``"fake"`` or ``"real"``, the head's own call (``FaceResult.explains``)."""
 
 
 def most_fake(rows: Sequence[Prediction], count: int = SHOWN) -> list[Prediction]:
@@ -59,10 +62,10 @@ def explained_examples(predictor: Model, rows: Sequence[Prediction],
     if not shown:
         return []
     prep = predictor.preprocessing
-    _, maps = predictor.explain_batch(preprocess(images, prep))
+    _, maps, toward_fake = predictor.explain_batch(preprocess(images, prep))
     examples = []
-    for row, image, explanation in zip(shown, images, maps.numpy()):
+    for row, image, explanation, side in zip(shown, images, maps.numpy(), toward_fake.tolist()):
         crop = np.clip(np.rint(resize_and_crop(Image.fromarray(image), prep)), 0, 255).astype(np.uint8)
         relevance = cv2.resize(explanation, crop.shape[1::-1], interpolation=cv2.INTER_LINEAR)
-        examples.append(ExplainedExample(row.path, row.label, row.p_fake, overlay(crop, relevance)))
+        examples.append(ExplainedExample(row.path, row.label, row.p_fake, overlay(crop, relevance), EXPLAINS[side]))
     return examples

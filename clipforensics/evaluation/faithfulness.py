@@ -1,16 +1,19 @@
 """Whether an explanation is faithful to the model: deletion curves (Samek et al. 2017; Petsiuk et al. 2018).
 
 The most relevant patches of a crop, by the map, are replaced with the crop's mean colour in steps of 10 %, and
-the score ``s = z_fake - z_real`` is recorded at each step; the same with random patch orders (their mean) is the
-baseline. A faithful map makes ``s`` fall faster than a random order does: the figure is the area between the
-random curve and the map's (in units of ``s``, over the fraction deleted from 0 to 1), positive when the map
-beats random.
+the score the map explains is recorded at each step: ``s = z_fake - z_real`` where the head calls the intact crop
+fake, ``-s`` where it calls it real (``models.explanation.verdict_score``). The same with random patch orders
+(their mean) is the baseline. A faithful map makes the score fall faster than a random order does: the figure is
+the area between the random curve and the map's (in units of ``s``, over the fraction deleted from 0 to 1),
+positive when the map beats random.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
+
+from ..models.explanation import calls_fake, verdict_score
 
 STEPS = 10
 RANDOM_ORDERS = 10
@@ -25,8 +28,9 @@ def score(model, pixels: torch.Tensor) -> torch.Tensor:
 
 def deletion_curve(model, pixels: torch.Tensor, order: np.ndarray, patch_size: int,
                    steps: int = STEPS) -> np.ndarray:
-    """``s`` of one preprocessed crop [3, H, W] with 0, 1/steps, ..., all of its patches (in ``order``,
-    row-major indices, most relevant first) replaced by its mean colour: [steps + 1]."""
+    """The verdict score of one preprocessed crop [3, H, W] (``s``, or ``-s`` where the head calls the intact crop
+    real) with 0, 1/steps, ..., all of its patches (in ``order``, row-major indices, most relevant first) replaced
+    by its mean colour: [steps + 1]."""
     grid = pixels.shape[-1] // patch_size
     mean = pixels.mean(dim=(1, 2), keepdim=True)
     batch = pixels.unsqueeze(0).repeat(steps + 1, 1, 1, 1)
@@ -35,7 +39,8 @@ def deletion_curve(model, pixels: torch.Tensor, order: np.ndarray, patch_size: i
             row, column = divmod(int(index), grid)
             batch[step, :, row * patch_size : (row + 1) * patch_size,
                   column * patch_size : (column + 1) * patch_size] = mean
-    return score(model, batch).numpy()
+    s = score(model, batch)
+    return verdict_score(s, calls_fake(s[0])).numpy()
 
 
 def most_relevant_first(relevance: np.ndarray) -> np.ndarray:

@@ -56,7 +56,8 @@ class Model(Protocol):
     @property
     def has_head(self) -> bool: ...
 
-    def explain_batch(self, pixels: torch.Tensor, method: str = "rollout") -> tuple[torch.Tensor, torch.Tensor]: ...
+    def explain_batch(self, pixels: torch.Tensor,
+                      method: str = "rollout") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]: ...
 
 
 @dataclass(frozen=True)

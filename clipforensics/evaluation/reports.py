@@ -64,9 +64,10 @@ LOCALIZATION_NOTE = (
     "each fake source against the reals of its dataset. Failed images are left out.")
 EXAMPLES_NOTE = (
     "The frames the detector called most fake: the fakes and the reals with the highest p_fake (its surest calls, "
-    "and its worst false alarms), each under where the detector looked for its score (gradient-weighted attention "
-    "rollout, the scale 0 to 1 in the corner: red drove the score most). An explanation shows the detector's "
-    "reasons, not which pixels were edited.")
+    "and its worst false alarms), each under where the detector looked for the score its call rests on, for fake "
+    "where its head says fake, for real where it says real (gradient-weighted attention rollout, the scale 0 to 1 "
+    "in the corner: red drove the score most). An explanation shows the detector's reasons, not which pixels were "
+    "edited.")
 TEMPLATES = {"html": "report.html.j2", "md": "report.md.j2"}
 TRAIN_CONFIG = "train_config"
 """The model record's key for the configuration it was trained with (``training.callbacks``)."""
@@ -271,8 +272,8 @@ def _example(number: int, example: ExplainedExample) -> Plot:
     encoded = io.BytesIO()
     Image.fromarray(example.overlay).save(encoded, "PNG")
     truth = "fake" if example.label else "real"
-    return Plot(f"example-{number}", f"{Path(example.path).name}: {truth}, p_fake {example.p_fake:.3f}",
-                encoded.getvalue())
+    return Plot(f"example-{number}", f"{Path(example.path).name}: {truth}, p_fake {example.p_fake:.3f}; the map: "
+                                     f"why {example.explains}", encoded.getvalue())
 
 
 def _failed(evaluation: Evaluation) -> list[tuple[str, str]]:

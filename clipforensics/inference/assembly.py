@@ -14,7 +14,7 @@ from .calibration import Calibration, Decision
 from .maps import frame_maps
 from .outputs import OutputNames
 from .prepare import Prepared
-from .results import FaceResult, FrameResult, Result
+from .results import EXPLAINS, FaceResult, FrameResult, Result
 from .rows import MAP_FILES
 from .verdicts import VideoRule, box_area, judge, people_of
 from .writers import InputFiles
@@ -22,21 +22,25 @@ from .writers import InputFiles
 
 @dataclass
 class Scored:
-    """Faces' p_fake and, when asked for, their maps and explanations, in face order."""
+    """Faces' p_fake and, when asked for, their maps and explanations (with whether each explains the score for
+    fake), in face order."""
 
     scores: list[float] = field(default_factory=list)
     maps: list[np.ndarray] = field(default_factory=list)
     explanations: list[np.ndarray] = field(default_factory=list)
+    toward_fake: list[bool] = field(default_factory=list)
 
     def extend(self, other: Scored) -> None:
         self.scores += other.scores
         self.maps += other.maps
         self.explanations += other.explanations
+        self.toward_fake += other.toward_fake
 
     def part(self, start: int, count: int) -> Scored:
         """The faces ``start`` to ``start + count``."""
         end = start + count
-        return Scored(self.scores[start:end], self.maps[start:end], self.explanations[start:end])
+        return Scored(self.scores[start:end], self.maps[start:end], self.explanations[start:end],
+                      self.toward_fake[start:end])
 
 
 @dataclass(frozen=True)
@@ -93,12 +97,13 @@ class ResultBuilder:
         explained = self.outputs.explain is not None and all(frame.image is not None for frame in piece.frames)
         placed = frame_maps(piece, iter(scored_faces.explanations), self.preprocessing) if explained else nothing
         explanations = iter(scored_faces.explanations)
+        sides = iter(EXPLAINS[toward_fake] for toward_fake in scored_faces.toward_fake)
         image_input = piece.kind == "image"
         for frame, values, relevance in zip(piece.frames, maps, placed):
             scored = FrameResult(frame.index, frame.timestamp, [
                 FaceResult(None if face.face is None else [round(float(v), 1) for v in face.face.box],
                            None if face.face is None else round(face.face.score, 4), next(remaining, None),
-                           face.person, next(explanations, None))
+                           face.person, next(explanations, None), explains=next(sides, None))
                 for face in frame.faces])
             self.result.frames.append(scored)
             for face, shown in zip(frame.faces, scored.faces):

@@ -160,13 +160,15 @@ class Predictor:
         p_fake = self.model.p_fake(output).float().cpu()
         return p_fake, torch.sigmoid(output.maps.float())[:, 0].cpu() if maps else None
 
-    def explain_batch(self, pixels: torch.Tensor, method: str = "rollout") -> tuple[torch.Tensor, torch.Tensor]:
-        """p_fake [B] (as ``forward_batch`` gives it) and each crop's explanation [B, grid, grid] (CPU, float32)
-        from one forward and one backward pass (``models.explanation``)."""
+    def explain_batch(self, pixels: torch.Tensor,
+                      method: str = "rollout") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """p_fake [B] (as ``forward_batch`` gives it), each crop's explanation [B, grid, grid] (CPU, float32) and
+        whether it explains the score for fake (True) or for real [B], from one forward and one backward pass
+        (``models.explanation``)."""
         with autocast(self.device, self.precision):
             explained = explain(self.model, pixels.to(self.device), method)
         p_fake = explained.logits.float().softmax(dim=1)[:, self.config.fake_index].cpu()
-        return p_fake, explained.maps.cpu()
+        return p_fake, explained.maps.cpu(), explained.toward_fake.cpu()
 
     def predict(self, sources: Source | Iterable[Source], **options) -> list[Result]:
         """See ``iter_predict`` for the options."""
@@ -285,13 +287,14 @@ class Predictor:
         scored = Scored()
         for start in range(0, len(pixels), self.batch_size):
             batch = normalize(pixels[start : start + self.batch_size], self.preprocessing)
-            explanations = None
+            explanations, toward_fake = None, None
             if method is not None:
-                p_fake, explanations = self.explain_batch(batch, method)
+                p_fake, explanations, toward_fake = self.explain_batch(batch, method)
             if maps or method is None:
                 p_fake, probabilities = self.forward_batch(batch, maps)
             scored.extend(Scored(p_fake.tolist(), list(probabilities.numpy()) if maps else [],
-                                 list(explanations.numpy()) if explanations is not None else []))
+                                 list(explanations.numpy()) if explanations is not None else [],
+                                 toward_fake.tolist() if toward_fake is not None else []))
         return scored
 
 

@@ -10,6 +10,9 @@ import numpy as np
 
 from .rows import detection_row, person_row, summary_row
 
+EXPLAINS = {True: "fake", False: "real"}
+"""``FaceResult.explains`` from whether the map explains the score for fake."""
+
 
 @dataclass
 class FaceResult:
@@ -20,10 +23,13 @@ class FaceResult:
     person: int | None = None
     """The id of the person the face shows (``Result.people``)."""
     explanation: np.ndarray | None = field(default=None, repr=False)
-    """With ``explain``: where the model looked for this score, float32 [grid, grid] over the model's input crop
-    (one value per patch), non-negative, the largest 1 (``models.explanation``)."""
+    """With ``explain``: where the model looked for the score its verdict rests on, float32 [grid, grid] over the
+    model's input crop (one value per patch), non-negative, the largest 1 (``models.explanation``)."""
     explanation_file: str | None = None
     """The explanation's file (8-bit grey over the model's input crop), when written."""
+    explains: str | None = None
+    """With ``explain``: which score the map explains, ``"fake"`` (``s = z_fake - z_real``, the head calls the face
+    fake) or ``"real"`` (``-s``); the head's own call, at p_fake 0.5 before any operating threshold."""
 
 
 @dataclass

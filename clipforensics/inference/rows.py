@@ -48,7 +48,8 @@ DETAIL = "detail"
 """The detection row's per-frame and per-face detail (each face with its person, and its explanation's file when
 one was written), after the people."""
 FACE_FIELDS = ("box", "score", "p_fake", "person")
-"""A face's fields in the detail; ``explanation`` (its file) follows when written."""
+"""A face's fields in the detail; ``explanation`` (its file) and ``explains`` (``"fake"`` or ``"real"``: which
+score the map explains) follow when written."""
 LOCALIZATION_FIELDS = ("path", "p_fake", "label", "kind", *MAP_FILES, "error", "note", "p_fake_raw", "decided_by",
                        "sha256")
 """A localization row's fields, in order: the map files among the summary's fields that judge a map."""
@@ -107,4 +108,6 @@ def _frame_dict(frame: FrameResult) -> dict:
 
 def _face_dict(face: FaceResult) -> dict:
     row = {name: getattr(face, name) for name in FACE_FIELDS}
-    return row if face.explanation_file is None else {**row, "explanation": face.explanation_file}
+    if face.explanation_file is None:
+        return row
+    return {**row, "explanation": face.explanation_file, "explains": face.explains}

@@ -38,7 +38,8 @@ audio file, a text file) gets its row with its `kind` and `error`, as long as on
 a video.
 
 With `explain=true`, each face of a detect row names its `explanation`: the URL of a PNG of where the detector
-looked for that face's score (p_fake is the same as without).
+looked for the score its call on that face rests on, and `explains`: `fake` or `real`, that call (the head's own, at
+p_fake 0.5). p_fake is the same as without.
 
 Errors answer `{"error": "...", "detail": ...}`: 401 without a key (when the service has keys), 404, 409 (no
 localizer; explain with a model that has no head), 413 (over the upload limit), 415 (no file is an image or a

@@ -138,9 +138,10 @@ def request_options(face_detectors: tuple[str, ...]) -> Callable[..., RequestOpt
         uncertain: Annotated[str | None, Query(description="LOW:HIGH: scores in [LOW, HIGH) are labelled "
                                                            "uncertain")] = None,
         explain: Annotated[bool, Query(description="detect: each face of the detail names its `explanation`, the "
-                                                   "URL of a PNG of where the detector looked for its score "
-                                                   "(gradient-weighted attention rollout, 8-bit grey over the "
-                                                   "model's input crop); 409 when the model has no head")] = False,
+                                                   "URL of a PNG of where the detector looked for the score its "
+                                                   "call rests on (gradient-weighted attention rollout, 8-bit grey "
+                                                   "over the model's input crop), and `explains`, that call: "
+                                                   "`fake` or `real`; 409 when the model has no head")] = False,
     ) -> RequestOptions:
         known = {"frames", "sampler", "stride", "aggregate", "threshold", "operating_point", "uncertain", "video_score",
                  "min_person_frames", "min_face_frames", "explain", *SERVED}

@@ -1,5 +1,5 @@
-// Why the detector said fake or real: each person's face with the map of where the detector looked for its score
-// laid over it (rows asked for with `explain=true`).
+// Why the detector said fake or real: each person's face with the map of where the detector looked for the score
+// its call rests on (for fake, or for real: the face's `explains`) laid over it (rows asked for with `explain=true`).
 
 import { formatNumber, isScore } from "./format.js";
 
@@ -36,17 +36,18 @@ export function explanationFigure(row, viewable, threshold) {
     }
     const map = document.createElement("img");
     map.className = "explanation";
-    map.alt = `Where the detector looked for the score of person #${person.id}'s face: the brighter, the more`;
+    map.alt = `Where the detector looked to call person #${person.id}'s face ${face.explains}: the brighter, the more`;
     viewable(face.explanation).then((url) => { map.src = url; }).catch(() => {
       map.replaceWith(document.createTextNode("The explanation could not be fetched."));
     });
     stage.append(map);
-    item.append(stage, verdict(person.id, face.p_fake, threshold));
+    item.append(stage, verdict(person.id, face.p_fake, threshold), reason(face.explains));
     list.append(item);
   }
   const caption = document.createElement("figcaption");
-  caption.textContent = "Why: where the detector looked for each face's score (gradient-weighted attention rollout);"
-    + " the brighter a patch, the more it drove p_fake. These are the detector's reasons, not a map of edited pixels.";
+  caption.textContent = "Why: where the detector looked for the score each face's call rests on, for fake where its"
+    + " head says fake, for real where it says real (gradient-weighted attention rollout); the brighter a patch, the"
+    + " more it drove that score. These are the detector's reasons, not a map of edited pixels.";
   figure.append(list, caption);
   return figure;
 }
@@ -59,5 +60,14 @@ function verdict(id, pFake, threshold) {
   badge.className = `badge ${label}`;
   badge.textContent = label === "error" ? "not scored" : label;
   line.append(`#${id} p_fake ${formatNumber(pFake)} `, badge);
+  return line;
+}
+
+/** Which score the map shows the reasons for: the head's own call at p_fake 0.5, which an operating threshold
+ * other than 0.5 can contradict. */
+function reason(explains) {
+  const line = document.createElement("span");
+  line.className = "explained-reason";
+  line.textContent = `the map: why ${explains}`;
   return line;
 }
