@@ -10,6 +10,7 @@ from transformers.activations import QuickGELUActivation
 
 import clipforensics
 from clipforensics.inference import runtime
+from clipforensics.models.precision import PackedLinear, pack_linears, packs_linears
 from clipforensics.models.towers.clip import QuickGelu
 
 from .conftest import SHIPPED, expected
@@ -81,6 +82,50 @@ def test_a_predictor_in_bf16_leaves_the_model_it_was_given_in_float32(tiny_detec
     assert predictor.model.backbone.blocks[0].mlp.fc1.weight.dtype == torch.bfloat16
     assert all(parameter.dtype == torch.float32 for parameter in tiny_detector.parameters())
     assert clipforensics.Predictor(predictor.model, precision="bf16").model is predictor.model  # kept, not copied
+
+
+@pytest.mark.parametrize("checkpoint", FAMILIES)
+def test_a_bf16_predictor_packs_every_tower_linear_where_onednn_runs_bf16(checkpoint):
+    model = clipforensics.load(SHIPPED / checkpoint, precision="bf16").model
+
+    linears = [module for name, module in model.named_modules()
+               if name.startswith("backbone.") and isinstance(module, nn.Linear)]
+
+    assert linears and all(isinstance(module, PackedLinear) == packs_linears() for module in linears)
+    assert all(not name.endswith(".packed") for name in model.state_dict())
+
+
+@pytest.mark.skipif(not packs_linears(), reason="oneDNN runs no bf16 on this CPU: nothing is packed")
+def test_a_packed_linear_gives_the_plain_bits_and_takes_the_plain_path_for_gradients_or_a_changed_weight():
+    torch.manual_seed(0)
+    linear = nn.Linear(64, 96).to(torch.bfloat16)
+    model = nn.Module()
+    model.backbone = linear
+    pack_linears(model)
+    x = torch.randn(2, 7, 64, dtype=torch.bfloat16)
+
+    with torch.inference_mode():
+        packed = linear(x)
+    assert isinstance(linear, PackedLinear)
+    assert torch.equal(packed, torch.nn.functional.linear(x, linear.weight, linear.bias))
+
+    recorded = linear(x.requires_grad_())
+    recorded.float().sum().backward()
+    assert torch.equal(recorded.detach(), packed) and x.grad is not None
+
+    with torch.no_grad():
+        linear.weight.mul_(2)
+        changed = linear(x)
+    assert torch.equal(changed, torch.nn.functional.linear(x, linear.weight, linear.bias))
+
+
+def test_explaining_on_a_packed_bf16_predictor_keeps_its_p_fake():
+    predictor = clipforensics.load(SHIPPED / "gend-hf", precision="bf16")
+
+    plain, _ = predictor.forward_batch(_crops())
+    explained, maps, _ = predictor.explain_batch(_crops())
+
+    assert torch.equal(explained, plain) and maps.shape[0] == len(plain)
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])

@@ -26,7 +26,7 @@ from ..hub.checkpoints import load_model, save_model
 from ..media import DEFAULT_FRAMES, Sampler, expand_sources, kind_of
 from ..models.explanation import METHODS, explain
 from ..models.model import ForensicsModel, ModelConfig
-from ..models.precision import in_bf16
+from ..models.precision import in_bf16, pack_linears
 from ..progress import progress_bar
 from ..transforms import Preprocessing, normalize
 from .assembly import Outputs, ResultBuilder, Scored
@@ -90,6 +90,8 @@ class Predictor:
         self.device = resolve_device(device)
         self.precision = resolve_precision(precision, self.device)
         self.model = (in_bf16(model) if self.precision == "bf16" else model).eval().to(self.device)
+        if self.precision == "bf16":
+            pack_linears(self.model)
         self.batch_size = batch_size
         self.provenance = provenance or {}
         self.calibration = calibration
