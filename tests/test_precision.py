@@ -2,6 +2,9 @@
 and the localizer; a model running in bf16 keeps its linears in bf16 and gives what autocast over float32 weights
 gave, bit for bit; auto picks bf16 only where it is fast."""
 
+import ctypes
+import ctypes.util
+
 import numpy as np
 import pytest
 import torch
@@ -131,9 +134,19 @@ def test_explaining_on_a_packed_bf16_predictor_keeps_its_p_fake():
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("requires_grad", [False, True])
 def test_clips_activation_is_transformers_quick_gelu_bit_for_bit(dtype, requires_grad):
-    x = (torch.randn(4, 50, 256) * 4).to(dtype).requires_grad_(requires_grad)
+    x = (torch.randn(3, 700, 1024) * 4).to(dtype).requires_grad_(requires_grad)  # two slices and a part
+    expected = QuickGELUActivation()(x.detach().clone())
 
-    assert torch.equal(QuickGelu()(x), QuickGELUActivation()(x))
+    assert torch.equal(QuickGelu()(x), expected)
+
+
+def test_clips_activation_works_in_place_only_where_no_gradient_is_wanted():
+    x = torch.randn(2, 5, 8)
+    original = x.clone()
+    recorded = original.clone().requires_grad_()
+
+    assert QuickGelu()(x) is x and not torch.equal(x, original)
+    assert QuickGelu()(recorded) is not recorded and torch.equal(recorded.detach(), original)
 
 
 @pytest.mark.parametrize(("fast_bf16", "expected_precision"), [(True, "bf16"), (False, "fp32")])
@@ -154,3 +167,34 @@ def test_asking_for_cuda_without_a_gpu_says_what_to_do(monkeypatch):
 
     with pytest.raises(ValueError, match="--device cpu"):
         runtime.resolve_device("cuda")
+
+
+class _MallocInfo(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                                      "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+def _mapped_bytes() -> int:
+    """glibc's bytes in buffers it mapped on their own (``mallinfo2().hblkhd``)."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc.mallinfo2.restype = _MallocInfo
+    return libc.mallinfo2().hblkhd
+
+
+@pytest.mark.skipif(not hasattr(ctypes.CDLL(ctypes.util.find_library("c")), "mallinfo2"), reason="not glibc 2.33+")
+def test_a_model_pass_keeps_its_large_buffers_on_the_heap_and_leaves_glibc_as_it_was():
+    size, cpu = 64 << 20, torch.device("cpu")
+    mapped = _mapped_bytes()
+    outside = torch.empty(size, dtype=torch.uint8)
+    assert _mapped_bytes() >= mapped + size  # glibc's default: a buffer this large is mapped on its own
+    del outside
+
+    with runtime.activations_on_the_heap(cpu):
+        with runtime.activations_on_the_heap(cpu):  # a concurrent pass ends first
+            pass
+        inside = torch.empty(size, dtype=torch.uint8)
+        assert _mapped_bytes() < mapped + size
+        del inside
+
+    after = torch.empty(size, dtype=torch.uint8)
+    assert _mapped_bytes() >= mapped + size

@@ -35,7 +35,7 @@ from .outputs import OutputNames, output_folder
 from .prepare import Prepared, prepare
 from .provenance import checkpoint_identity, run_header, scoring_options
 from .results import Result
-from .runtime import autocast, release_freed_memory, resolve_device, resolve_precision
+from .runtime import activations_on_the_heap, autocast, release_freed_memory, resolve_device, resolve_precision
 from .settings import SCORE_KEYWORDS, ScoreSettings
 from .writers import save_crops as write_crops
 
@@ -150,14 +150,14 @@ class Predictor:
     def predict_tensor(self, pixels: torch.Tensor) -> torch.Tensor:
         """Logits (float32, on CPU) for a preprocessed batch [B, 3, H, W]: the head's [B, classes], or
         the map's [B, 1, h, w] for a model without a head."""
-        with autocast(self.device, self.precision):
+        with activations_on_the_heap(self.device), autocast(self.device, self.precision):
             output = self.model(pixels.to(self.device))
         return (output.logits if output.logits is not None else output.maps).float().cpu()
 
     @torch.inference_mode()
     def forward_batch(self, pixels: torch.Tensor, maps: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """p_fake [B] and, with ``maps``, probability maps [B, h, w] (CPU, float32) from one forward."""
-        with autocast(self.device, self.precision):
+        with activations_on_the_heap(self.device), autocast(self.device, self.precision):
             output = self.model(pixels.to(self.device), maps=maps)
         p_fake = self.model.p_fake(output).float().cpu()
         return p_fake, torch.sigmoid(output.maps.float())[:, 0].cpu() if maps else None
@@ -167,7 +167,7 @@ class Predictor:
         """p_fake [B] (as ``forward_batch`` gives it), each crop's explanation [B, grid, grid] (CPU, float32) and
         whether it explains the score for fake (True) or for real [B], from one forward and one backward pass
         (``models.explanation``)."""
-        with autocast(self.device, self.precision):
+        with activations_on_the_heap(self.device), autocast(self.device, self.precision):
             explained = explain(self.model, pixels.to(self.device), method)
         p_fake = explained.logits.float().softmax(dim=1)[:, self.config.fake_index].cpu()
         return p_fake, explained.maps.cpu(), explained.toward_fake.cpu()
