@@ -94,7 +94,7 @@ def main() -> int:
                     print(done.stderr[-3000:], file=sys.stderr)
                     return 1
                 figures[case][count] = json.loads(done.stdout.strip().splitlines()[-1])
-    print(f"\npeak RSS above the interpreter with the package loaded, 1280x720 H.264, every frame sampled")
+    print("\npeak RSS above the interpreter with the package loaded, 1280x720 H.264, every frame sampled")
     print(f"{'':<36}" + "".join(f"{count:>9} fr" for count in args.frames) + f"{'growth':>10}")
     met = {}
     for case, title in CASES.items():

@@ -123,8 +123,9 @@ def map_to_image(values: np.ndarray, prep: Preprocessing, shape: tuple[int, int]
 
 
 def normalize(batch: np.ndarray | torch.Tensor, prep: Preprocessing) -> torch.Tensor:
-    """uint8 (or float on the 0-255 scale) [B, H, W, 3] to float32 [B, 3, H, W] with the config's mean and std. An array is cast by NumPy (the
-    one copy needed), so a read-only one (as ``np.asarray`` gives of a PIL image) is read, never shared."""
+    """uint8 (or float on the 0-255 scale) [B, H, W, 3] to float32 [B, 3, H, W] with the config's mean and std. An
+    array is cast by NumPy (the one copy needed), so a read-only one (as ``np.asarray`` gives of a PIL image) is read,
+    never shared."""
     if isinstance(batch, np.ndarray):
         pixels = torch.from_numpy(batch.astype(np.float32)).permute(0, 3, 1, 2).div_(255.0)
     else:

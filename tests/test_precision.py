@@ -198,3 +198,4 @@ def test_a_model_pass_keeps_its_large_buffers_on_the_heap_and_leaves_glibc_as_it
 
     after = torch.empty(size, dtype=torch.uint8)
     assert _mapped_bytes() >= mapped + size
+    del after

@@ -9,7 +9,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
@@ -23,9 +23,6 @@ from ..media import (DEFAULT_FRAMES, IMAGE_SUFFIXES, LIST_PREFIX, MAX_IMAGE_PIXE
 from ..urls import is_url
 from ..words import counted
 from .suggestions import Choice
-
-if TYPE_CHECKING:
-    from ..inference.ray_engine import RayOptions
 
 log = logging.getLogger("clipforensics")
 
