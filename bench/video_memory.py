@@ -37,6 +37,7 @@ def measure(case: str, video: Path, model: Path, workdir: Path) -> dict[str, flo
 
     import clipforensics.inference.predictor  # noqa: F401
     from clipforensics.cli import main
+    from clipforensics.inference.provenance import read_rows
     from clipforensics.media import Sampler, read_video
 
     reset_peak_rss()
@@ -49,7 +50,7 @@ def measure(case: str, video: Path, model: Path, workdir: Path) -> dict[str, flo
         if case == "annotate":
             arguments += ["--annotate", str(workdir / f"annotated-{video.stem}")]
         main(arguments)
-        row = json.loads((workdir / f"{case}-{video.stem}.jsonl").read_text().splitlines()[0])
+        (row,) = read_rows(workdir / f"{case}-{video.stem}.jsonl")
         frames = row["frames"]
         assert row["error"] is None and row["frames_with_faces"] == frames, row
     return {"base_mb": base, "peak_above_mb": peak_rss_mb() - base, "frames": frames}

@@ -89,10 +89,11 @@ def activations_on_the_heap(device: torch.device) -> Iterator[None]:
     """While a model pass runs on the CPU, glibc serves every allocation from its heap: by default it maps each
     buffer over 32 MB afresh and unmaps it when freed, so a ViT-L/14 at batch 32 faults in every activation of every
     block anew (a fp32 [32, 257, 1024] is 34 MB; a 67 MB buffer takes 20 ms to fault in and 4 ms to fill), where
-    from the heap a freed buffer is reused. Afterwards glibc's own setting is back and the freed pages are given
-    back (``release_freed_memory``), so memory between passes is what it was. Measured on that case (AMD EPYC, a
-    fresh process each): bf16 16.8 -> 15.4 s a pass, fp32 33.0 -> 31.5 s; the pass's peak above the loaded model
-    275 -> 360 MB in bf16, 301 -> 643 MB in fp32 (the heap's fragments). Concurrent passes share the setting."""
+    from the heap a freed buffer is reused. Afterwards glibc's own setting is back; the freed pages stay for the next
+    pass until a run gives them back (``release_freed_memory``, once per group of inputs), since giving them back
+    after every pass would have the next one fault them in again. Measured on that case (AMD EPYC, a fresh process
+    each): bf16 16.8 -> 15.4 s a pass, fp32 33.0 -> 31.5 s; the pass's peak above the loaded model 275 -> 360 MB in
+    bf16, 301 -> 643 MB in fp32 (the heap's fragments). Concurrent passes share the setting."""
     mallopt = _libc_function("mallopt")
     if device.type != "cpu" or mallopt is None:
         yield
@@ -109,7 +110,6 @@ def activations_on_the_heap(device: torch.device) -> Iterator[None]:
             _heap_passes -= 1
             if _heap_passes == 0:
                 mallopt(M_MMAP_MAX, GLIBC_MMAP_MAX)
-        release_freed_memory()
 
 
 M_MMAP_MAX, GLIBC_MMAP_MAX = -4, 65536
