@@ -89,6 +89,13 @@ def _not_a_band(given: str) -> OptionError:
                                     f"not {given}")
 
 
+def decision_settings(threshold: float | None, operating_point: str | None, uncertain: Band | None) -> dict:
+    """A decision as a run records it, by the options that ask for it (``--threshold`` / ``--operating-point``,
+    ``--uncertain``): resolved (``Decision.settings``), or as given where no model is loaded to resolve them."""
+    return {"threshold": threshold, "operating_point": operating_point,
+            "uncertain": None if uncertain is None else [uncertain.low, uncertain.high]}
+
+
 @dataclass(frozen=True)
 class Decision:
     """How a score becomes a label: at or above ``threshold`` fake, below real; inside ``uncertain`` neither.
@@ -99,9 +106,8 @@ class Decision:
     uncertain: Band | None = None
 
     def settings(self) -> dict:
-        """The decision as the options that ask for it (``--threshold`` / ``--operating-point``, ``--uncertain``)."""
-        return {"threshold": self.threshold, "operating_point": self.name,
-                "uncertain": None if self.uncertain is None else [self.uncertain.low, self.uncertain.high]}
+        """The decision as the options that ask for it (``decision_settings``)."""
+        return decision_settings(self.threshold, self.name, self.uncertain)
 
     def label(self, p_fake: float) -> str:
         if self.uncertain is not None and p_fake in self.uncertain:

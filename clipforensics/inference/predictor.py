@@ -6,6 +6,7 @@ map (its mean, as DeCLIP scores images); maps come whenever the model has a deco
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections import deque
@@ -36,7 +37,7 @@ from .prepare import Prepared, prepare
 from .provenance import checkpoint_identity, run_header, scoring_options
 from .results import Result
 from .runtime import activations_on_the_heap, autocast, release_freed_memory, resolve_device, resolve_precision
-from .settings import SCORE_KEYWORDS, ScoreSettings
+from .settings import ScoreSettings
 from .writers import save_crops as write_crops
 
 Source = str | Path | Image.Image | np.ndarray
@@ -116,7 +117,7 @@ class Predictor:
         """The header of the run ``iter_predict(sources, **options)`` makes (``provenance.run_header``): the model,
         device, precision and every option that changes a score; labels decided as ``decision`` says (default:
         as this predictor decides them)."""
-        settings = ScoreSettings.of(self.task, **{key: options[key] for key in SCORE_KEYWORDS if key in options})
+        settings = ScoreSettings.among(self.task, options)
         return run_header(self.identity, str(self.device), self.precision,
                           scoring_options(settings, (decision or self.decision).settings()))
 
@@ -146,18 +147,24 @@ class Predictor:
         """The model as this predictor holds it (in bf16, its linears' weights in bf16)."""
         return save_model(self.model, folder, provenance=self.provenance)
 
+    @contextlib.contextmanager
+    def _model_pass(self) -> Iterator[None]:
+        """How every pass of the model runs: its activations on the heap, under the precision's autocast."""
+        with activations_on_the_heap(self.device), autocast(self.device, self.precision):
+            yield
+
     @torch.inference_mode()
     def predict_tensor(self, pixels: torch.Tensor) -> torch.Tensor:
         """Logits (float32, on CPU) for a preprocessed batch [B, 3, H, W]: the head's [B, classes], or
         the map's [B, 1, h, w] for a model without a head."""
-        with activations_on_the_heap(self.device), autocast(self.device, self.precision):
+        with self._model_pass():
             output = self.model(pixels.to(self.device))
         return (output.logits if output.logits is not None else output.maps).float().cpu()
 
     @torch.inference_mode()
     def forward_batch(self, pixels: torch.Tensor, maps: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
         """p_fake [B] and, with ``maps``, probability maps [B, h, w] (CPU, float32) from one forward."""
-        with activations_on_the_heap(self.device), autocast(self.device, self.precision):
+        with self._model_pass():
             output = self.model(pixels.to(self.device), maps=maps)
         p_fake = self.model.p_fake(output).float().cpu()
         return p_fake, torch.sigmoid(output.maps.float())[:, 0].cpu() if maps else None
@@ -167,7 +174,7 @@ class Predictor:
         """p_fake [B] (as ``forward_batch`` gives it), each crop's explanation [B, grid, grid] (CPU, float32) and
         whether it explains the score for fake (True) or for real [B], from one forward and one backward pass
         (``models.explanation``)."""
-        with activations_on_the_heap(self.device), autocast(self.device, self.precision):
+        with self._model_pass():
             explained = explain(self.model, pixels.to(self.device), method)
         p_fake = explained.logits.float().softmax(dim=1)[:, self.config.fake_index].cpu()
         return p_fake, explained.maps.cpu(), explained.toward_fake.cpu()

@@ -243,10 +243,11 @@ class ScoreInputs:
 def planned_header(model: Model, settings: ScoreSettings) -> dict:
     """The header of a Ray run before any replica has loaded the model: the model as named (the sha256 of its
     weights where they are a local path), the device and precision asked for, and the options as given."""
+    from .calibration import decision_settings
+
     path = Path(model.name)
-    uncertain = model.decide.get("uncertain")
-    decide = {"threshold": model.decide.get("threshold"), "operating_point": model.decide.get("operating_point"),
-              "uncertain": None if uncertain is None else [uncertain.low, uncertain.high]}
+    decide = decision_settings(model.decide.get("threshold"), model.decide.get("operating_point"),
+                               model.decide.get("uncertain"))
     return run_header(checkpoint_identity(model.name, path if path.exists() else None), model.device or "auto",
                       model.precision, scoring_options(settings, decide))
 
@@ -261,11 +262,10 @@ def predict_to_file(model: Model, sources: Inputs | Sequence, output: Path, opti
     from .parts import Parts
     from .predictor import Inputs
     from .results import Result
-    from .settings import SCORE_KEYWORDS, ScoreSettings
+    from .settings import ScoreSettings
 
     inputs = Inputs.of(sources)
-    settings = ScoreSettings.of("detect" if row is None else "localize",
-                                **{key: predict_options[key] for key in SCORE_KEYWORDS if key in predict_options})
+    settings = ScoreSettings.among("detect" if row is None else "localize", predict_options)
     parts = Parts(output, [str(source) for source in inputs.items], options.parts_format, options.resume,
                   planned_header(model, settings))
     todo = [number for number in range(len(inputs.items)) if number not in parts.indices]

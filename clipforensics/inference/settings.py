@@ -29,6 +29,11 @@ class ScoreSettings:
                    frames if isinstance(frames, Sampler) else Sampler("uniform", frames), aggregate_by,
                    VideoRule(video_score, min_person_frames, min_face_frames))
 
+    @classmethod
+    def among(cls, task: str, options: dict) -> ScoreSettings:
+        """The settings among a run's ``iter_predict`` options (the others, such as where files go, left aside)."""
+        return cls.of(task, **{key: options[key] for key in SCORE_KEYWORDS if key in options})
+
     def to_dict(self) -> dict:
         """Each setting by the name of the option that sets it (``--frames``, ``--face-detector``, ...)."""
         return {**self.faces.settings(), **self.sampler.settings(), "aggregate": self.aggregate_by,
