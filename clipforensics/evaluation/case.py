@@ -172,12 +172,15 @@ def _scaled(picture: np.ndarray) -> Image.Image:
 
 
 def _jpeg(picture: np.ndarray) -> str:
-    encoded = io.BytesIO()
-    _scaled(picture).save(encoded, "JPEG", quality=JPEG_QUALITY)
-    return "data:image/jpeg;base64," + base64.b64encode(encoded.getvalue()).decode("ascii")
+    return _data_uri(picture, "JPEG", quality=JPEG_QUALITY)
 
 
 def _png(picture: np.ndarray) -> str:
+    return _data_uri(picture, "PNG")
+
+
+def _data_uri(picture: np.ndarray, kind: str, **options: object) -> str:
+    """The picture, scaled down (``LARGEST_SIDE``), encoded as ``kind`` and embedded."""
     encoded = io.BytesIO()
-    _scaled(picture).save(encoded, "PNG")
-    return "data:image/png;base64," + base64.b64encode(encoded.getvalue()).decode("ascii")
+    _scaled(picture).save(encoded, kind, **options)
+    return f"data:image/{kind.lower()};base64," + base64.b64encode(encoded.getvalue()).decode("ascii")

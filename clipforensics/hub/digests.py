@@ -33,12 +33,11 @@ def sha256_of(path: Path) -> str:
 def check_download(path: Path, expected: str | None, what: str, remove: Callable[[], None], advice: str) -> None:
     """A downloaded file held to its pin: a mismatch is deleted (``remove``) and raised; an unpinned file is
     kept with a warning naming its sha256. ``what`` names the file and its source."""
-    actual = sha256_of(path)
-    if expected is UNPINNED:
+    status, actual = _held_to_pin(path, expected, remove)
+    if status == "unpinned":
         log.warning("%s is not pinned to a known sha256 in this version of clipforensics, so its content could not "
                     "be checked; its sha256 is %s (compare it with the publisher's)", what, actual)
-    elif actual != expected:
-        remove()
+    elif status == "mismatch":
         raise DownloadError(f"{what} does not match its pinned sha256 (expected {expected}, got {actual}): the "
                             f"download was corrupted or the published file changed; it was deleted. {advice}")
 
@@ -73,10 +72,17 @@ def check_cached(entry: str, file: str, path: Path | None, expected: str | None,
     download that does not match is."""
     if path is None:
         return FileCheck(entry, file, "not cached")
+    status, actual = _held_to_pin(path, expected, remove)
+    return FileCheck(entry, file, status, path, actual, expected)
+
+
+def _held_to_pin(path: Path, expected: str | None, remove: Callable[[], None]) -> tuple[str, str]:
+    """The file's status against its pin (ok, mismatch or unpinned) and its sha256; a mismatch is deleted
+    (``remove``)."""
     actual = sha256_of(path)
     if expected is UNPINNED:
-        return FileCheck(entry, file, "unpinned", path, actual)
+        return "unpinned", actual
     if actual != expected:
         remove()
-        return FileCheck(entry, file, "mismatch", path, actual, expected)
-    return FileCheck(entry, file, "ok", path, actual, expected)
+        return "mismatch", actual
+    return "ok", actual
