@@ -91,19 +91,29 @@ def print_profiles(profiles: dict[str, list[dict]]) -> None:
 
 def attention_kernels(batch: int, heads: int, tokens: int, head_width: int = 64, repeats: int = 3) -> dict:
     """Seconds (best of ``repeats``) of one attention of this shape through SDPA's CPU flash kernel and through
-    its math path, in float32 and in bf16: which kernel the towers' SDPA should take in each precision."""
+    its math path, in float32 and in bf16, and in bf16 through the towers' own kernel where it runs here
+    (``models.towers.bf16_attention``): which kernel the towers should take in each precision."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    from clipforensics.models.towers.bf16_attention import KERNEL, attention, attention_kernel
+
+    def best_of(run: Callable[[], object]) -> float:
+        run()
+        runs = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            run()
+            runs.append(time.perf_counter() - start)
+        return min(runs)
 
     seconds = {}
     for dtype, precision in ((torch.float32, "fp32"), (torch.bfloat16, "bf16")):
         q, k, v = (torch.randn(batch, heads, tokens, head_width, dtype=dtype) for _ in range(3))
         for backend, kernel in ((SDPBackend.FLASH_ATTENTION, "flash"), (SDPBackend.MATH, "math")):
             with sdpa_kernel(backend), torch.inference_mode():
-                torch.nn.functional.scaled_dot_product_attention(q, k, v)
-                runs = []
-                for _ in range(repeats):
-                    start = time.perf_counter()
-                    torch.nn.functional.scaled_dot_product_attention(q, k, v)
-                    runs.append(time.perf_counter() - start)
-            seconds[f"{precision} {kernel}"] = min(runs)
+                seconds[f"{precision} {kernel}"] = best_of(lambda: torch.nn.functional.scaled_dot_product_attention(
+                    q, k, v))
+        if precision == "bf16" and attention_kernel("cpu", precision, head_width) == KERNEL:
+            with torch.inference_mode():
+                seconds[f"{precision} {KERNEL}"] = best_of(lambda: attention(q, k, v))
     return seconds

@@ -15,7 +15,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "clipforensics"
 
 LAYERS = (
-    ("errors", "urls", "progress", "words", "colours", "hashing"),
+    ("errors", "urls", "progress", "words", "colours", "hashing", "cache"),
     ("media", "transforms", "metrics", "uncertainty", "faces"),
     ("data",),
     ("models",),

@@ -14,7 +14,7 @@ from .suggestions import Command
 
 
 def _default_state_dir() -> Path:
-    from ..hub.zoo import CACHE
+    from ..cache import CACHE
 
     return CACHE / "serve"
 

@@ -7,11 +7,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..cache import CACHE
 from ..errors import DownloadError
 from .digests import UNPINNED, FileCheck, check_cached, check_download
 
 DECLIP_URL = "https://storage.googleapis.com/bitdefender_ml_artifacts/declip/backbone_VIT/ViT_layer20_conv-20_{}.pth"
-CACHE = Path(os.environ.get("CLIPFORENSICS_CACHE", Path.home() / ".cache" / "clipforensics"))
 PROBE_SECONDS = 3.0
 """How long a download waits to learn that its host cannot be reached."""
 

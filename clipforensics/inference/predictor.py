@@ -28,6 +28,7 @@ from ..media import DEFAULT_FRAMES, Sampler, expand_sources, kind_of
 from ..models.explanation import METHODS, explain
 from ..models.model import ForensicsModel, ModelConfig
 from ..models.precision import in_bf16, pack_linears
+from ..models.towers.bf16_attention import attention_kernel
 from ..progress import progress_bar
 from ..transforms import Preprocessing, normalize
 from .assembly import Outputs, ResultBuilder, Scored
@@ -119,7 +120,13 @@ class Predictor:
         as this predictor decides them)."""
         settings = ScoreSettings.among(self.task, options)
         return run_header(self.identity, str(self.device), self.precision,
-                          scoring_options(settings, (decision or self.decision).settings()))
+                          scoring_options(settings, (decision or self.decision).settings()), attention=self.attention)
+
+    @property
+    def attention(self) -> str:
+        """Which attention kernel this predictor's passes take (``bf16_attention.attention_kernel``)."""
+        backbone = self.config.backbone
+        return attention_kernel(self.device, self.precision, backbone.width // backbone.heads)
 
     @property
     def threshold(self) -> float:

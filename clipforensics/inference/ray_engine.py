@@ -209,7 +209,7 @@ class Replica:
         self.about = pickle.dumps({"provenance": predictor.provenance, "where": f"{predictor.device}, "
                                    f"{predictor.precision}", "model": predictor.identity,
                                    "device": str(predictor.device), "precision": predictor.precision,
-                                   "decision": predictor.decision.settings()})
+                                   "attention": predictor.attention, "decision": predictor.decision.settings()})
         self.work = work
         work(self.predictor, [])  # the work's own checks (maps need a decoder...) fail here, once, at the start
 
@@ -279,7 +279,7 @@ def predict_to_file(model: Model, sources: Inputs | Sequence, output: Path, opti
             if about:
                 parts.record_used(run_header(about["model"], about["device"], about["precision"],
                                              scoring_options(settings, about["decision"]),
-                                             parts.header[RUN]["started"]))
+                                             parts.header[RUN]["started"], about["attention"]))
         except KeyboardInterrupt:
             if not parts.indices:
                 raise

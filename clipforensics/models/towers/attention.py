@@ -1,14 +1,16 @@
 """Attention probabilities recorded for explanations, without moving the model's numbers by a bit.
 
 A recorder computes each attention's probabilities ``A = softmax(q k^T * scale)`` beside the attention's own
-kernel (SDPA) and joins them to the kernel's output through ``ThroughProbabilities``: the forward values stay the
-kernel's, while gradients flow as they would through an eager ``A v``, so that ``∂s/∂A`` exists for every block.
-The eager product itself is never computed: only its backward is.
+kernel (SDPA, or ``bf16_attention``'s) and joins them to the kernel's output through ``ThroughProbabilities``: the
+forward values stay the kernel's, while gradients flow as they would through an eager ``A v``, so that ``∂s/∂A``
+exists for every block. The eager product itself is never computed: only its backward is.
 """
 
 from __future__ import annotations
 
 import torch
+
+from .bf16_attention import applies, attention
 
 
 class AttentionRecorder:
@@ -45,19 +47,33 @@ class ThroughProbabilities(torch.autograd.Function):
                 (probabilities.transpose(-2, -1) @ gradient).to(value.dtype))
 
 
+ATTENTION = "clipforensics"
+"""The attention implementation transformers' towers run: ``bf16_attention``'s kernel where it applies, else
+transformers' SDPA."""
 RECORDED = "clipforensics-recorded"
-"""The attention implementation transformers' towers switch to while recording (SDPA, joined to a recorder)."""
+"""The attention implementation transformers' towers switch to while recording (``ATTENTION``'s, joined to a
+recorder)."""
 
 
-def _recorded_sdpa(module, query, key, value, attention_mask, scaling=None, **kwargs):
+def _attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+    if attention_mask is None and not dropout and not getattr(module, "is_causal", False) \
+            and applies(query, key, value):
+        return attention(query, key, value, scaling).transpose(1, 2), None
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-    output, _ = sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, **kwargs)
+    return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
+                                  **kwargs)
+
+
+def _recorded(module, query, key, value, attention_mask, scaling=None, **kwargs):
+    output, _ = _attention(module, query, key, value, attention_mask, scaling=scaling, **kwargs)
     return module.recorder.joined(query, key, value, output.transpose(1, 2), scaling).transpose(1, 2), None
 
 
 def register_with_transformers() -> None:
-    """Makes ``RECORDED`` an attention implementation transformers' models can be switched to (idempotent)."""
+    """Makes ``ATTENTION`` and ``RECORDED`` attention implementations transformers' models can be built with and
+    switched to (idempotent)."""
     from transformers import AttentionInterface
 
-    AttentionInterface.register(RECORDED, _recorded_sdpa)
+    AttentionInterface.register(ATTENTION, _attention)
+    AttentionInterface.register(RECORDED, _recorded)

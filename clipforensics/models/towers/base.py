@@ -10,17 +10,19 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from .attention import RECORDED, AttentionRecorder, register_with_transformers
+from .attention import ATTENTION, RECORDED, AttentionRecorder, register_with_transformers
 
 if TYPE_CHECKING:
     from ..backbones import BackboneConfig
 
 
 def transformers_sizes(config: BackboneConfig) -> dict:
-    """The architecture as transformers' ViT configs name it (the towers built on transformers share these)."""
+    """The architecture as transformers' ViT configs name it (the towers built on transformers share these), with
+    the tower's attention implementation (registered here)."""
+    register_with_transformers()
     return {"hidden_size": config.width, "intermediate_size": config.mlp_width, "num_hidden_layers": config.layers,
             "num_attention_heads": config.heads, "patch_size": config.patch_size, "image_size": config.image_size,
-            "layer_norm_eps": 1e-5, "attn_implementation": "sdpa"}
+            "layer_norm_eps": 1e-5, "attn_implementation": ATTENTION}
 
 
 class Tower(nn.Module, ABC):
@@ -121,7 +123,6 @@ class TransformersTower(Tower):
 
     @contextmanager
     def recording(self, recorder: AttentionRecorder) -> Iterator[None]:
-        register_with_transformers()
         config = self.vision.config
         implementation, config._attn_implementation = config._attn_implementation, RECORDED
         try:

@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .attention import AttentionRecorder
+from .bf16_attention import attend
 from .base import Tower
 
 if TYPE_CHECKING:
@@ -102,7 +103,7 @@ class Attention(nn.Module):
         q, k, v = self.qkv(x).reshape(batch, tokens, 3, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
         q = torch.cat([q[:, :, :1], rotate(q[:, :, 1:], rope)], dim=2).type_as(v)
         k = torch.cat([k[:, :, :1], rotate(k[:, :, 1:], rope)], dim=2).type_as(v)
-        x = F.scaled_dot_product_attention(q, k, v)
+        x = attend(q, k, v)
         if self.recorder is not None:
             x = self.recorder.joined(q, k, v, x, None)
         return self.proj(x.transpose(1, 2).reshape(batch, tokens, width))
@@ -140,7 +141,7 @@ class AttentionPool(nn.Module):
         batch, tokens, width = x.shape
         q = self.q(self.latent.expand(batch, -1, -1)).reshape(batch, 1, self.heads, -1).transpose(1, 2)
         k, v = self.kv(x).reshape(batch, tokens, 2, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
-        attended = F.scaled_dot_product_attention(q, k, v)
+        attended = attend(q, k, v)
         if self.recorder is not None:
             attended = self.recorder.joined(q, k, v, attended, None)
         pooled = self.proj(attended.transpose(1, 2).reshape(batch, 1, width))
