@@ -4,10 +4,11 @@
    products, scaled and soft-maxed in float32, the unnormalised probabilities rounded to bf16 and multiplied with v
    in float32, the sum divided out at the end and the output rounded to bf16. Each (batch, head) pair is worked
    whole by one thread (its keys and values repacked once into the layout VDPBF16PS reads), so results do not
-   depend on the number of threads. */
+   depend on the number of threads. Threads are OpenMP's: linked with -fopenmp, the library finds the libgomp torch
+   has loaded, so its threads are torch's, already spinning after the linear before. */
 
 #include <immintrin.h>
-#include <pthread.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,6 @@
 #define PAIRS (WIDTH / 2)      /* VDPBF16PS multiplies pairs of bf16 */
 #define ROWS 6                 /* query rows worked at once: ROWS x KEY_BLOCKS float32 accumulators */
 #define KEY_BLOCKS 4           /* 16 keys each */
-#define MAX_THREADS 256
 
 typedef uint16_t bf16;
 
@@ -55,8 +55,14 @@ static inline __m512 exp_ps(__m512 x) {
 
 /* Keys as VDPBF16PS reads them: [PAIRS][keys16] pairs, padded with zero keys to a multiple of 16. */
 static void pack_keys(const bf16 *k, int64_t stride, int64_t keys, int64_t keys16, uint32_t *packed) {
-    for (int64_t j = 0; j < keys16; j++)
-        for (int t = 0; t < PAIRS; t++) packed[t * keys16 + j] = j < keys ? pair_at(k + j * stride, t) : 0;
+    const __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                                            _mm512_set1_epi32((int)stride));
+    for (int64_t j0 = 0; j0 < keys16; j0 += 16) {
+        __mmask16 valid = j0 + 16 <= keys ? 0xffff : (__mmask16)((1u << (keys - j0)) - 1);
+        for (int t = 0; t < PAIRS; t++)
+            _mm512_storeu_si512(packed + t * keys16 + j0,
+                                _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), valid, rows, k + j0 * stride + 2 * t, 2));
+    }
 }
 
 /* Values as [keys2 / 2][WIDTH][2]: rows 2i and 2i + 1 interleaved, a zero row after an odd last one. */
@@ -76,7 +82,7 @@ static void pack_values(const bf16 *v, int64_t stride, int64_t keys, int64_t key
 /* scores[r][j0, j0 + 16 * blocks) = q_r . k_j for ROWS query rows. */
 static inline __attribute__((always_inline)) void score_keys(const bf16 *const rows[ROWS], const bf16 *packed,
                                                              int64_t keys16, int64_t j0, int blocks,
-                                                             float *scores) {
+                                                             __m512 factor, float *scores) {
     __m512 acc[ROWS][KEY_BLOCKS];
     for (int r = 0; r < ROWS; r++)
         for (int n = 0; n < blocks; n++) acc[r][n] = _mm512_setzero_ps();
@@ -90,19 +96,17 @@ static inline __attribute__((always_inline)) void score_keys(const bf16 *const r
         }
     }
     for (int r = 0; r < ROWS; r++)
-        for (int n = 0; n < blocks; n++) _mm512_storeu_ps(scores + r * keys16 + j0 + 16 * n, acc[r][n]);
+        for (int n = 0; n < blocks; n++)
+            _mm512_storeu_ps(scores + r * keys16 + j0 + 16 * n, _mm512_mul_ps(acc[r][n], factor));
 }
 
 /* One row's scores scaled, exponentiated against their maximum into bf16 probabilities (zero past the keys);
    returns 1 / their float32 sum. */
-static float exponentiate(float *scores, int64_t keys, int64_t keys16, float scale, bf16 *probabilities) {
-    const __m512 factor = _mm512_set1_ps(scale);
+static float exponentiate(const float *scores, int64_t keys, int64_t keys16, bf16 *probabilities) {
     __m512 top = _mm512_set1_ps(-__builtin_inff());
     for (int64_t j = 0; j < keys16; j += 16) {
         __mmask16 valid = j + 16 <= keys ? 0xffff : (j < keys ? (__mmask16)((1u << (keys - j)) - 1) : 0);
-        __m512 x = _mm512_mul_ps(_mm512_loadu_ps(scores + j), factor);
-        _mm512_storeu_ps(scores + j, x);
-        top = _mm512_mask_max_ps(top, valid, top, x);
+        top = _mm512_mask_max_ps(top, valid, top, _mm512_loadu_ps(scores + j));
     }
     const __m512 maximum = _mm512_set1_ps(_mm512_reduce_max_ps(top));
     __m512 total = _mm512_setzero_ps();
@@ -115,8 +119,14 @@ static float exponentiate(float *scores, int64_t keys, int64_t keys16, float sca
     return 1.0f / _mm512_reduce_add_ps(total);
 }
 
-static void *work(void *argument) {
-    Job *job = (Job *)argument;
+static void prefetch_rows(const bf16 *rows, int64_t stride, int64_t from, int64_t to) {
+    for (int64_t r = from; r < to; r++) {
+        _mm_prefetch((const char *)(rows + r * stride), _MM_HINT_T1);
+        _mm_prefetch((const char *)(rows + r * stride + 32), _MM_HINT_T1);
+    }
+}
+
+static void work(Job *job) {
     const int64_t keys = job->keys, keys16 = (keys + 15) / 16 * 16, keys2 = (keys + 1) / 2 * 2;
     uint32_t *packed_keys = aligned_alloc(64, PAIRS * keys16 * sizeof(uint32_t));
     bf16 *packed_values = aligned_alloc(64, (keys2 * WIDTH * sizeof(bf16) + 63) / 64 * 64);
@@ -132,17 +142,30 @@ static void *work(void *argument) {
         bf16 *out = job->out + b * job->os[0] + h * job->os[1];
         pack_keys(job->k + b * job->ks[0] + h * job->ks[1], job->ks[2], keys, keys16, packed_keys);
         pack_values(job->v + b * job->vs[0] + h * job->vs[1], job->vs[2], keys, keys2, packed_values);
+        /* the next pair's rows are fetched while this one is worked: a share with each block of queries */
+        const int more = pair + 1 < job->end;
+        const int64_t nb = (pair + 1) / job->heads, nh = (pair + 1) % job->heads;
+        const bf16 *next_q = job->q + nb * job->qs[0] + nh * job->qs[1];
+        const bf16 *next_k = job->k + nb * job->ks[0] + nh * job->ks[1];
+        const bf16 *next_v = job->v + nb * job->vs[0] + nh * job->vs[1];
         for (int64_t i0 = 0; i0 < job->queries; i0 += ROWS) {
+            if (more) {
+                const int64_t from = i0 * keys / job->queries, to = (i0 + ROWS) * keys / job->queries;
+                prefetch_rows(next_k, job->ks[2], from, to < keys ? to : keys);
+                prefetch_rows(next_v, job->vs[2], from, to < keys ? to : keys);
+                prefetch_rows(next_q, job->qs[2], i0, i0 + ROWS < job->queries ? i0 + ROWS : job->queries);
+            }
             const bf16 *rows[ROWS];
             for (int r = 0; r < ROWS; r++)  /* past the last query, its row again (computed, not stored) */
                 rows[r] = q + (i0 + r < job->queries ? i0 + r : job->queries - 1) * job->qs[2];
+            const __m512 factor = _mm512_set1_ps(job->scale);
             int64_t j0 = 0;
             for (; j0 + 16 * KEY_BLOCKS <= keys16; j0 += 16 * KEY_BLOCKS)
-                score_keys(rows, (const bf16 *)packed_keys, keys16, j0, KEY_BLOCKS, scores);
-            for (; j0 < keys16; j0 += 16) score_keys(rows, (const bf16 *)packed_keys, keys16, j0, 1, scores);
+                score_keys(rows, (const bf16 *)packed_keys, keys16, j0, KEY_BLOCKS, factor, scores);
+            for (; j0 < keys16; j0 += 16) score_keys(rows, (const bf16 *)packed_keys, keys16, j0, 1, factor, scores);
             float inverse[ROWS];
             for (int r = 0; r < ROWS; r++)
-                inverse[r] = exponentiate(scores + r * keys16, keys, keys16, job->scale, probabilities + r * keys16);
+                inverse[r] = exponentiate(scores + r * keys16, keys, keys16, probabilities + r * keys16);
             __m512 acc[ROWS][WIDTH / 16];
             for (int r = 0; r < ROWS; r++)
                 for (int c = 0; c < WIDTH / 16; c++) acc[r][c] = _mm512_setzero_ps();
@@ -169,40 +192,28 @@ done:
     free(packed_values);
     free(scores);
     free(probabilities);
-    return NULL;
 }
 
 /* out = softmax(q k^T * scale) v for q [batch, heads, queries, 64], k and v [batch, heads, keys, 64] and out
    [batch, heads, queries, 64], each given by its strides (in elements) of batch, head and token, its head width
-   contiguous; over `threads` threads (this one included). Returns 0, or -1 where memory ran out. */
+   contiguous; over `threads` OpenMP threads (torch's own: the process holds one libgomp). Returns 0, or -1 where
+   memory ran out. */
 int attention(const bf16 *q, const bf16 *k, const bf16 *v, bf16 *out, int64_t batch, int64_t heads,
               int64_t queries, int64_t keys, const int64_t *qs, const int64_t *ks, const int64_t *vs,
               const int64_t *os, float scale, int threads) {
-    Job jobs[MAX_THREADS];
-    pthread_t ids[MAX_THREADS];
-    int started[MAX_THREADS] = {0};
     const int64_t pairs = batch * heads;
-    if (threads > MAX_THREADS) threads = MAX_THREADS;
-    if (threads > pairs) threads = (int)pairs;
-    if (threads < 1) threads = 1;
-    for (int i = 0; i < threads; i++) {
-        Job *job = &jobs[i];
-        *job = (Job){q, k, v, out, heads, queries, keys, {0}, {0}, {0}, {0}, scale, pairs * i / threads,
-                     pairs * (i + 1) / threads, 0};
-        memcpy(job->qs, qs, sizeof job->qs);
-        memcpy(job->ks, ks, sizeof job->ks);
-        memcpy(job->vs, vs, sizeof job->vs);
-        memcpy(job->os, os, sizeof job->os);
-    }
-    for (int i = 1; i < threads; i++) started[i] = pthread_create(&ids[i], NULL, work, &jobs[i]) == 0;
-    work(&jobs[0]);
-    int failed = jobs[0].failed;
-    for (int i = 1; i < threads; i++) {
-        if (started[i])
-            pthread_join(ids[i], NULL);
-        else
-            work(&jobs[i]);
-        failed |= jobs[i].failed;
+    int failed = 0;
+#pragma omp parallel num_threads(threads < 1 ? 1 : threads) reduction(| : failed)
+    {
+        const int64_t count = omp_get_num_threads(), index = omp_get_thread_num();
+        Job job = {q, k, v, out, heads, queries, keys, {0}, {0}, {0}, {0}, scale, pairs * index / count,
+                   pairs * (index + 1) / count, 0};
+        memcpy(job.qs, qs, sizeof job.qs);
+        memcpy(job.ks, ks, sizeof job.ks);
+        memcpy(job.vs, vs, sizeof job.vs);
+        memcpy(job.os, os, sizeof job.os);
+        if (job.begin < job.end) work(&job);
+        failed |= job.failed;
     }
     return failed ? -1 : 0;
 }

@@ -34,7 +34,7 @@ from ...cache import CACHE
 log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).with_name("bf16_attention.c")
-FLAGS = ("-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mfma", "-fPIC", "-shared", "-pthread")
+FLAGS = ("-O3", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512bf16", "-mfma", "-fopenmp", "-fPIC", "-shared")
 HEAD_WIDTH = 64
 """The head width the kernel is written for (every tower here: CLIP, DINOv3 and PE, B and L)."""
 KERNEL, SDPA = "clipforensics-bf16", "sdpa"
@@ -56,6 +56,7 @@ def applies(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> bool
     return (all(tensor.dtype == torch.bfloat16 and tensor.device.type == "cpu" and tensor.dim() == 4
                 and tensor.stride(-1) == 1 and tensor.shape[-1] == HEAD_WIDTH for tensor in tensors)
             and key.shape == value.shape and key.shape[:2] == query.shape[:2] and key.shape[2] > 0
+            and key.stride(2) * 16 < 2**31  # the kernel gathers 16 keys by 32-bit offsets
             and query.numel() > 0 and _library() is not None)
 
 
