@@ -420,6 +420,10 @@ def _decode_wanted(container, stream, wanted: set[int]) -> Generator[Frame, None
 
     A frame's index comes from its timestamp where the stream has a frame rate, so a frame the
     decoder drops does not shift the indices of those after it; otherwise frames are counted.
+
+    Where a packet's timestamp says its frame is not wanted, the decoder may skip the frame if no other frame
+    refers to it (FFmpeg's ``skip_frame`` NONREF): the frames wanted come out the same, with about half the
+    frames of a 25 fps H.264 video between them never decoded.
     """
     import av
 
@@ -427,6 +431,13 @@ def _decode_wanted(container, stream, wanted: set[int]) -> Generator[Frame, None
     rate = float(stream.average_rate) if stream.average_rate else None
     start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     decoded = 0
+    skipping = "DEFAULT"
+
+    def skip(packet) -> str:
+        """What the decoder may skip of the packet's frame."""
+        if rate is None or packet.pts is None:
+            return "DEFAULT"
+        return "DEFAULT" if round((float(packet.pts * stream.time_base) - start) * rate) in wanted else "NONREF"
 
     def take(frames) -> Iterator[Frame]:
         nonlocal decoded
@@ -441,6 +452,8 @@ def _decode_wanted(container, stream, wanted: set[int]) -> Generator[Frame, None
 
     try:
         for packet in container.demux(stream):
+            if skip(packet) != skipping:
+                skipping = stream.codec_context.skip_frame = skip(packet)
             yield from take(packet.decode())
             if decoded > last:
                 return decoded, None

@@ -2,6 +2,7 @@
 
 import json
 
+import av
 import numpy as np
 import pytest
 from PIL import Image
@@ -37,6 +38,15 @@ def test_samplers_keep_the_expected_frames(face_video, sampler, expected):
     assert [frame_number(frame.image) for frame in media.frames] == expected
     assert [frame.timestamp for frame in media.frames] == pytest.approx([i / 25 for i in expected])
     assert media.total_frames == FRAMES and media.notes == []
+
+
+def test_sampled_frames_are_a_full_decodes_though_frames_no_other_refers_to_go_undecoded(face_video):
+    media = read_video(face_video, Sampler("uniform", 7))
+    with av.open(str(face_video)) as container:
+        everything = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
+
+    assert len(media.frames) == 7
+    assert all(np.array_equal(frame.image, everything[frame.index]) for frame in media.frames)
 
 
 def test_uniform_is_linspace_over_the_whole_video():
