@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .channels import made_ahead
 from .errors import MediaError, OptionError, UsageError
 from .hashing import HashingFile, open_hashed
 from .urls import expand_url, is_url
@@ -31,6 +32,9 @@ IDENTIFY_ONLY = frozenset({"MPEG", "BUFR", "GRIB", "HDF5", "WMF"})
 """Formats Pillow recognises but does not decode (an MPEG-1 video stream, scientific data, Windows metafiles)."""
 MAX_IMAGE_PIXELS = 100_000_000
 MAX_VIDEO_FRAMES = 100_000
+DECODED_AHEAD = 2
+"""Sampled frames a video's decoding thread runs ahead of their use (finding faces in them, while the next ones
+decode): at most this many frames and the two in hand are held."""
 
 log = logging.getLogger(__name__)
 
@@ -328,9 +332,10 @@ def spread_order(total: int, count: int | None = None) -> list[int]:
 
 
 def open_video(path: str | Path, sampler: Sampler = Sampler(), max_frames: int = MAX_VIDEO_FRAMES) -> Media:
-    """A video whose sampled frames are decoded once, front to back, as they are iterated: memory holds one
-    frame at a time, however many are sampled. What cannot be opened raises ``MediaError`` here; a stream
-    damaged or cut short part-way keeps what was decoded and says so in ``notes`` when exhausted."""
+    """A video whose sampled frames are decoded once, front to back, as they are iterated, by a thread of their
+    own a few frames ahead (``DECODED_AHEAD``): memory holds those few, however many are sampled. What cannot be
+    opened raises ``MediaError`` here; a stream damaged or cut short part-way keeps what was decoded and says so in
+    ``notes`` when exhausted."""
     import av
 
     path = Path(path)
@@ -359,8 +364,9 @@ def open_video(path: str | Path, sampler: Sampler = Sampler(), max_frames: int =
         file.close()
         raise
     media = Media(str(path), "video", [], total_frames=total)
-    media.frames = _sampled_frames(container, stream, sampler.pick(total), _declared_frames(container, stream),
-                                   media, file, hashed)
+    media.frames = made_ahead(_sampled_frames(container, stream, sampler.pick(total),
+                                              _declared_frames(container, stream), media, file, hashed),
+                              DECODED_AHEAD, f"decode {path.name}")
     return media
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "clipforensics"
 
 LAYERS = (
-    ("errors", "urls", "progress", "words", "colours", "hashing", "cache"),
+    ("errors", "urls", "progress", "words", "colours", "hashing", "cache", "channels"),
     ("media", "transforms", "metrics", "uncertainty", "faces"),
     ("data",),
     ("models",),

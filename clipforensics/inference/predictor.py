@@ -14,13 +14,14 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Full, Queue
+from queue import Queue
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 
+from ..channels import offer
 from ..faces.options import FaceOptions
 from ..hub import zoo
 from ..hub.checkpoints import load_model, save_model
@@ -378,10 +379,10 @@ def _pieces_in_order(numbers: list[int], pieces: Callable[[int], Iterator[Prepar
     def run(number: int, channel: Queue) -> None:
         try:
             for piece in pieces(number):
-                if not _put(channel, piece, stop):
+                if not offer(channel, piece, stop):
                     return
         except BaseException as error:  # a bug, not a bad input: raised again in the caller's thread
-            _put(channel, error, stop)
+            offer(channel, error, stop)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         channels: deque[Queue] = deque()
@@ -395,17 +396,6 @@ def _pieces_in_order(numbers: list[int], pieces: Callable[[int], Iterator[Prepar
                 yield from _drain(channels.popleft())
         finally:
             stop.set()
-
-
-def _put(channel: Queue, item: object, stop: threading.Event) -> bool:
-    """Waits for room in ``channel``, unless the caller has stopped listening."""
-    while not stop.is_set():
-        try:
-            channel.put(item, timeout=0.1)
-            return True
-        except Full:
-            continue
-    return False
 
 
 def _drain(channel: Queue) -> Iterator[Prepared]:
