@@ -92,10 +92,10 @@ def print_profiles(profiles: dict[str, list[dict]]) -> None:
 def attention_kernels(batch: int, heads: int, tokens: int, head_width: int = 64, repeats: int = 3) -> dict:
     """Seconds (best of ``repeats``) of one attention of this shape through SDPA's CPU flash kernel and through
     its math path, in float32 and in bf16, and in bf16 through the towers' own kernel where it runs here
-    (``models.towers.bf16_attention``): which kernel the towers should take in each precision."""
+    (``models.towers.bf16_kernels``): which kernel the towers should take in each precision."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from clipforensics.models.towers.bf16_attention import KERNEL, attention, attention_kernel
+    from clipforensics.models.towers.bf16_kernels import KERNEL, attention, attention_kernel
 
     def best_of(run: Callable[[], object]) -> float:
         run()

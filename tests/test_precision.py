@@ -14,7 +14,7 @@ from transformers.activations import QuickGELUActivation
 import clipforensics
 from clipforensics.inference import runtime
 from clipforensics.models.precision import PackedLinear, pack_linears, packs_linears
-from clipforensics.models.towers.clip import QuickGelu
+from clipforensics.models.towers.activations import QuickGelu
 
 from .conftest import SHIPPED, expected
 

@@ -29,7 +29,7 @@ from ..media import DEFAULT_FRAMES, Sampler, expand_sources, kind_of
 from ..models.explanation import METHODS, explain
 from ..models.model import ForensicsModel, ModelConfig
 from ..models.precision import in_bf16, pack_linears
-from ..models.towers.bf16_attention import attention_kernel
+from ..models.towers.bf16_kernels import attention_kernel
 from ..progress import progress_bar
 from ..transforms import Preprocessing, normalize
 from .assembly import Outputs, ResultBuilder, Scored
@@ -125,7 +125,7 @@ class Predictor:
 
     @property
     def attention(self) -> str:
-        """Which attention kernel this predictor's passes take (``bf16_attention.attention_kernel``)."""
+        """Which attention kernel this predictor's passes take (``bf16_kernels.attention_kernel``)."""
         backbone = self.config.backbone
         return attention_kernel(self.device, self.precision, backbone.width // backbone.heads)
 

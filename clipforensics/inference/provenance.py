@@ -34,7 +34,7 @@ IDENTITY = ("name", "weights_sha256", "calibration")
 def run_header(model: dict, device: str, precision: str, options: dict, started: str | None = None,
                attention: str | None = None) -> dict:
     """The header of a run: the ``model``'s identity (``Predictor.identity``), where and in which precision it ran
-    and which ``attention`` kernel its passes took (``bf16_attention.attention_kernel``; None before a model is
+    and which ``attention`` kernel its passes took (``bf16_kernels.attention_kernel``; None before a model is
     loaded), the ``options`` that change a score, and when it ``started`` (ISO 8601; default: now)."""
     return {RUN: {"tool": tool(), "model": model, "device": device, "precision": precision, "attention": attention,
                   "machine": machine(), "options": options,

@@ -1,7 +1,7 @@
 """Attention probabilities recorded for explanations, without moving the model's numbers by a bit.
 
 A recorder computes each attention's probabilities ``A = softmax(q k^T * scale)`` beside the attention's own
-kernel (SDPA, or ``bf16_attention``'s) and joins them to the kernel's output through ``ThroughProbabilities``: the
+kernel (SDPA, or ``bf16_kernels``'s) and joins them to the kernel's output through ``ThroughProbabilities``: the
 forward values stay the kernel's, while gradients flow as they would through an eager ``A v``, so that ``∂s/∂A``
 exists for every block. The eager product itself is never computed: only its backward is.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .bf16_attention import applies, attention
+from .bf16_kernels import applies, attention
 
 
 class AttentionRecorder:
@@ -48,7 +48,7 @@ class ThroughProbabilities(torch.autograd.Function):
 
 
 ATTENTION = "clipforensics"
-"""The attention implementation transformers' towers run: ``bf16_attention``'s kernel where it applies, else
+"""The attention implementation transformers' towers run: ``bf16_kernels``'s kernel where it applies, else
 transformers' SDPA."""
 RECORDED = "clipforensics-recorded"
 """The attention implementation transformers' towers switch to while recording (``ATTENTION``'s, joined to a

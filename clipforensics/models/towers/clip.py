@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
+from .activations import QuickGelu
 from .base import TransformersTower, transformers_sizes
 
 if TYPE_CHECKING:
@@ -18,27 +19,6 @@ if TYPE_CHECKING:
 
 def clip_vision_config(config: BackboneConfig) -> CLIPVisionConfig:
     return CLIPVisionConfig(**transformers_sizes(config), hidden_act="quick_gelu")
-
-
-class QuickGelu(nn.Module):
-    """CLIP's activation ``x * sigmoid(1.702 x)``, bit for bit transformers' ``QuickGELUActivation``. Where no
-    gradient is wanted it works in place, like ``nn.ReLU(inplace=True)`` (the first MLP linear's output it reads is
-    read by nothing else), a slice at a time: a fresh buffer the size of the activation (67 MB a ViT-L/14 block at
-    batch 32 in bf16) costs more to fault in than the arithmetic on it (36 ms against 17 ms in place; fp32 51 ms
-    against 14 ms)."""
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.requires_grad:
-            return x * torch.sigmoid(1.702 * x)
-        if not x.is_contiguous():
-            return (x * 1.702).sigmoid_().mul_(x)
-        for part in x.view(-1).split(QUICK_GELU_SLICE):
-            part.mul_((part * 1.702).sigmoid_())
-        return x
-
-
-QUICK_GELU_SLICE = 1 << 20
-"""Elements of the activation computed at a time in place: 2 MB of bf16, small enough for the allocator to reuse."""
 
 
 class ClipBackbone(TransformersTower):

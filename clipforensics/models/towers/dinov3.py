@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from transformers import DINOv3ViTConfig, DINOv3ViTModel
 
+from .activations import Gelu
 from .base import TransformersTower, transformers_sizes
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ class Dinov3Backbone(TransformersTower):
 
     def __init__(self, config: BackboneConfig):
         super().__init__(config, DINOv3ViTModel(dinov3_vit_config(config)))
+        for block in self.blocks:
+            block.mlp.act_fn = Gelu()
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         """Pooled feature: the class token after the final norm, [B, width] (GenD's feature)."""

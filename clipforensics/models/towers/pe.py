@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .activations import Gelu
 from .attention import AttentionRecorder
-from .bf16_attention import attend
+from .bf16_kernels import attend
 from .base import Tower
 
 if TYPE_CHECKING:
@@ -80,7 +81,7 @@ class Mlp(nn.Module):
     def __init__(self, width: int, hidden: int):
         super().__init__()
         self.fc1 = nn.Linear(width, hidden)
-        self.act = nn.GELU()
+        self.act = Gelu()
         self.fc2 = nn.Linear(hidden, width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,11 +1,12 @@
-/* Softmax attention on bf16 tensors with a head width of 64, for CPUs with AVX512-BF16 (bf16_attention.py).
+/* bf16 kernels for CPUs with AVX512-BF16 (bf16_kernels.py): softmax attention with a head width of 64, and an
+   elementwise function of bf16 values applied by table.
 
-   It computes what SDPA's CPU flash kernel computes, in the same precisions: scores q.k as float32 sums of bf16
-   products, scaled and soft-maxed in float32, the unnormalised probabilities rounded to bf16 and multiplied with v
-   in float32, the sum divided out at the end and the output rounded to bf16. Each (batch, head) pair is worked
-   whole by one thread (its keys and values repacked once into the layout VDPBF16PS reads), so results do not
-   depend on the number of threads. Threads are OpenMP's: linked with -fopenmp, the library finds the libgomp torch
-   has loaded, so its threads are torch's, already spinning after the linear before. */
+   The attention computes what SDPA's CPU flash kernel computes, in the same precisions: scores q.k as float32 sums
+   of bf16 products, scaled and soft-maxed in float32, the unnormalised probabilities rounded to bf16 and multiplied
+   with v in float32, the sum divided out at the end and the output rounded to bf16. Each (batch, head) pair is
+   worked whole by one thread (its keys and values repacked once into the layout VDPBF16PS reads), so results do
+   not depend on the number of threads. Threads are OpenMP's: linked with -fopenmp, the library finds the libgomp
+   torch has loaded, so its threads are torch's, already spinning after the linear before. */
 
 #include <immintrin.h>
 #include <omp.h>
@@ -216,4 +217,11 @@ int attention(const bf16 *q, const bf16 *k, const bf16 *v, bf16 *out, int64_t ba
         failed |= job.failed;
     }
     return failed ? -1 : 0;
+}
+
+/* x[i] = table[x[i]] in place for n bf16 values: a function of one bf16 value, tabulated for all 65536 of them,
+   over `threads` OpenMP threads. */
+void tabulated(uint16_t *x, int64_t n, const uint16_t *table, int threads) {
+#pragma omp parallel for num_threads(threads < 1 ? 1 : threads) schedule(static)
+    for (int64_t i = 0; i < n; i++) x[i] = table[x[i]];
 }

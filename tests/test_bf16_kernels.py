@@ -1,6 +1,6 @@
 """The bf16 attention kernel computes SDPA's attention as closely to float32 as SDPA's flash kernel does, the same
-whatever the number of threads, differentiably; float32 stays SDPA's bit for bit, and without a compiler (or when
-told) bf16 is SDPA's too."""
+whatever the number of threads, differentiably; activations by table are torch's bit for bit; float32 stays SDPA's
+bit for bit, and without a compiler (or when told) bf16 is SDPA's too."""
 
 import logging
 
@@ -9,8 +9,9 @@ import torch
 import torch.nn.functional as F
 
 import clipforensics
-from clipforensics.models.towers import bf16_attention
-from clipforensics.models.towers.bf16_attention import KERNEL, SDPA, applies, attend, attention_kernel
+from clipforensics.models.towers import bf16_kernels
+from clipforensics.models.towers.activations import Gelu, QuickGelu, quick_gelu
+from clipforensics.models.towers.bf16_kernels import KERNEL, SDPA, applies, attend, attention_kernel
 
 from .conftest import SHIPPED
 
@@ -89,6 +90,27 @@ def test_gradients_through_the_kernel_are_those_of_float32_attention():
         assert torch.equal(ours.grad, exact.grad.to(torch.bfloat16))
 
 
+@runs_here
+@pytest.mark.parametrize(("module", "activation"), [(QuickGelu, quick_gelu), (Gelu, F.gelu)])
+def test_activations_by_table_are_torchs_bit_for_bit_on_every_bf16_value(module, activation):
+    values = torch.arange(-(1 << 15), 1 << 15, dtype=torch.int32).to(torch.int16).view(torch.bfloat16)
+    expected = activation(values)
+
+    with torch.inference_mode():
+        tabulated = values.clone()
+        assert module()(tabulated) is tabulated  # in place
+
+    assert torch.equal(tabulated.view(torch.int16), expected.view(torch.int16))  # NaNs too, by their bits
+
+
+@pytest.mark.parametrize("requires_grad", [False, True])
+def test_gelu_is_torchs_bit_for_bit(requires_grad):
+    x = (torch.randn(3, 700, 1024) * 4).to(torch.bfloat16).requires_grad_(requires_grad)
+    expected = torch.nn.GELU()(x.detach().clone())
+
+    assert torch.equal(Gelu()(x), expected)
+
+
 def test_float32_attention_is_sdpas_bit_for_bit():
     query, key, value = (tensor.float() for tensor in _qkv(2, 4, 17, 17))
 
@@ -108,22 +130,22 @@ def test_other_head_widths_and_gpus_are_sdpas():
 @pytest.fixture
 def rebuilt(monkeypatch, tmp_path):
     """The kernel looked for afresh, in an empty cache (and again as it was after the test)."""
-    monkeypatch.setattr(bf16_attention, "CACHE", tmp_path)
-    bf16_attention._library.cache_clear()
+    monkeypatch.setattr(bf16_kernels, "CACHE", tmp_path)
+    bf16_kernels._library.cache_clear()
     yield
-    bf16_attention._library.cache_clear()
+    bf16_kernels._library.cache_clear()
 
 
 def test_without_a_compiler_bf16_attention_is_sdpas_and_says_so(rebuilt, monkeypatch, caplog):
     monkeypatch.setenv("CC", "no-such-compiler")
     query, key, value = _qkv(2, 2, 17, 17)
 
-    with caplog.at_level(logging.WARNING, logger=bf16_attention.__name__):
+    with caplog.at_level(logging.WARNING, logger=bf16_kernels.__name__):
         attention = attend(query, key, value)
 
     assert torch.equal(attention, F.scaled_dot_product_attention(query, key, value))
     assert attention_kernel("cpu", "bf16", 64) == SDPA
-    if bf16_attention._cpu_runs_kernel():
+    if bf16_kernels._cpu_runs_kernel():
         assert "no C compiler (no-such-compiler)" in caplog.text
 
 
@@ -138,7 +160,7 @@ def test_sdpa_can_be_asked_for(rebuilt, monkeypatch):
 def test_the_kernel_is_compiled_once_into_the_cache(rebuilt, tmp_path):
     assert attention_kernel("cpu", "bf16", 64) == KERNEL
     built = list((tmp_path / "kernels").iterdir())
-    bf16_attention._library.cache_clear()
+    bf16_kernels._library.cache_clear()
 
     assert attention_kernel("cpu", "bf16", 64) == KERNEL
     assert list((tmp_path / "kernels").iterdir()) == built and len(built) == 1
