@@ -95,7 +95,10 @@ def attention_kernels(batch: int, heads: int, tokens: int, head_width: int = 64,
     (``models.towers.bf16_kernels``): which kernel the towers should take in each precision."""
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from clipforensics.models.towers.bf16_kernels import KERNEL, attention, attention_kernel
+    try:
+        from clipforensics.models.towers.bf16_kernels import KERNEL, attention, attention_kernel
+    except ImportError:  # the code before the kernel, as ``--before`` runs it
+        attention_kernel = None
 
     def best_of(run: Callable[[], object]) -> float:
         run()
@@ -113,7 +116,7 @@ def attention_kernels(batch: int, heads: int, tokens: int, head_width: int = 64,
             with sdpa_kernel(backend), torch.inference_mode():
                 seconds[f"{precision} {kernel}"] = best_of(lambda: torch.nn.functional.scaled_dot_product_attention(
                     q, k, v))
-        if precision == "bf16" and attention_kernel("cpu", precision, head_width) == KERNEL:
+        if precision == "bf16" and attention_kernel and attention_kernel("cpu", precision, head_width) == KERNEL:
             with torch.inference_mode():
                 seconds[f"{precision} {KERNEL}"] = best_of(lambda: attention(q, k, v))
     return seconds
