@@ -439,17 +439,16 @@ def _decode_wanted(container, stream, wanted: set[int]) -> Generator[Frame, None
     decoded = 0
     skipping = "DEFAULT"
 
-    def skip(packet) -> str:
-        """What the decoder may skip of the packet's frame."""
-        if rate is None or packet.pts is None:
-            return "DEFAULT"
-        return "DEFAULT" if round((float(packet.pts * stream.time_base) - start) * rate) in wanted else "NONREF"
+    def index_at(pts: int | None) -> int | None:
+        """The index of the frame shown at ``pts`` (None without a frame rate or a timestamp)."""
+        return None if rate is None or pts is None else round((float(pts * stream.time_base) - start) * rate)
 
     def take(frames) -> Iterator[Frame]:
         nonlocal decoded
         for frame in frames:
             time = float(frame.pts * stream.time_base) if frame.pts is not None else None
-            index = round((time - start) * rate) if rate and time is not None else decoded
+            index = index_at(frame.pts)
+            index = decoded if index is None else index
             if index in wanted:
                 yield Frame(index, time, _displayed(frame))
             decoded = max(decoded, index) + 1
@@ -458,8 +457,10 @@ def _decode_wanted(container, stream, wanted: set[int]) -> Generator[Frame, None
 
     try:
         for packet in container.demux(stream):
-            if skip(packet) != skipping:
-                skipping = stream.codec_context.skip_frame = skip(packet)
+            index = index_at(packet.pts)
+            skip = "NONREF" if index is not None and index not in wanted else "DEFAULT"
+            if skip != skipping:
+                skipping = stream.codec_context.skip_frame = skip
             yield from take(packet.decode())
             if decoded > last:
                 return decoded, None
