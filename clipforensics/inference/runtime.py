@@ -7,7 +7,6 @@ import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
@@ -52,13 +51,10 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "bf16" if cpu_has_fast_bf16() else "fp32"
 
 
-@cache
 def cpu_has_fast_bf16() -> bool:
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    from ..models.precision import cpu_flags
+
+    return not cpu_flags().isdisjoint({"amx_bf16", "avx512_bf16"})
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:

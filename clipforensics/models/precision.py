@@ -15,6 +15,8 @@ second copy of those weights; a call that records gradients (explanations, train
 from __future__ import annotations
 
 import copy
+import functools
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -59,6 +61,17 @@ class PackedLinear(nn.Linear):
                 or self.weight._version != self.packed_version):
             return super().forward(x)
         return torch.ops.mkldnn._linear_pointwise(x, self.packed, self.bias, "none", [], "")
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """This CPU's feature flags as Linux lists them in ``/proc/cpuinfo`` (``avx512_bf16``, ``amx_bf16``...); none
+    where it cannot be read."""
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return frozenset()
+    return frozenset(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), ()))
 
 
 def packs_linears() -> bool:

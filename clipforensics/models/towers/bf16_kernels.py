@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from ...cache import CACHE
+from ..precision import cpu_flags
 
 log = logging.getLogger(__name__)
 
@@ -149,12 +150,7 @@ def _cpu_runs_kernel() -> bool:
     """Whether this CPU has the instructions the kernel is built for and no AMX (where SDPA's kernel is faster)."""
     if platform.system() != "Linux" or platform.machine() not in ("x86_64", "AMD64"):
         return False
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    flags = next((set(line.split(":", 1)[1].split()) for line in text.splitlines() if line.startswith("flags")),
-                 set())
+    flags = cpu_flags()
     return {"avx512f", "avx512bw", "avx512vl", "avx512_bf16"} <= flags and "amx_bf16" not in flags
 
 
