@@ -41,6 +41,6 @@ class Gelu(nn.Module):
     """GELU (erf), as ``nn.GELU`` and transformers' ``gelu`` compute it; in bf16, by table in place."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not x.requires_grad and activated_in_place(x, F.gelu):
+        if activated_in_place(x, F.gelu):
             return x
         return F.gelu(x)

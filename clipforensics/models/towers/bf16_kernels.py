@@ -57,11 +57,12 @@ def applies(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> bool
     """Whether the kernel computes this attention (without a mask): bf16 tensors of its head width on a CPU it runs
     on."""
     tensors = (query, key, value)
-    return (all(tensor.dtype == torch.bfloat16 and tensor.device.type == "cpu" and tensor.dim() == 4
-                and tensor.stride(-1) == 1 and tensor.shape[-1] == HEAD_WIDTH for tensor in tensors)
+    return (query.dtype == torch.bfloat16 and attention_kernel(query.device, "bf16", query.shape[-1]) == KERNEL
+            and all(tensor.dtype == query.dtype and tensor.device == query.device and tensor.dim() == 4
+                    and tensor.stride(-1) == 1 and tensor.shape[-1] == query.shape[-1] for tensor in tensors)
             and key.shape == value.shape and key.shape[:2] == query.shape[:2] and key.shape[2] > 0
             and key.stride(2) * 16 < 2**31  # the kernel gathers 16 keys by 32-bit offsets
-            and query.numel() > 0 and _library() is not None)
+            and query.numel() > 0)
 
 
 def attention(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float | None = None) -> torch.Tensor:
@@ -130,7 +131,7 @@ def _strides(tensor: torch.Tensor) -> ctypes.Array:
 
 @functools.cache
 def _library() -> ctypes.CDLL | None:
-    """The compiled kernel, or None where it does not apply to this machine or cannot be built (said once)."""
+    """The compiled kernels, or None where they do not apply to this machine or cannot be built (said once)."""
     if os.environ.get("CLIPFORENSICS_ATTENTION", "").strip().lower() == SDPA or not _cpu_runs_kernel():
         return None
     try:
